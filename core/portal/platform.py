@@ -1,0 +1,77 @@
+"""The platform of one process: settings, plugins, themes, database and tenant resolution."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from portal.config import Settings
+from portal.db.engine import fetch
+from portal.db.lifecycle import DatabaseRuntime
+from portal.db.migrate import use_apps
+from portal.plugins.manager import create_plugin_manager
+from portal.plugins.registry import PluginRegistry
+from portal.tenancy.resolver import TenantResolver
+from portal.theming.engine import ThemeRegistry
+from portal.theming.filters import TEMPLATE_FILTERS
+
+log = logging.getLogger(__name__)
+
+
+class PendingMigrationsError(RuntimeError):
+    """The database is behind the installed code; run ``portal migrate``."""
+
+
+class Platform:
+    """Everything a web or worker process shares; built once, started and stopped once."""
+
+    def __init__(self, settings: Settings, extra_plugins: Iterable[tuple[str, object]] = ()) -> None:
+        self.settings = settings
+        self.plugin_manager = create_plugin_manager(settings.load_plugins, extra_plugins)
+        self.registry = PluginRegistry(self.plugin_manager)
+        plugin_templates: dict[str, Path] = {
+            key: info.templates for key, info in self.registry.plugins.items() if info.templates is not None
+        }
+        self.themes = ThemeRegistry(
+            self.registry.themes, plugin_templates, filters=TEMPLATE_FILTERS, auto_reload=settings.demo
+        )
+        self.database = DatabaseRuntime(settings)
+        self.tenants = TenantResolver(self.registry, settings.base_domain, settings.tenant_cache_ttl)
+        self.started = False
+
+    async def migrate(self) -> dict[str, list[str]]:
+        """Apply pending migrations of core and every loaded plugin."""
+        return await self.database.migrate(self.registry.piccolo_apps)
+
+    async def start(self) -> None:
+        """Connect as the application role and start listening for tenant changes."""
+        if self.started:
+            return
+        use_apps(self.registry.piccolo_apps)
+        await self.database.connect()
+        await self._check_migrations()
+        await self.tenants.listen(await self.database.app_dsn())
+        self.started = True
+
+    async def stop(self) -> None:
+        """Release connections (and stop an embedded PostgreSQL this process started)."""
+        await self.tenants.close()
+        await self.database.close()
+        self.started = False
+
+    async def _check_migrations(self) -> None:
+        from portal.db.migrate import pending_migrations
+
+        try:
+            pending = await pending_migrations()
+        except Exception as exc:  # missing tables or privileges: the schema is not there yet
+            raise PendingMigrationsError(f"the database is not migrated ({exc}); run `portal migrate`") from exc
+        if pending:
+            names = ", ".join(f"{app} ({len(ids)})" for app, ids in pending.items())
+            raise PendingMigrationsError(f"pending migrations: {names}; run `portal migrate`")
+
+    async def ping(self) -> bool:
+        """True when the database answers."""
+        rows = await fetch("SELECT 1 AS ok")
+        return bool(rows and rows[0]["ok"] == 1)

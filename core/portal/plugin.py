@@ -1,0 +1,113 @@
+"""What plugin and theme authors import: the hook marker and the types hooks return.
+
+Start-up hooks return frozen msgspec Structs from this module; per-request hooks receive a
+:class:`PageContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pluggy
+
+if TYPE_CHECKING:
+    from portal.tenancy.context import PageContext
+
+PROJECT_NAME = "portal"
+
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Decorator marking a function as an implementation of a ``portal_*`` hook."""
+
+
+class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a plugin is and how it is configured per merchant."""
+
+    key: str
+    """Stable key: the entry-point name, the template namespace and the settings key."""
+    title: str
+    description: str = ""
+    settings: type[msgspec.Struct] | None = None
+    """Struct validating this plugin's per-merchant settings; ``None`` when it has none."""
+    templates: Path | None = None
+    """Folder of templates, reachable as ``<key>/<name>``."""
+    static: Path | None = None
+    """Folder of static files, served at ``/static/plugins/<key>/``."""
+
+
+class RouteSet(msgspec.Struct, frozen=True, kw_only=True):
+    """Litestar route handlers (functions, controllers or routers) a plugin serves.
+
+    They answer only on merchant hosts where the plugin is on; elsewhere they are 404.
+    """
+
+    handlers: Sequence[Any]
+
+
+class PiccoloApp(msgspec.Struct, frozen=True, kw_only=True):
+    """A piccolo app (tables and migrations) by the dotted path of its ``piccolo_app`` module."""
+
+    module: str
+
+
+class NavItem(msgspec.Struct, frozen=True, kw_only=True):
+    """A link in the portal navigation."""
+
+    label: str
+    href: str
+    order: int = 100
+    key: str = ""
+    """Marks the item current when it equals the page's ``active_nav``."""
+
+
+class Widget(msgspec.Struct, frozen=True, kw_only=True):
+    """A block on the Overview page; ``load`` runs before rendering and feeds the template."""
+
+    key: str
+    title: str
+    template: str
+    load: Callable[[PageContext], Awaitable[dict[str, Any]]] | None = None
+    order: int = 100
+
+
+class EventType(msgspec.Struct, frozen=True, kw_only=True):
+    """A domain event a plugin emits, with the Struct describing its payload."""
+
+    name: str
+    payload: type[msgspec.Struct]
+    description: str = ""
+
+
+class Permission(msgspec.Struct, frozen=True, kw_only=True):
+    """An action customers may be allowed to take, switched per merchant in settings."""
+
+    key: str
+    description: str
+    default: bool = True
+
+
+class ThemeSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A theme: templates and static files, optionally on top of a parent theme."""
+
+    key: str
+    title: str
+    templates: Path
+    static: Path | None = None
+    parent: str | None = "base"
+    """Theme this one falls back to; ``None`` only for ``base``."""
+
+
+class CliCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A click command added under ``portal``."""
+
+    command: Any
+
+
+class PaymentGateway(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment gateway adapter, chosen per merchant in its settings."""
+
+    key: str
+    title: str
+    factory: Callable[..., Any]

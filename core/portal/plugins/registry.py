@@ -1,0 +1,130 @@
+"""What the loaded plugins provide, collected once at start-up and keyed by plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+import pluggy
+
+from portal.plugin import (
+    CliCommand,
+    EventType,
+    NavItem,
+    PaymentGateway,
+    Permission,
+    PluginInfo,
+    RouteSet,
+    ThemeSpec,
+    Widget,
+)
+from portal.plugins.manager import PluginLoadError
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """Plugin settings failed validation; the message names the plugin and the field."""
+
+
+class PluginRegistry:
+    """Start-up hook results by plugin key, and callers for the per-request hooks."""
+
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self.manager = manager
+        self._subset_callers: dict[tuple[str, frozenset[str]], Any] = {}
+        self.plugins: dict[str, PluginInfo] = {}
+        for name, info in self._per_plugin("portal_plugin_info"):
+            if not isinstance(info, PluginInfo):
+                raise PluginLoadError(f"plugin {name!r}: portal_plugin_info must return PluginInfo")
+            if info.key != name:
+                raise PluginLoadError(f"plugin {name!r} declares key {info.key!r}; they must match")
+            self.plugins[info.key] = info
+        self.routes: dict[str, RouteSet] = dict(self._per_plugin("portal_routes"))
+        self.piccolo_apps: list[str] = [app.module for _, app in self._per_plugin("portal_piccolo_apps")]
+        self.event_types: dict[str, EventType] = self._unique("portal_event_types", "name")
+        self.permissions: dict[str, Permission] = self._unique("portal_permissions", "key")
+        self.task_modules: list[str] = [m for _, mods in self._per_plugin("portal_task_modules") for m in mods]
+        self.themes: dict[str, ThemeSpec] = self._unique("portal_themes", "key")
+        self.cli_commands: list[CliCommand] = [c for _, cmds in self._per_plugin("portal_cli_commands") for c in cmds]
+        self.payment_gateways: dict[str, PaymentGateway] = self._unique("portal_payment_gateways", "key")
+
+    # --- start-up -----------------------------------------------------------------------
+
+    def _per_plugin(self, hook_name: str) -> Iterator[tuple[str, Any]]:
+        """Call a start-up hook on each implementing plugin; yield (plugin name, result)."""
+        caller = getattr(self.manager.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                result = impl.function()
+            except Exception as exc:
+                raise PluginLoadError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc}") from exc
+            if result is not None:
+                yield impl.plugin_name, result
+
+    def _unique(self, hook_name: str, attribute: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for plugin_name, items in self._per_plugin(hook_name):
+            for item in items:
+                key = getattr(item, attribute)
+                if key in found:
+                    raise PluginLoadError(
+                        f"{hook_name}: {key!r} is provided by both {owners[key]!r} and {plugin_name!r}"
+                    )
+                found[key] = item
+                owners[key] = plugin_name
+        return found
+
+    # --- settings -----------------------------------------------------------------------
+
+    def validate_settings(self, key: str, raw: Mapping[str, Any] | None) -> msgspec.Struct | None:
+        """Validate a merchant's settings for plugin ``key``; raise :class:`SettingsError`."""
+        info = self.plugins.get(key)
+        if info is None:
+            raise SettingsError(f"plugin {key!r} is not installed")
+        if info.settings is None:
+            if raw:
+                raise SettingsError(f"plugin {key!r} takes no settings")
+            return None
+        try:
+            return msgspec.convert(dict(raw or {}), info.settings, strict=True)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"plugin {key!r} settings: {exc}") from exc
+
+    # --- per request --------------------------------------------------------------------
+
+    def hook_for(self, hook_name: str, enabled: frozenset[str]) -> Any:
+        """A caller for ``hook_name`` that reaches only enabled plugins and theme packages."""
+        disabled = frozenset(key for key in self.plugins if key not in enabled)
+        if not disabled:
+            return getattr(self.manager.hook, hook_name)
+        cache_key = (hook_name, disabled)
+        caller = self._subset_callers.get(cache_key)
+        if caller is None:
+            plugins = [self.manager.get_plugin(name) for name in disabled]
+            caller = self.manager.subset_hook_caller(hook_name, remove_plugins=[p for p in plugins if p])
+            self._subset_callers[cache_key] = caller
+        return caller
+
+    def nav_items(self, context: Any, enabled: frozenset[str]) -> list[NavItem]:
+        """Navigation items from enabled plugins, sorted by order then label."""
+        results = self.hook_for("portal_nav_items", enabled)(context=context)
+        items = [item for batch in results if batch for item in batch]
+        return sorted(items, key=lambda item: (item.order, item.label))
+
+    def widgets(self, context: Any, enabled: frozenset[str]) -> list[Widget]:
+        """Overview widgets from enabled plugins, sorted by order then key."""
+        results = self.hook_for("portal_overview_widgets", enabled)(context=context)
+        items = [widget for batch in results if batch for widget in batch]
+        return sorted(items, key=lambda widget: (widget.order, widget.key))
+
+    def template_vars(self, context: Any, template: str, enabled: frozenset[str]) -> dict[str, Any]:
+        """Extra template variables from enabled plugins (later plugins do not override earlier)."""
+        merged: dict[str, Any] = {}
+        for extra in self.hook_for("portal_template_vars", enabled)(context=context, template=template):
+            for key, value in (extra or {}).items():
+                merged.setdefault(key, value)
+        return merged
+

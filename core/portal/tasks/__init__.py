@@ -1,0 +1,1 @@
+"""Background work with taskiq: the broker chosen by URL, and the worker."""

@@ -1,0 +1,45 @@
+"""The taskiq broker: PostgreSQL by default (same database), or Redis, NATS or RabbitMQ by URL.
+
+Tasks are declared on taskiq's shared broker (``@async_shared_broker.task``) so plugins need no
+broker at import time; :func:`create_broker` binds it to the configured one.
+"""
+
+from __future__ import annotations
+
+from taskiq import AsyncBroker, async_shared_broker
+
+from portal.config import ConfigError, Settings
+
+QUEUE_TABLE = "portal_queue.taskiq_messages"
+QUEUE_CHANNEL = "portal_tasks"
+
+
+def create_broker(settings: Settings, app_dsn: str) -> AsyncBroker:
+    """Build the broker named by ``PORTAL_BROKER_URL`` (PostgreSQL when unset)."""
+    url = settings.broker_url
+    scheme = (url or "postgresql://").split("://", 1)[0]
+    broker: AsyncBroker
+    try:
+        if scheme in ("postgres", "postgresql"):
+            from taskiq_pg.asyncpg import AsyncpgBroker
+
+            broker = AsyncpgBroker(dsn=url or app_dsn, table_name=QUEUE_TABLE, channel_name=QUEUE_CHANNEL)
+        elif scheme in ("redis", "rediss"):
+            from taskiq_redis import RedisStreamBroker
+
+            broker = RedisStreamBroker(url=url or "", queue_name="portal")
+        elif scheme in ("nats", "tls"):
+            from taskiq_nats import PullBasedJetStreamBroker
+
+            broker = PullBasedJetStreamBroker(servers=[url or ""], queue="portal", subject="portal.tasks")
+        elif scheme in ("amqp", "amqps"):
+            from taskiq_aio_pika import AioPikaBroker
+
+            broker = AioPikaBroker(url=url or "", queue_name="portal")
+        else:
+            raise ConfigError(f"PORTAL_BROKER_URL: unsupported scheme {scheme!r} (postgresql, redis, nats, amqp)")
+    except ImportError as exc:
+        extra = {"redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}.get(scheme, "rabbitmq")
+        raise ConfigError(f"PORTAL_BROKER_URL: the {scheme} broker needs `portal-core[{extra}]` ({exc})") from exc
+    async_shared_broker.default_broker(broker)
+    return broker

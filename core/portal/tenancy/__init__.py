@@ -1,0 +1,1 @@
+"""ISOs, merchants, domains, customers and per-merchant plugin activation."""

@@ -1,0 +1,1 @@
+"""Themes: template precedence, one cached Jinja environment per theme, static files."""

@@ -1,0 +1,1 @@
+"""The HTTP side: app factory, tenant middleware, sessions, page rendering, errors."""

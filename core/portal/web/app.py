@@ -1,0 +1,81 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import NotFoundException
+from litestar.handlers import BaseRouteHandler
+from litestar.static_files import create_static_files_router
+
+from portal.platform import Platform
+from portal.web.errors import EXCEPTION_HANDLERS
+from portal.web.headers import add_security_headers
+from portal.web.middleware import TenantMiddleware
+from portal.web.pages import CORE_ROUTES
+from portal.web.state import TENANT_KEY
+
+
+def plugin_guard(key: str) -> Any:
+    """A guard that makes a plugin's routes 404 wherever the plugin is off."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        tenant = connection.scope.get(TENANT_KEY)  # type: ignore[misc]
+        if tenant is None or key not in tenant.enabled_plugins:
+            raise NotFoundException()
+
+    guard.__name__ = f"plugin_enabled_{key}"
+    return guard
+
+
+def _static_routers(platform: Platform) -> list[Router]:
+    routers = [
+        create_static_files_router(path=f"/static/themes/{key}", directories=[spec.static], name=f"static-theme-{key}")
+        for key, spec in platform.themes.themes.items()
+        if spec.static is not None
+    ]
+    routers += [
+        create_static_files_router(path=f"/static/plugins/{key}", directories=[info.static], name=f"static-plugin-{key}")
+        for key, info in platform.registry.plugins.items()
+        if info.static is not None
+    ]
+    return routers
+
+
+def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
+    """Build the web app for a platform.
+
+    With ``manage_platform`` the app's lifespan starts and stops the platform; otherwise the
+    caller does (the demo shares one platform between server and worker).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if not manage_platform:
+            yield
+            return
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    plugin_routers = [
+        Router(path="/", route_handlers=list(routes.handlers), guards=[plugin_guard(key)], tags=[key])
+        for key, routes in platform.registry.routes.items()
+    ]
+    return Litestar(
+        route_handlers=[*_static_routers(platform), *plugin_routers, *CORE_ROUTES],
+        middleware=[TenantMiddleware()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_security_headers],
+        lifespan=[lifespan],
+        state=State({"platform": platform}),
+        openapi_config=None,
+        debug=False,
+    )

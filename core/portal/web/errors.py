@@ -1,0 +1,91 @@
+"""Errors as themed pages for browsers and RFC 9457 problem documents for API clients."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from portal.tenancy.models import Tenant
+from portal.web.render import render_page
+from portal.web.state import TENANT_KEY
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+FRIENDLY: dict[int, tuple[str, str]] = {
+    400: ("Something is wrong with that request", "Please go back and try again."),
+    401: ("Sign-in needed", "Open the link the merchant sent you to reach your account."),
+    403: ("Not allowed", "You cannot do that here."),
+    404: ("Page not found", "There is nothing at this address."),
+    405: ("Not allowed", "That action is not available here."),
+    429: ("Too many requests", "Please wait a moment and try again."),
+    500: ("Something went wrong", "We could not complete that. Please try again in a moment."),
+}
+
+
+def wants_problem_json(request: Request[Any, Any, Any]) -> bool:
+    """API paths and clients that prefer JSON get problem documents."""
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def problem_response(status_code: int, detail: str, *, extra: dict[str, Any] | None = None) -> Response[Any]:
+    """An RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return Response(body, status_code=status_code, media_type=PROBLEM_JSON)
+
+
+def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | None = None) -> Response[Any]:
+    """A themed error page, branded when the host is a merchant's."""
+    tenant = request.scope.get(TENANT_KEY)  # type: ignore[misc]
+    title, default_detail = FRIENDLY.get(status_code, (HTTPStatus(status_code).phrase, ""))
+    return render_page(
+        request,
+        "error.html",
+        tenant=tenant if isinstance(tenant, Tenant) else None,
+        title=title,
+        status_code=status_code,
+        detail=detail or default_detail,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Render an HTTP error for the kind of client that asked."""
+    status_code = exc.status_code
+    headers = dict(exc.headers or {})
+    if wants_problem_json(request):
+        extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else None
+        response = problem_response(status_code, exc.detail, extra=extra)
+    else:
+        detail = exc.detail if exc.detail and exc.detail != HTTPStatus(status_code).phrase else None
+        response = error_page(request, status_code, detail)
+    response.headers.update(headers)
+    return response
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Log an unhandled error and answer 500 without details."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if wants_problem_json(request):
+        return problem_response(500, "An unexpected error occurred.")
+    return error_page(request, 500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,59 @@
+"""Render a themed page: the base context (brand, nav, customer, nonce) plus the page's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.connection import ASGIConnection
+
+from portal.plugin import NavItem
+from portal.tenancy.context import PageContext
+from portal.tenancy.models import Tenant
+from portal.web.state import csp_nonce_of, optional_customer, platform_of
+
+OVERVIEW_NAV = NavItem(label="Overview", href="/", order=0, key="overview")
+
+
+def page_context(request: Request[Any, Any, Any], tenant: Tenant) -> PageContext:
+    """The context per-request hooks receive."""
+    return PageContext(request, tenant, optional_customer(request))
+
+
+def render_page(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    template: str,
+    *,
+    tenant: Tenant | None,
+    title: str,
+    active_nav: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
+) -> Response[str]:
+    """Render ``template`` in the merchant's theme (``base`` when there is no merchant)."""
+    platform = platform_of(connection)
+    customer = optional_customer(connection)
+    context: dict[str, Any] = {
+        "merchant": tenant.merchant if tenant else None,
+        "customer": customer,
+        "nav": [],
+        "active_nav": active_nav,
+        "csp_nonce": csp_nonce_of(connection),
+        "page_title": title,
+        "lang": tenant.merchant.locale.replace("_", "-") if tenant else "en",
+    }
+    theme = "base"
+    if tenant is not None:
+        theme = tenant.merchant.theme_key
+        if theme not in platform.themes.themes:
+            theme = "base"
+        if customer is not None and isinstance(connection, Request):
+            hook_context = PageContext(connection, tenant, customer)
+            enabled = tenant.enabled_plugins
+            context["nav"] = [OVERVIEW_NAV, *platform.registry.nav_items(hook_context, enabled)]
+            for key, value in platform.registry.template_vars(hook_context, template, enabled).items():
+                context.setdefault(key, value)
+    context.update(values)
+    html = platform.themes.render(theme, template, context)
+    return Response(html, status_code=status_code, media_type=MediaType.HTML, headers=headers)
