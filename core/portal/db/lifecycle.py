@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from portal.config import Settings
@@ -11,6 +12,8 @@ from portal.db.migrate import migrate, use_apps
 from portal.db.security import APP_ROLE
 
 log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 10.0
 
 
 class DatabaseRuntime:
@@ -54,8 +57,14 @@ class DatabaseRuntime:
 
     async def close(self) -> None:
         """Close the pool and stop an embedded server this process started."""
-        if ENGINE.pool is not None:
-            await ENGINE.close_connection_pool()
+        pool = ENGINE.pool
+        if pool is not None:
+            ENGINE.pool = None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=CLOSE_TIMEOUT)
+            except asyncio.TimeoutError:
+                log.warning("connections still busy after %ss; closing them", CLOSE_TIMEOUT)
+                pool.terminate()
         ENGINE.config = {}
         if self._embedded is not None:
             self._embedded.stop()

@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response, get, post, route
 from litestar.enums import HttpMethod
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from portal.db.engine import fetch, tenant_transaction
@@ -73,7 +74,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
 
 
 @get("/-/demo/sign-in/{customer_id:str}", name="demo_sign_in", include_in_schema=False)
-async def demo_sign_in(request: Request[Any, Any, Any], customer_id: str) -> Redirect:
+async def demo_sign_in(request: Request[Any, Any, Any], customer_id: FromPath[str]) -> Redirect:
     """Demo mode only: sign in as a customer of this merchant."""
     platform = platform_of(request)
     if not platform.settings.demo:
@@ -100,7 +101,7 @@ async def demo_sign_in(request: Request[Any, Any, Any], customer_id: str) -> Red
     name="not_found",
     include_in_schema=False,
 )
-async def not_found(request: Request[Any, Any, Any], path: str) -> None:
+async def not_found(request: Request[Any, Any, Any], path: FromPath[str]) -> None:
     """Any path nothing else serves: 404, after the tenant middleware has run."""
     raise NotFoundException()
 

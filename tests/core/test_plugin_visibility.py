@@ -1,0 +1,59 @@
+"""A plugin that is off for a merchant is invisible there: 404, no nav item, no widget."""
+
+from __future__ import annotations
+
+from portal.platform import Platform
+
+GREENFIELD = "t-greenfield.portal.localhost"  # example plugin on
+PINNACLE = "t-pinnacle.portal.localhost"  # example plugin listed but off
+
+
+async def test_plugin_route_answers_where_the_plugin_is_on(shared_tenants: Platform, portal_client, portal_sign_in) -> None:
+    client = portal_client(GREENFIELD)
+    await portal_sign_in(client, "jane@globalco.com")
+    response = await client.get("/example")
+    assert response.status_code == 200
+    assert "Good morning, Jane Cooper" in response.text
+    assert "example-vars-for-example/page.html" in response.text
+
+
+async def test_plugin_route_is_404_where_the_plugin_is_off(shared_tenants: Platform, portal_client, portal_sign_in) -> None:
+    client = portal_client(PINNACLE)
+    await portal_sign_in(client, "jane@globalco.com")
+    disabled = await client.get("/example")
+    missing = await client.get("/no-such-page")
+    assert disabled.status_code == 404
+    assert missing.status_code == 404
+    # Indistinguishable from a page that does not exist (apart from the per-response nonce).
+    strip = lambda text: text.split('nonce="')[0]  # noqa: E731
+    assert strip(disabled.text) == strip(missing.text)
+
+
+async def test_nav_item_and_widget_only_where_the_plugin_is_on(
+    shared_tenants: Platform, portal_client, portal_sign_in
+) -> None:
+    on = portal_client(GREENFIELD)
+    off = portal_client(PINNACLE)
+    await portal_sign_in(on, "jane@globalco.com")
+    await portal_sign_in(off, "jane@globalco.com")
+    on_page = (await on.get("/")).text
+    off_page = (await off.get("/")).text
+    assert 'href="/example"' in on_page and "Example widget" in on_page
+    assert "Good morning, Jane Cooper" in on_page  # the widget loaded its data before rendering
+    assert 'href="/example"' not in off_page and "Example widget" not in off_page
+    assert "Nothing to show here yet." in off_page
+
+
+async def test_plugin_settings_are_per_merchant(shared_tenants: Platform) -> None:
+    greenfield = await shared_tenants.tenants.resolve(GREENFIELD)
+    apex = await shared_tenants.tenants.resolve("t-apex.portal.localhost")
+    assert greenfield is not None and apex is not None
+    assert greenfield.plugin_settings["example"].greeting == "Good morning"
+    assert apex.plugin_settings["example"].greeting == "Hello"  # the Struct's default
+
+
+async def test_per_request_hooks_reach_only_enabled_plugins(shared_tenants: Platform) -> None:
+    registry = shared_tenants.registry
+    assert registry.nav_items(context=None, enabled=frozenset()) == []
+    assert [item.key for item in registry.nav_items(context=None, enabled=frozenset({"example"}))] == ["example"]
+    assert registry.template_vars(None, "x.html", frozenset()) == {}

@@ -1,0 +1,1 @@
+"""Plugins and themes used only by the test suite."""

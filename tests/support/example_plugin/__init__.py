@@ -1,0 +1,65 @@
+"""A small feature plugin exercising routes, nav, widgets, settings and templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from portal.plugin import NavItem, PluginInfo, RouteSet, Widget, hookimpl
+from portal.tenancy.context import PageContext
+from portal.web.render import render_page
+from portal.web.state import customer_of, tenant_of
+
+HERE = Path(__file__).resolve().parent
+
+
+class ExampleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    greeting: str = "Hello"
+    max_items: int = 3
+
+
+@get("/example", name="example_page")
+async def example_page(request: Request[Any, Any, Any]) -> Response[str]:
+    tenant = tenant_of(request)
+    customer = customer_of(request)
+    settings: ExampleSettings = tenant.plugin_settings["example"]
+    return render_page(
+        request, "example/page.html", tenant=tenant, title="Example", active_nav="example",
+        greeting=settings.greeting, name=customer.name,
+    )
+
+
+async def load_widget(context: PageContext) -> dict[str, Any]:
+    settings: ExampleSettings = context.plugin_settings("example")
+    return {"greeting": settings.greeting, "customer_name": context.customer.name if context.customer else ""}
+
+
+@hookimpl
+def portal_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        key="example", title="Example", description="Test plugin.", settings=ExampleSettings,
+        templates=HERE / "templates",
+    )
+
+
+@hookimpl
+def portal_routes() -> RouteSet:
+    return RouteSet(handlers=[example_page])
+
+
+@hookimpl
+def portal_nav_items(context: PageContext) -> list[NavItem]:
+    return [NavItem(label="Example", href="/example", order=50, key="example")]
+
+
+@hookimpl
+def portal_overview_widgets(context: PageContext) -> list[Widget]:
+    return [Widget(key="example", title="Example widget", template="example/widget.html", load=load_widget)]
+
+
+@hookimpl
+def portal_template_vars(context: PageContext, template: str) -> dict[str, Any]:
+    return {"example_marker": f"example-vars-for-{template}"}
