@@ -72,20 +72,27 @@ CREATE FUNCTION portal_locate_merchant(p_slug text) RETURNS TABLE (iso_id text, 
 COMMENT ON FUNCTION portal_locate_merchant(text) IS
     'Merchant slug to (iso, merchant) ids, whatever its status; for operator commands.';
 
-CREATE FUNCTION portal_iso_ids() RETURNS SETOF text
+CREATE FUNCTION portal_locate_domain(p_host text) RETURNS TABLE (iso_id text, merchant_id text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
-    AS $f$ SELECT id FROM portal_iso WHERE status = 'active' ORDER BY id $f$;
-COMMENT ON FUNCTION portal_iso_ids() IS
-    'Active ISO ids, for system jobs that set each ISO in turn.';
+    AS $f$ SELECT iso_id, merchant_id FROM portal_merchant_domain WHERE host = p_host $f$;
+COMMENT ON FUNCTION portal_locate_domain(text) IS
+    'Custom host to (iso, merchant) ids, whatever the status; for operator commands.';
+
+CREATE FUNCTION portal_iso_ids(p_include_suspended boolean DEFAULT false) RETURNS SETOF text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public
+    AS $f$ SELECT id FROM portal_iso WHERE p_include_suspended OR status = 'active' ORDER BY id $f$;
+COMMENT ON FUNCTION portal_iso_ids(boolean) IS
+    'ISO ids, for system jobs that set each ISO in turn.';
 
 ALTER FUNCTION portal_resolve_host(text, text) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_iso_id_for_slug(text) OWNER TO {RESOLVER_ROLE};
-ALTER FUNCTION portal_iso_ids() OWNER TO {RESOLVER_ROLE};
+ALTER FUNCTION portal_iso_ids(boolean) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_locate_merchant(text) OWNER TO {RESOLVER_ROLE};
-REVOKE ALL ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(),
-    portal_locate_merchant(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(),
-    portal_locate_merchant(text) TO portal_app;
+ALTER FUNCTION portal_locate_domain(text) OWNER TO {RESOLVER_ROLE};
+REVOKE ALL ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(boolean),
+    portal_locate_merchant(text), portal_locate_domain(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(boolean),
+    portal_locate_merchant(text), portal_locate_domain(text) TO portal_app;
 
 CREATE SCHEMA IF NOT EXISTS portal_queue;
 REVOKE ALL ON SCHEMA portal_queue FROM PUBLIC;

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -147,7 +148,7 @@ def tenants_apply(ctx: click.Context, file: Path, dry_run: bool) -> None:
         spec = load_tenant_file(file, platform.registry, settings.base_domain)
         await platform.start()
         try:
-            changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run)
+            changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run, source=str(file))
         finally:
             await platform.stop()
         return [change.describe() for change in changes]
@@ -268,16 +269,19 @@ def worker(ctx: click.Context) -> None:
         platform = Platform(settings)
         await platform.start()
         broker = await start_broker(platform)
+        work = asyncio.create_task(run_worker(platform, broker))
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop_signal, work.cancel)
         try:
-            await run_worker(platform, broker)
+            await work
+        except asyncio.CancelledError:
+            click.echo("worker stopping")
         finally:
             await broker.shutdown()
             await platform.stop()
 
-    try:
-        _run(go())
-    except KeyboardInterrupt:
-        pass
+    _run(go())
 
 
 @main.command()
@@ -293,7 +297,7 @@ def demo(
     """Database, migrations, demo tenants, web server and worker in one process."""
     from portal.demo import run_demo
 
-    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, demo=True)
+    settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None, demo=True)
     _logging(settings)
     try:
         _run(run_demo(settings, tenants_file or DEMO_TENANTS))

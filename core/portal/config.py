@@ -38,7 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Connection of the application role. Unset: ``database_url`` as role ``portal_app``."""
     app_role_password: str | None = None
     """Password ``portal migrate`` sets for ``portal_app`` (none: trust or peer auth)."""
-    data_dir: Path = Path(".portal")
+    data_dir: str = ".portal"
     """Where the embedded PostgreSQL keeps its data."""
     base_domain: Domain = "portal.localhost"
     """Merchants answer on ``<slug>.<base_domain>`` besides their custom domains."""

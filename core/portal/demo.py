@@ -47,7 +47,7 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
     try:
         await platform.migrate()
         await platform.start()
-        changes = await apply_tenant_file(spec, platform.registry)
+        changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
         log.info("demo tenants: %s change(s)", len(changes))
         links = await demo_links(spec, settings)
         broker = await start_broker(platform)

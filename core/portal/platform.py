@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+
+import asyncpg
 from collections.abc import Iterable
 from pathlib import Path
 
 from portal.config import Settings
 from portal.db.engine import fetch
 from portal.db.lifecycle import DatabaseRuntime
-from portal.db.migrate import use_apps
+from portal.db.migrate import pending_migrations, use_apps
 from portal.plugins.manager import create_plugin_manager
 from portal.plugins.registry import PluginRegistry
 from portal.tenancy.resolver import TenantResolver
@@ -49,8 +51,19 @@ class Platform:
         if self.started:
             return
         use_apps(self.registry.piccolo_apps)
-        await self.database.connect()
-        await self._check_migrations()
+        try:
+            await self.database.connect()
+        except (OSError, asyncpg.PostgresError) as exc:
+            await self.database.close()
+            raise PendingMigrationsError(
+                f"cannot connect as the application role ({exc}); run `portal migrate` first, "
+                "and check PORTAL_APP_DATABASE_URL or PORTAL_APP_ROLE_PASSWORD"
+            ) from exc
+        try:
+            await self._check_migrations()
+        except PendingMigrationsError:
+            await self.database.close()
+            raise
         await self.tenants.listen(await self.database.app_dsn())
         self.started = True
 
@@ -61,8 +74,6 @@ class Platform:
         self.started = False
 
     async def _check_migrations(self) -> None:
-        from portal.db.migrate import pending_migrations
-
         try:
             pending = await pending_migrations()
         except Exception as exc:  # missing tables or privileges: the schema is not there yet

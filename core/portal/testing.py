@@ -138,7 +138,7 @@ async def apply_tenants(platform: Platform, toml_text: str, tmp_path: Path, *, d
     path = tmp_path / f"tenants-{uuid.uuid4().hex[:8]}.toml"
     path.write_text(toml_text, encoding="utf-8")
     spec: TenantFile = load_tenant_file(path, platform.registry, platform.settings.base_domain)
-    changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run)
+    changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run, source=path.name)
     platform.tenants.invalidate()
     return changes
 

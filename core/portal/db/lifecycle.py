@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from portal.config import Settings
 from portal.db.embedded import EmbeddedPostgres
@@ -27,7 +28,7 @@ class DatabaseRuntime:
     async def owner_dsn(self) -> str:
         """The owner connection string, starting the embedded server when none is configured."""
         if self._owner_dsn is None:
-            self._embedded = EmbeddedPostgres(self.settings.data_dir)
+            self._embedded = EmbeddedPostgres(Path(self.settings.data_dir))
             dsn = self._embedded.start()
             await self._embedded.ensure_database(dsn)
             self._owner_dsn = dsn

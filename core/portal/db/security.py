@@ -33,7 +33,12 @@ BEGIN
     CREATE ROLE {RESOLVER_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
-ALTER ROLE {APP_ROLE} NOSUPERUSER NOBYPASSRLS;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}' AND (rolsuper OR rolbypassrls)) THEN
+        RAISE EXCEPTION 'role {APP_ROLE} is a superuser or bypasses row-level security; refusing to use it';
+    END IF;
+END $$;
 GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {RESOLVER_ROLE};
 GRANT {RESOLVER_ROLE} TO CURRENT_USER;
 CREATE OR REPLACE FUNCTION portal_current_iso() RETURNS text

@@ -13,10 +13,10 @@ from portal.db.engine import fetch, system_transaction, tenant_transaction
 log = logging.getLogger(__name__)
 
 
-async def iso_ids() -> list[str]:
-    """Ids of the active ISOs (the narrow cross-ISO path for system jobs)."""
+async def iso_ids(*, include_suspended: bool = False) -> list[str]:
+    """ISO ids (the narrow cross-ISO path for system jobs); active ones unless asked otherwise."""
     async with system_transaction():
-        rows = await fetch("SELECT portal_iso_ids() AS id")
+        rows = await fetch("SELECT portal_iso_ids($1) AS id", include_suspended)
     return [row["id"] for row in rows]
 
 
@@ -24,7 +24,7 @@ async def iso_ids() -> list[str]:
 async def purge_sessions() -> int:
     """Delete sessions that ended or expired more than a day ago; return how many."""
     removed = 0
-    for iso_id in await iso_ids():
+    for iso_id in await iso_ids(include_suspended=True):
         async with tenant_transaction(iso_id):
             rows = await fetch(
                 """

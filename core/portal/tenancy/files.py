@@ -8,7 +8,6 @@ ISOs, merchants and customers the file does not mention are left alone.
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 import zoneinfo
 from collections.abc import Sequence
@@ -33,13 +32,15 @@ Slug = Annotated[str, msgspec.Meta(pattern=SLUG)]
 Host = Annotated[str, msgspec.Meta(pattern=HOST)]
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL, max_length=254)]
 Url = Annotated[str, msgspec.Meta(pattern=URL, max_length=2000)]
+HttpsUrl = Annotated[str, msgspec.Meta(pattern=r"^https://\S+$", max_length=2000)]
 Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class BrandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     color: Color = "#2f5bea"
-    logo_url: Url | None = None
+    logo_url: HttpsUrl | None = None
+    """Loaded by customers' browsers, so HTTPS only (the page's CSP blocks plain HTTP images)."""
     support_email: Email | None = None
     terms_url: Url | None = None
     privacy_url: Url | None = None
@@ -186,33 +187,60 @@ def _check(spec: TenantFile, registry: PluginRegistry, base_domain: str) -> list
     return problems
 
 
-async def apply_tenant_file(spec: TenantFile, registry: PluginRegistry, *, dry_run: bool = False) -> list[Change]:
-    """Upsert everything in ``spec`` in one transaction (rolled back on error or dry run)."""
+async def apply_tenant_file(
+    spec: TenantFile, registry: PluginRegistry, *, dry_run: bool = False, source: str = "tenant file"
+) -> list[Change]:
+    """Upsert everything in ``spec`` in one transaction (rolled back on any error or dry run)."""
     changes: list[Change] = []
     async with ENGINE.transaction() as transaction:
+        problems = await _ownership_problems(spec)
+        if problems:
+            raise TenantFileError([f"{source}: {problem}" for problem in problems])
+        domain_plans: list[_DomainPlan] = []
         try:
             for iso in spec.isos:
-                await _apply_iso(iso, registry, changes)
+                domain_plans += await _apply_iso(iso, registry, changes)
+            for plan in domain_plans:
+                await _release_domains(plan, changes)
+            for plan in domain_plans:
+                await _claim_domains(plan, changes)
         except asyncpg.UniqueViolationError as exc:
-            raise TenantFileError([_unique_message(exc)]) from exc
+            raise TenantFileError([f"{source}: conflicts with an existing record ({exc.constraint_name})"]) from exc
         if dry_run:
             await transaction.rollback()
     return changes
 
 
-def _unique_message(exc: asyncpg.UniqueViolationError) -> str:
-    detail = exc.detail or str(exc)
-    match = re.search(r"Key \((\w+)\)=\(([^)]*)\)", detail)
-    if match:
-        return f"{match.group(1)} {match.group(2)!r} is already taken by another ISO"
-    return f"conflicts with an existing record: {detail}"
+async def _ownership_problems(spec: TenantFile) -> list[str]:
+    """Slugs and hosts in the file that belong to another ISO or to another ISO's merchant."""
+    problems: list[str] = []
+    for i, iso in enumerate(spec.isos):
+        rows = await fetch("SELECT portal_iso_id_for_slug($1) AS id", iso.slug)
+        iso_id = rows[0]["id"]
+        for j, merchant in enumerate(iso.merchants):
+            at = f"isos[{i}].merchants[{j}]"
+            owner = await fetch("SELECT iso_id FROM portal_locate_merchant($1)", merchant.slug)
+            if owner and owner[0]["iso_id"] != iso_id:
+                problems.append(f"{at}.slug: merchant {merchant.slug!r} belongs to another ISO")
+            for k, host in enumerate(merchant.domains):
+                owner = await fetch("SELECT iso_id FROM portal_locate_domain($1)", host)
+                if owner and owner[0]["iso_id"] != iso_id:
+                    problems.append(f"{at}.domains[{k}]: {host!r} belongs to another ISO's merchant")
+    return problems
 
 
 async def _set_iso(iso_id: str) -> None:
     await fetch("SELECT set_config('portal.iso_id', $1, true)", iso_id)
 
 
-async def _apply_iso(iso: IsoSpec, registry: PluginRegistry, changes: list[Change]) -> None:
+class _DomainPlan(msgspec.Struct):
+    iso_id: str
+    merchant_id: str
+    slug: str
+    hosts: list[str]
+
+
+async def _apply_iso(iso: IsoSpec, registry: PluginRegistry, changes: list[Change]) -> list[_DomainPlan]:
     rows = await fetch("SELECT portal_iso_id_for_slug($1) AS id", iso.slug)
     iso_id = rows[0]["id"] if rows and rows[0]["id"] else None
     wanted = {"name": iso.name, "status": iso.status, "default_theme": iso.theme}
@@ -227,8 +255,11 @@ async def _apply_iso(iso: IsoSpec, registry: PluginRegistry, changes: list[Chang
     else:
         await _set_iso(iso_id)
         await _update("portal_iso", "id", iso_id, wanted, changes, "iso", iso.slug)
+    plans = []
     for merchant in iso.merchants:
-        await _apply_merchant(iso_id, iso, merchant, registry, changes)
+        merchant_id = await _apply_merchant(iso_id, iso, merchant, registry, changes)
+        plans.append(_DomainPlan(iso_id, merchant_id, merchant.slug, list(merchant.domains)))
+    return plans
 
 
 async def _update(
@@ -240,14 +271,17 @@ async def _update(
     if not differing:
         return
     assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(differing))
-    touch = ", updated_at = now()" if table != "portal_merchant_domain" else ""
-    await fetch(f"UPDATE {table} SET {assignments}{touch} WHERE {key_column} = $1", key, *(wanted[n] for n in differing))
+    await fetch(
+        f"UPDATE {table} SET {assignments}, updated_at = now() WHERE {key_column} = $1",
+        key,
+        *(wanted[name] for name in differing),
+    )
     changes.append(Change("update", kind, label, tuple(differing)))
 
 
 async def _apply_merchant(
     iso_id: str, iso: IsoSpec, merchant: MerchantSpec, registry: PluginRegistry, changes: list[Change]
-) -> None:
+) -> str:
     wanted = {
         "name": merchant.name,
         "status": merchant.status,
@@ -262,7 +296,7 @@ async def _apply_merchant(
     }
     rows = await fetch("SELECT id FROM portal_merchant WHERE slug = $1", merchant.slug)
     if rows:
-        merchant_id = rows[0]["id"]
+        merchant_id: str = rows[0]["id"]
         await _update("portal_merchant", "id", merchant_id, wanted, changes, "merchant", merchant.slug)
     else:
         merchant_id = new_id("mer")
@@ -271,23 +305,39 @@ async def _apply_merchant(
         placeholders = ", ".join(f"${i + 1}" for i in range(len(values)))
         await fetch(f"INSERT INTO portal_merchant ({', '.join(columns)}) VALUES ({placeholders})", *values)
         changes.append(Change("create", "merchant", merchant.slug))
-    await _apply_domains(iso_id, merchant_id, merchant, changes)
     await _apply_plugins(iso_id, merchant_id, merchant, registry, changes)
     await _apply_customers(iso_id, merchant_id, merchant, changes)
+    return merchant_id
 
 
-async def _apply_domains(iso_id: str, merchant_id: str, merchant: MerchantSpec, changes: list[Change]) -> None:
-    existing = {row["host"] for row in await fetch("SELECT host FROM portal_merchant_domain WHERE merchant_id = $1", merchant_id)}
-    for host in merchant.domains:
-        if host not in existing:
-            await fetch(
-                "INSERT INTO portal_merchant_domain (id, iso_id, merchant_id, host) VALUES ($1, $2, $3, $4)",
-                new_id("dom"), iso_id, merchant_id, host,
-            )
-            changes.append(Change("create", "domain", f"{merchant.slug}:{host}"))
-    for host in sorted(existing - set(merchant.domains)):
-        await fetch("DELETE FROM portal_merchant_domain WHERE merchant_id = $1 AND host = $2", merchant_id, host)
-        changes.append(Change("delete", "domain", f"{merchant.slug}:{host}"))
+async def _release_domains(plan: _DomainPlan, changes: list[Change]) -> None:
+    """Remove the merchant's hosts the file no longer lists (before any host is claimed)."""
+    await _set_iso(plan.iso_id)
+    removed = await fetch(
+        "DELETE FROM portal_merchant_domain WHERE merchant_id = $1 AND NOT (host = ANY($2::text[])) RETURNING host",
+        plan.merchant_id,
+        plan.hosts,
+    )
+    for row in sorted(removed, key=lambda r: r["host"]):
+        changes.append(Change("delete", "domain", f"{plan.slug}:{row['host']}"))
+
+
+async def _claim_domains(plan: _DomainPlan, changes: list[Change]) -> None:
+    """Add the hosts the file lists; a host moving from a sibling merchant changes owner."""
+    await _set_iso(plan.iso_id)
+    for host in plan.hosts:
+        rows = await fetch("SELECT merchant_id FROM portal_merchant_domain WHERE host = $1", host)
+        if rows and rows[0]["merchant_id"] == plan.merchant_id:
+            continue
+        if rows:
+            await fetch("UPDATE portal_merchant_domain SET merchant_id = $2 WHERE host = $1", host, plan.merchant_id)
+            changes.append(Change("update", "domain", f"{plan.slug}:{host}", ("merchant",)))
+            continue
+        await fetch(
+            "INSERT INTO portal_merchant_domain (id, iso_id, merchant_id, host) VALUES ($1, $2, $3, $4)",
+            new_id("dom"), plan.iso_id, plan.merchant_id, host,
+        )
+        changes.append(Change("create", "domain", f"{plan.slug}:{host}"))
 
 
 async def _apply_plugins(

@@ -37,6 +37,9 @@ class TenantResolver:
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
         self._listener: asyncpg.Connection | None = None
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._dsn = ""
+        self._closing = False
 
     async def resolve(self, host: str) -> Tenant | None:
         """The active tenant answering on ``host``, or ``None``."""
@@ -102,19 +105,44 @@ class TenantResolver:
     # --- invalidation -------------------------------------------------------------------
 
     async def listen(self, dsn: str) -> None:
-        """Clear the cache whenever tenants change, in any process."""
+        """Clear the cache whenever tenants change, in any process; reconnect if the link drops."""
+        self._dsn = dsn
+        self._closing = False
+        await self._connect_listener()
+
+    async def _connect_listener(self) -> bool:
         try:
-            self._listener = await asyncpg.connect(dsn)
-            await self._listener.add_listener(CHANNEL, self._on_change)
+            listener = await asyncpg.connect(self._dsn)
+            await listener.add_listener(CHANNEL, self._on_change)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("cannot listen for tenant changes (%s); relying on the %ss TTL", exc, self.ttl)
-            self._listener = None
+            return False
+        listener.add_termination_listener(self._on_listener_lost)
+        self._listener = listener
+        self.invalidate()  # changes may have happened while nobody listened
+        return True
 
     def _on_change(self, *_: object) -> None:
         self.invalidate()
 
+    def _on_listener_lost(self, *_: object) -> None:
+        self._listener = None
+        self.invalidate()
+        if not self._closing:
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.5
+        while not self._closing and not await self._connect_listener():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
     async def close(self) -> None:
         """Stop listening."""
+        self._closing = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            self._reconnect_task = None
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:

@@ -44,13 +44,15 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str]:
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
     rendered: list[RenderedWidget] = []
-    async with tenant_transaction(tenant.merchant.iso_id):
+    async with tenant_transaction(tenant.merchant.iso_id) as transaction:
         for widget in platform.registry.widgets(context, tenant.enabled_plugins):
             try:
-                data = await widget.load(context) if widget.load else {}
+                async with transaction.connection.transaction():  # a savepoint per widget
+                    data = await widget.load(context) if widget.load else {}
                 rendered.append(RenderedWidget(widget, data))
             except Exception:
                 log.exception("widget %s failed for merchant %s", widget.key, tenant.merchant.slug)
+                rendered.append(RenderedWidget(widget, {}, failed=True))
     return render_page(request, "overview.html", tenant=tenant, title="Overview", active_nav="overview", widgets=rendered)
 
 

@@ -41,6 +41,8 @@ def render_page(
         "active_nav": active_nav,
         "csp_nonce": csp_nonce_of(connection),
         "page_title": title,
+        "title": title,
+        "status_code": status_code,
         "lang": tenant.merchant.locale.replace("_", "-") if tenant else "en",
     }
     theme = "base"
