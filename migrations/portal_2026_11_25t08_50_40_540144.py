@@ -1,12 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.base import OnDelete
-from piccolo.columns.base import OnUpdate
-from piccolo.columns.column_types import Boolean
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import JSONB
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.base import OnDelete, OnUpdate
+from piccolo.columns.column_types import JSONB, Boolean, ForeignKey, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -63,9 +57,7 @@ DESCRIPTION = "tenancy tables"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="portal", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
 
     manager.add_table(
         class_name="Customer",
@@ -74,9 +66,7 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Iso", tablename="portal_iso", schema=None, columns=None
-    )
+    manager.add_table(class_name="Iso", tablename="portal_iso", schema=None, columns=None)
 
     manager.add_table(
         class_name="PluginActivation",

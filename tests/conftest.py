@@ -9,7 +9,6 @@ import pytest_asyncio
 import support.child_theme
 import support.example_plugin
 import support.example_theme
-
 from portal.platform import Platform
 from portal.tenancy.files import apply_tenant_file, load_tenant_file
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import PackageNotFoundError
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -55,9 +56,11 @@ class PortalGroup(click.Group):
     """The command group, extended with commands plugins add through ``portal_cli_commands``."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in and plugin command names."""
         return sorted({*super().list_commands(ctx), *self._plugin_commands()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command, else a plugin's."""
         return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
 
     @functools.cached_property
@@ -70,16 +73,18 @@ class PortalGroup(click.Group):
             registry = PluginRegistry(create_plugin_manager(settings.load_plugins))
         except (ConfigError, PluginLoadError):
             return {}
-        return {c.command.name: c.command for c in registry.cli_commands if isinstance(c.command, click.Command)}
+        return {
+            c.command.name: c.command
+            for c in registry.cli_commands
+            if isinstance(c.command, click.Command) and c.command.name
+        }
 
     def _plugin_commands(self) -> dict[str, click.Command]:
         return self._plugins
 
 
 @click.group(cls=PortalGroup)
-@click.option(
-    "--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML settings file."
-)
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML settings file.")
 @click.version_option(package_name="portal-core")
 @click.pass_context
 def main(ctx: click.Context, config: Path | None) -> None:
@@ -287,7 +292,9 @@ def worker(ctx: click.Context) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Embedded database folder.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Embedded database folder."
+)
 @click.option("--tenants", "tenants_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.pass_context
 @_fail_cleanly
@@ -299,10 +306,8 @@ def demo(
 
     settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None, demo=True)
     _logging(settings)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         _run(run_demo(settings, tenants_file or DEMO_TENANTS))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

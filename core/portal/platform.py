@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-
-import asyncpg
 from collections.abc import Iterable
 from pathlib import Path
+
+import asyncpg
 
 from portal.config import Settings
 from portal.db.engine import fetch

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-
 import asyncpg
 import httpx
 import pytest
@@ -119,9 +118,9 @@ def portal_app(portal_platform: Platform) -> Litestar:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def portal_client(portal_app: Litestar) -> AsyncIterator[ClientFactory]:
-    """A factory of HTTPS clients for a host: ``client = portal_client("shop.portal.localhost")``."""
+    """Make HTTPS clients for a merchant host; call the fixture with the host name."""
     clients: list[httpx.AsyncClient] = []
-    transport = httpx.ASGITransport(app=portal_app)
+    transport = httpx.ASGITransport(app=portal_app)  # type: ignore[arg-type]
 
     def make(host: str) -> httpx.AsyncClient:
         client = httpx.AsyncClient(transport=transport, base_url=f"https://{host}")
@@ -170,7 +169,7 @@ async def sign_in(platform: Platform, client: httpx.AsyncClient, email: str) -> 
 
 @pytest.fixture
 def portal_sign_in(portal_platform: Platform) -> Callable[[httpx.AsyncClient, str], Awaitable[str]]:
-    """``await portal_sign_in(client, email)``: sign a customer in on the client's host."""
+    """Sign a customer in on a client's host; await the fixture with the client and an email."""
 
     async def do(client: httpx.AsyncClient, email: str) -> str:
         return await sign_in(portal_platform, client, email)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-
 from portal.db.engine import TenantScopeError, fetch, system_transaction, tenant_transaction
 from portal.platform import Platform
 
@@ -24,9 +23,7 @@ async def _iso_id(slug: str) -> str:
 
 
 async def test_the_app_connects_as_a_role_that_cannot_bypass_rls(shared_tenants: Platform) -> None:
-    rows = await fetch(
-        "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-    )
+    rows = await fetch("SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
     assert rows == [{"name": "portal_app", "rolsuper": False, "rolbypassrls": False}]
 
 
@@ -38,7 +35,9 @@ async def test_no_iso_set_returns_no_rows(shared_tenants: Platform, table: str) 
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-async def test_an_iso_sees_only_its_own_rows(shared_tenants: Platform, portal_client, portal_sign_in, table: str) -> None:
+async def test_an_iso_sees_only_its_own_rows(
+    shared_tenants: Platform, portal_client, portal_sign_in, table: str
+) -> None:
     # Make sure both ISOs have a session row too.
     await portal_sign_in(portal_client("t-greenfield.portal.localhost"), "jane@globalco.com")
     await portal_sign_in(portal_client("t-northwind.portal.localhost"), "jane@globalco.com")
@@ -78,9 +77,8 @@ async def test_writes_into_another_iso_are_refused(shared_tenants: Platform) -> 
 async def test_a_transaction_serves_one_iso(shared_tenants: Platform) -> None:
     harbor, summit = await _iso_id("t-harbor"), await _iso_id("t-summit")
     with pytest.raises(TenantScopeError):
-        async with tenant_transaction(harbor):
-            async with tenant_transaction(summit):
-                pass
+        async with tenant_transaction(harbor), tenant_transaction(summit):
+            pass
 
 
 async def test_the_app_role_cannot_turn_rls_off(shared_tenants: Platform) -> None:

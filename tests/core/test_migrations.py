@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncpg
-
 from portal.platform import Platform
 
 SCHEMA_SNAPSHOT = """

@@ -8,7 +8,9 @@ GREENFIELD = "t-greenfield.portal.localhost"  # example plugin on
 PINNACLE = "t-pinnacle.portal.localhost"  # example plugin listed but off
 
 
-async def test_plugin_route_answers_where_the_plugin_is_on(shared_tenants: Platform, portal_client, portal_sign_in) -> None:
+async def test_plugin_route_answers_where_the_plugin_is_on(
+    shared_tenants: Platform, portal_client, portal_sign_in
+) -> None:
     client = portal_client(GREENFIELD)
     await portal_sign_in(client, "jane@globalco.com")
     response = await client.get("/example")
@@ -17,7 +19,9 @@ async def test_plugin_route_answers_where_the_plugin_is_on(shared_tenants: Platf
     assert "example-vars-for-example/page.html" in response.text
 
 
-async def test_plugin_route_is_404_where_the_plugin_is_off(shared_tenants: Platform, portal_client, portal_sign_in) -> None:
+async def test_plugin_route_is_404_where_the_plugin_is_off(
+    shared_tenants: Platform, portal_client, portal_sign_in
+) -> None:
     client = portal_client(PINNACLE)
     await portal_sign_in(client, "jane@globalco.com")
     disabled = await client.get("/example")

@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from portal.db.engine import fetch, system_transaction
 from portal.platform import Platform
 from portal.tenancy.files import TenantFileError, load_tenant_file
@@ -71,7 +70,9 @@ async def test_dry_run_reports_and_writes_nothing(portal_platform: Platform, tmp
 async def test_updates_are_reported_field_by_field(portal_platform: Platform, tmp_path: Path) -> None:
     iso, merchant = _unique("iso"), _unique("m")
     await apply_tenants(portal_platform, _file(iso, merchant), tmp_path)
-    changed = _file(iso, merchant, '[isos.merchants.brand]\ncolor = "#123456"').replace('name = "Jane"', 'name = "Jane D."')
+    changed = _file(iso, merchant, '[isos.merchants.brand]\ncolor = "#123456"').replace(
+        'name = "Jane"', 'name = "Jane D."'
+    )
     changes = await apply_tenants(portal_platform, changed, tmp_path)
     assert [c.describe() for c in changes] == [
         f"update merchant {merchant} (brand_color)",
@@ -162,7 +163,9 @@ async def test_a_domain_can_move_between_merchants_of_one_iso(portal_platform: P
     )
     await apply_tenants(portal_platform, two, tmp_path)
     moved = _file(iso, first).replace(
-        "[[isos.merchants]]", f'[[isos.merchants]]\nslug = "{second}"\nname = "Second"\ndomains = ["{host}"]\n\n[[isos.merchants]]', 1
+        "[[isos.merchants]]",
+        f'[[isos.merchants]]\nslug = "{second}"\nname = "Second"\ndomains = ["{host}"]\n\n[[isos.merchants]]',
+        1,
     )
     await apply_tenants(portal_platform, moved, tmp_path)
     tenant = await portal_platform.tenants.resolve(host)

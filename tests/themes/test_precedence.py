@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from portal.platform import Platform
 from portal.plugin import ThemeSpec
 from portal.theming.engine import ThemeError, ThemeRegistry
@@ -31,7 +30,9 @@ def test_a_child_theme_inherits_its_parents_overrides(portal_platform: Platform)
 
 def test_explicit_layers_are_addressable(portal_platform: Platform) -> None:
     environment = portal_platform.themes.environment("harbor")
-    assert environment.get_template("plugin:example/widget.html").filename.endswith("example_plugin/templates/widget.html")
+    assert environment.get_template("plugin:example/widget.html").filename.endswith(
+        "example_plugin/templates/widget.html"
+    )
     assert environment.get_template("base:layout.html").filename.endswith("portal_theme_base/templates/layout.html")
     assert environment.get_template("core:error.html").filename.endswith("portal/templates/error.html")
 

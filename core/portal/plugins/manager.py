@@ -47,9 +47,7 @@ def create_plugin_manager(
         try:
             plugin = entry_point.load()
         except Exception as exc:
-            raise PluginLoadError(
-                f"plugin {entry_point.name!r} ({entry_point.value}) failed to import: {exc}"
-            ) from exc
+            raise PluginLoadError(f"plugin {entry_point.name!r} ({entry_point.value}) failed to import: {exc}") from exc
         if manager.get_plugin(entry_point.name) is None:
             manager.register(plugin, name=entry_point.name)
     if wanted is not None:
@@ -62,6 +60,7 @@ def create_plugin_manager(
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginLoadError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}") from exc
+        name = manager.get_name(exc.plugin) or "?"
+        raise PluginLoadError(f"plugin {name!r} implements an unknown hook: {exc}") from exc
     log.debug("loaded plugins: %s", ", ".join(name for name, _ in manager.list_name_plugin()))
     return manager

@@ -127,4 +127,3 @@ class PluginRegistry:
             for key, value in (extra or {}).items():
                 merged.setdefault(key, value)
         return merged
-

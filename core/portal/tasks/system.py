@@ -1,5 +1,7 @@
-"""System jobs that span ISOs. Each lists ISO ids through ``portal_iso_ids()`` and then works
-inside one ISO at a time, so row-level security stays on throughout.
+"""System jobs that span ISOs.
+
+Each lists ISO ids through ``portal_iso_ids()`` and then works inside one ISO at a time, so
+row-level security stays on throughout.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class BrandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[isos.merchants.brand]``: colour, logo and the links shown in the portal."""
+
     color: Color = "#2f5bea"
     logo_url: HttpsUrl | None = None
     """Loaded by customers' browsers, so HTTPS only (the page's CSP blocks plain HTTP images)."""
@@ -47,17 +49,23 @@ class BrandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class PluginSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[isos.merchants.plugins.<key>]``: on or off, and the plugin's settings."""
+
     enabled: bool = True
     settings: dict[str, Any] = {}
 
 
 class CustomerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[[isos.merchants.customers]]``: a customer, matched by normalised email."""
+
     email: Email
     name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     external_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
 class MerchantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[[isos.merchants]]``: a merchant, matched by slug."""
+
     slug: Slug
     name: Name
     status: Literal["active", "suspended"] = "active"
@@ -71,6 +79,8 @@ class MerchantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class IsoSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[[isos]]``: an ISO, matched by slug."""
+
     slug: Slug
     name: Name
     status: Literal["active", "suspended"] = "active"
@@ -79,6 +89,8 @@ class IsoSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class TenantFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A whole tenant file."""
+
     isos: list[IsoSpec] = []
 
 
@@ -99,6 +111,7 @@ class Change(msgspec.Struct, frozen=True):
     fields: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        """One line such as ``update merchant greenfield (brand_color)``."""
         detail = f" ({', '.join(self.fields)})" if self.fields else ""
         return f"{self.action} {self.kind} {self.key}{detail}"
 
@@ -207,7 +220,7 @@ async def apply_tenant_file(
         except asyncpg.UniqueViolationError as exc:
             raise TenantFileError([f"{source}: conflicts with an existing record ({exc.constraint_name})"]) from exc
         if dry_run:
-            await transaction.rollback()
+            await transaction.rollback()  # type: ignore[no-untyped-call]
     return changes
 
 
@@ -249,7 +262,11 @@ async def _apply_iso(iso: IsoSpec, registry: PluginRegistry, changes: list[Chang
         await _set_iso(iso_id)
         await fetch(
             "INSERT INTO portal_iso (id, slug, name, status, default_theme) VALUES ($1, $2, $3, $4, $5)",
-            iso_id, iso.slug, iso.name, iso.status, iso.theme,
+            iso_id,
+            iso.slug,
+            iso.name,
+            iso.status,
+            iso.theme,
         )
         changes.append(Change("create", "iso", iso.slug))
     else:
@@ -335,7 +352,10 @@ async def _claim_domains(plan: _DomainPlan, changes: list[Change]) -> None:
             continue
         await fetch(
             "INSERT INTO portal_merchant_domain (id, iso_id, merchant_id, host) VALUES ($1, $2, $3, $4)",
-            new_id("dom"), plan.iso_id, plan.merchant_id, host,
+            new_id("dom"),
+            plan.iso_id,
+            plan.merchant_id,
+            host,
         )
         changes.append(Change("create", "domain", f"{plan.slug}:{host}"))
 
@@ -357,7 +377,12 @@ async def _apply_plugins(
             await fetch(
                 "INSERT INTO portal_plugin_activation (id, iso_id, merchant_id, plugin_key, enabled, settings) "
                 "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                new_id("act"), iso_id, merchant_id, key, enabled, settings,
+                new_id("act"),
+                iso_id,
+                merchant_id,
+                key,
+                enabled,
+                settings,
             )
             changes.append(Change("create", "plugin", label, ("enabled",) if enabled else ("disabled",)))
             continue
@@ -370,7 +395,10 @@ async def _apply_plugins(
             await fetch(
                 "UPDATE portal_plugin_activation SET enabled = $3, settings = $4::jsonb, updated_at = now() "
                 "WHERE merchant_id = $1 AND plugin_key = $2",
-                merchant_id, key, enabled, settings,
+                merchant_id,
+                key,
+                enabled,
+                settings,
             )
             changes.append(Change("update", "plugin", label, tuple(differing)))
 
@@ -389,6 +417,12 @@ async def _apply_customers(iso_id: str, merchant_id: str, merchant: MerchantSpec
             await fetch(
                 "INSERT INTO portal_customer (id, iso_id, merchant_id, email, email_normalized, name, external_ref) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                new_id("cus"), iso_id, merchant_id, customer.email, email, customer.name, customer.external_ref,
+                new_id("cus"),
+                iso_id,
+                merchant_id,
+                customer.email,
+                email,
+                customer.name,
+                customer.external_ref,
             )
             changes.append(Change("create", "customer", label))

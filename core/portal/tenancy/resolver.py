@@ -147,7 +147,7 @@ class TenantResolver:
             listener, self._listener = self._listener, None
             try:
                 await asyncio.wait_for(listener.close(), timeout=5)
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 listener.terminate()
 
 

@@ -1,5 +1,7 @@
-"""Template lookup for a theme, in order: the theme chain (the theme, its parents, ``base``),
-plugin templates (``<plugin key>/...``), then core.
+"""Template lookup for a theme.
+
+In order: the theme chain (the theme, its parents, ``base``), plugin templates
+(``<plugin key>/...``), then core.
 
 Any layer can also be named explicitly, which is how an override extends what it replaces:
 ``{% extends "base:layout.html" %}`` (a theme), ``{% extends "plugin:cards/list.html" %}``
@@ -86,9 +88,7 @@ class ThemeRegistry:
             {name: jinja2.FileSystemLoader(path) for name, path in self.plugin_templates.items()}, delimiter="/"
         )
         core = jinja2.FileSystemLoader(CORE_TEMPLATES)
-        explicit: dict[str, jinja2.BaseLoader] = {
-            spec.key: jinja2.FileSystemLoader(spec.templates) for spec in chain
-        }
+        explicit: dict[str, jinja2.BaseLoader] = {spec.key: jinja2.FileSystemLoader(spec.templates) for spec in chain}
         explicit.update(plugin=plugins, core=core)
         loader = jinja2.ChoiceLoader(
             [

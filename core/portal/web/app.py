@@ -14,6 +14,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
 from portal.platform import Platform
+from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS
 from portal.web.headers import add_security_headers
 from portal.web.middleware import TenantMiddleware
@@ -25,8 +26,8 @@ def plugin_guard(key: str) -> Any:
     """A guard that makes a plugin's routes 404 wherever the plugin is off."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        tenant = connection.scope.get(TENANT_KEY)  # type: ignore[misc]
-        if tenant is None or key not in tenant.enabled_plugins:
+        tenant = connection.scope.get(TENANT_KEY)
+        if not isinstance(tenant, Tenant) or key not in tenant.enabled_plugins:
             raise NotFoundException()
 
     guard.__name__ = f"plugin_enabled_{key}"
@@ -40,7 +41,9 @@ def _static_routers(platform: Platform) -> list[Router]:
         if spec.static is not None
     ]
     routers += [
-        create_static_files_router(path=f"/static/plugins/{key}", directories=[info.static], name=f"static-plugin-{key}")
+        create_static_files_router(
+            path=f"/static/plugins/{key}", directories=[info.static], name=f"static-plugin-{key}"
+        )
         for key, info in platform.registry.plugins.items()
         if info.static is not None
     ]

@@ -51,7 +51,7 @@ def problem_response(status_code: int, detail: str, *, extra: dict[str, Any] | N
 
 def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | None = None) -> Response[Any]:
     """A themed error page, branded when the host is a merchant's."""
-    tenant = request.scope.get(TENANT_KEY)  # type: ignore[misc]
+    tenant = request.scope.get(TENANT_KEY)
     title, default_detail = FRIENDLY.get(status_code, (HTTPStatus(status_code).phrase, ""))
     return render_page(
         request,

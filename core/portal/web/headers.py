@@ -33,6 +33,6 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     headers.setdefault("referrer-policy", "no-referrer")
     headers.setdefault("x-content-type-options", "nosniff")
-    nonce = scope.get(NONCE_KEY)  # type: ignore[misc]
+    nonce = scope.get(NONCE_KEY)
     if nonce and "content-security-policy" not in headers:
         headers["content-security-policy"] = content_security_policy(str(nonce))

@@ -46,6 +46,7 @@ class TenantMiddleware(ASGIMiddleware):
     """Attach the tenant, the signed-in customer and a CSP nonce to every HTTP request."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        """Resolve the tenant (404 when there is none), then pass the request on."""
         scope[NONCE_KEY] = secrets.token_urlsafe(18)  # type: ignore[literal-required]
         path = scope.get("path", "")
         if path.startswith(TENANT_FREE_PREFIXES):

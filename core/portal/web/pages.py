@@ -53,7 +53,9 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str]:
             except Exception:
                 log.exception("widget %s failed for merchant %s", widget.key, tenant.merchant.slug)
                 rendered.append(RenderedWidget(widget, {}, failed=True))
-    return render_page(request, "overview.html", tenant=tenant, title="Overview", active_nav="overview", widgets=rendered)
+    return render_page(
+        request, "overview.html", tenant=tenant, title="Overview", active_nav="overview", widgets=rendered
+    )
 
 
 @get("/-/health", name="health", include_in_schema=False)
@@ -91,7 +93,12 @@ async def demo_sign_in(request: Request[Any, Any, Any], customer_id: FromPath[st
     token = await start_session(tenant, customer_id, timedelta(seconds=platform.settings.session_absolute_timeout))
     response = Redirect("/", status_code=303)
     response.set_cookie(
-        COOKIE_NAME, token, path="/", secure=True, httponly=True, samesite="lax",
+        COOKIE_NAME,
+        token,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
         max_age=int(platform.settings.session_absolute_timeout),
     )
     return response

@@ -25,7 +25,7 @@ def platform_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Platform:
 
 def tenant_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Tenant:
     """The merchant tenant of this request; 404 on hosts that are not a merchant's."""
-    tenant = connection.scope.get(TENANT_KEY)  # type: ignore[misc]
+    tenant = connection.scope.get(TENANT_KEY)
     if tenant is None:
         raise NotFoundException()
     assert isinstance(tenant, Tenant)
@@ -34,7 +34,7 @@ def tenant_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Tenant:
 
 def customer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CustomerView:
     """The signed-in customer; 401 when there is none."""
-    customer = connection.scope.get(CUSTOMER_KEY)  # type: ignore[misc]
+    customer = connection.scope.get(CUSTOMER_KEY)
     if customer is None:
         raise NotAuthorizedException(detail="Open the link the merchant sent you to reach your account.")
     assert isinstance(customer, CustomerView)
@@ -43,10 +43,10 @@ def customer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> CustomerView:
 
 def optional_customer(connection: ASGIConnection[Any, Any, Any, Any]) -> CustomerView | None:
     """The signed-in customer, or ``None``."""
-    customer = connection.scope.get(CUSTOMER_KEY)  # type: ignore[misc]
+    customer = connection.scope.get(CUSTOMER_KEY)
     return customer if isinstance(customer, CustomerView) else None
 
 
 def csp_nonce_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The Content-Security-Policy nonce of this response."""
-    return str(connection.scope.get(NONCE_KEY, ""))  # type: ignore[misc]
+    return str(connection.scope.get(NONCE_KEY, ""))

@@ -5,10 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import click
 import msgspec
 from litestar import Request, Response, get
-
-from portal.plugin import NavItem, PluginInfo, RouteSet, Widget, hookimpl
+from portal.plugin import (
+    CliCommand,
+    EventType,
+    NavItem,
+    PaymentGateway,
+    Permission,
+    PiccoloApp,
+    PluginInfo,
+    RouteSet,
+    Widget,
+    hookimpl,
+)
 from portal.tenancy.context import PageContext
 from portal.web.render import render_page
 from portal.web.state import customer_of, tenant_of
@@ -27,8 +38,13 @@ async def example_page(request: Request[Any, Any, Any]) -> Response[str]:
     customer = customer_of(request)
     settings: ExampleSettings = tenant.plugin_settings["example"]
     return render_page(
-        request, "example/page.html", tenant=tenant, title="Example", active_nav="example",
-        greeting=settings.greeting, name=customer.name,
+        request,
+        "example/page.html",
+        tenant=tenant,
+        title="Example",
+        active_nav="example",
+        greeting=settings.greeting,
+        name=customer.name,
     )
 
 
@@ -40,7 +56,10 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
 @hookimpl
 def portal_plugin_info() -> PluginInfo:
     return PluginInfo(
-        key="example", title="Example", description="Test plugin.", settings=ExampleSettings,
+        key="example",
+        title="Example",
+        description="Test plugin.",
+        settings=ExampleSettings,
         templates=HERE / "templates",
     )
 
@@ -63,3 +82,52 @@ def portal_overview_widgets(context: PageContext) -> list[Widget]:
 @hookimpl
 def portal_template_vars(context: PageContext, template: str) -> dict[str, Any]:
     return {"example_marker": f"example-vars-for-{template}"}
+
+
+class NoteWritten(msgspec.Struct, frozen=True):
+    note_id: str
+    customer_id: str
+
+
+class EchoGateway:
+    """Not a payment gateway: only proves the hook's registration path."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+
+@click.command("example-hello")
+@click.argument("name")
+def hello(name: str) -> None:
+    """Say hello (a plugin-provided command)."""
+    click.echo(f"Hello from the example plugin, {name}!")
+
+
+@hookimpl
+def portal_piccolo_apps() -> PiccoloApp:
+    return PiccoloApp(module="support.example_plugin.piccolo_app")
+
+
+@hookimpl
+def portal_event_types() -> list[EventType]:
+    return [EventType(name="example.note_written", payload=NoteWritten, description="A note was written.")]
+
+
+@hookimpl
+def portal_permissions() -> list[Permission]:
+    return [Permission(key="example.write_notes", description="Customers may write notes.", default=False)]
+
+
+@hookimpl
+def portal_task_modules() -> list[str]:
+    return ["support.example_plugin.tasks"]
+
+
+@hookimpl
+def portal_cli_commands() -> list[CliCommand]:
+    return [CliCommand(command=hello)]
+
+
+@hookimpl
+def portal_payment_gateways() -> list[PaymentGateway]:
+    return [PaymentGateway(key="echo", title="Echo", factory=EchoGateway)]

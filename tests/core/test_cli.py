@@ -1,0 +1,107 @@
+"""The ``portal`` command line, run as a separate process against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from portal.db.engine import with_database
+from portal.platform import Platform
+from support.distributions import write_distribution
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def cli_env(portal_platform: Platform, tmp_path: Path) -> dict[str, str]:
+    """Environment for a ``portal`` process: the test database and the example plugin installed."""
+    site = tmp_path / "site"
+    write_distribution(site, "portal-example", {"example": "support.example_plugin"})
+    write_distribution(site, "portal-theme-harbor", {"theme-harbor": "support.example_theme"})
+    write_distribution(site, "portal-theme-harbor-night", {"theme-harbor-night": "support.child_theme"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_DATABASE_URL"] = str(portal_platform.settings.database_url)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT / "tests")])
+    return env
+
+
+def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migrate_again_has_nothing_to_do(cli_env: dict[str, str]) -> None:
+    result = portal(cli_env, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Nothing to migrate."
+
+
+def test_dry_run_of_the_demo_tenants(cli_env: dict[str, str], snapshot) -> None:
+    result = portal(cli_env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == snapshot
+    again = portal(cli_env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
+    assert again.stdout == result.stdout  # nothing was written by the first dry run
+
+
+def test_invalid_tenant_file_exits_non_zero_with_a_clear_message(cli_env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[isos]]\nslug = "Bad Slug"\nname = "x"\n', encoding="utf-8")
+    result = portal(cli_env, "tenants", "apply", str(bad))
+    assert result.returncode == 1
+    assert f"Error: {bad}: isos[0].slug: Expected `str` matching" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plugins_list_shows_what_is_installed_and_on(cli_env: dict[str, str], shared_tenants: Platform) -> None:
+    everything = portal(cli_env, "plugins", "list")
+    assert everything.returncode == 0, everything.stderr
+    lines = everything.stdout.splitlines()
+    assert any(line.startswith("plugin  example") and "Example" in line for line in lines)
+    assert any(line.startswith("theme   base") for line in lines)
+    assert any(line.startswith("theme   harbor ") and "(on base)" in line for line in lines)
+    on = portal(cli_env, "plugins", "list", "--merchant", "t-greenfield")
+    off = portal(cli_env, "plugins", "list", "--merchant", "t-pinnacle")
+    assert "plugin  example" in on.stdout and on.stdout.splitlines()[0].endswith("on")
+    assert off.stdout.splitlines()[0].endswith("off")
+    missing = portal(cli_env, "plugins", "list", "--merchant", "nope")
+    assert missing.returncode == 1 and "no merchant with slug 'nope'" in missing.stderr
+
+
+def test_load_plugins_restriction_reaches_the_cli(cli_env: dict[str, str]) -> None:
+    result = portal({**cli_env, "PORTAL_LOAD_PLUGINS": ""}, "plugins", "list")
+    assert result.returncode == 0, result.stderr
+    assert "plugin  example" not in result.stdout and "theme   base" in result.stdout
+
+
+async def test_commands_refuse_an_unmigrated_database(cli_env: dict[str, str], portal_server_dsn: str) -> None:
+    name = f"portal_empty_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(portal_server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {**cli_env, "PORTAL_DATABASE_URL": with_database(portal_server_dsn, name)}
+        result = portal(env, "tenants", "apply", "tenants/demo.toml")
+        assert result.returncode == 1
+        assert "run `portal migrate`" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def test_invalid_setting_stops_start_up(cli_env: dict[str, str]) -> None:
+    result = portal({**cli_env, "PORTAL_PORT": "eighty"}, "serve")
+    assert result.returncode == 1
+    assert "Error: PORTAL_PORT: Expected `int`" in result.stderr
+
+
+def test_plugins_add_commands(cli_env: dict[str, str]) -> None:
+    result = portal(cli_env, "example-hello", "Jane")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Hello from the example plugin, Jane!\n"
+    assert "example-hello" in portal(cli_env, "--help").stdout

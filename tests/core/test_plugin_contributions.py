@@ -1,0 +1,71 @@
+"""What plugins contribute at start-up: tables and migrations, events, permissions, tasks,
+CLI commands and payment gateways."""
+
+from __future__ import annotations
+
+import types
+
+import asyncpg
+import pytest
+from portal.platform import Platform
+from portal.plugin import EventType, Permission, hookimpl
+from portal.plugins.manager import PluginLoadError, create_plugin_manager
+from portal.plugins.registry import PluginRegistry, SettingsError
+from portal.tasks.worker import import_task_modules
+
+
+async def test_plugin_migrations_run_after_core_with_row_level_security(portal_platform: Platform) -> None:
+    owner = await asyncpg.connect(portal_platform.settings.database_url)
+    try:
+        ran = [row["app_name"] for row in await owner.fetch("SELECT app_name FROM migration ORDER BY id")]
+        forced = await owner.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'example_note'")
+    finally:
+        await owner.close()
+    assert ran.index("example") > max(i for i, app in enumerate(ran) if app == "portal")
+    assert forced is True
+
+
+def test_event_types_permissions_and_gateways_are_collected(portal_platform: Platform) -> None:
+    registry = portal_platform.registry
+    assert registry.event_types["example.note_written"].payload.__name__ == "NoteWritten"
+    assert registry.permissions["example.write_notes"].default is False
+    gateway = registry.payment_gateways["echo"].factory(api_key="k")
+    assert gateway.options == {"api_key": "k"}
+
+
+def test_two_plugins_cannot_claim_the_same_event_type(portal_platform: Platform) -> None:
+    import support.example_plugin
+
+    rival = types.ModuleType("rival")
+
+    class Payload:
+        pass
+
+    rival.portal_event_types = hookimpl(  # type: ignore[attr-defined]
+        lambda: [EventType(name="example.note_written", payload=Payload)]  # type: ignore[arg-type]
+    )
+    rival.portal_permissions = hookimpl(lambda: [Permission(key="rival.x", description="x")])  # type: ignore[attr-defined]
+    manager = create_plugin_manager(
+        load_plugins=(), extra_plugins=[("example", support.example_plugin), ("rival", rival)]
+    )
+    with pytest.raises(PluginLoadError, match="'example.note_written' is provided by both"):
+        PluginRegistry(manager)
+
+
+def test_settings_are_validated_against_the_plugins_struct(portal_platform: Platform) -> None:
+    registry = portal_platform.registry
+    assert registry.validate_settings("example", {"greeting": "Hi"}).greeting == "Hi"  # type: ignore[union-attr]
+    with pytest.raises(SettingsError, match="plugin 'example' settings: Expected `int`"):
+        registry.validate_settings("example", {"max_items": "3"})
+    with pytest.raises(SettingsError, match="Object contains unknown field `colour`"):
+        registry.validate_settings("example", {"colour": "red"})
+    with pytest.raises(SettingsError, match="not installed"):
+        registry.validate_settings("nope", {})
+
+
+def test_task_modules_are_imported_for_the_worker(portal_platform: Platform) -> None:
+    from taskiq import async_shared_broker
+
+    import_task_modules(portal_platform)
+    assert "example.count_notes" in async_shared_broker.get_all_tasks()
+    assert "portal.purge_sessions" in async_shared_broker.get_all_tasks()
