@@ -83,11 +83,13 @@ CREATE FUNCTION portal_iso_ids(p_include_suspended boolean DEFAULT false) RETURN
 COMMENT ON FUNCTION portal_iso_ids(boolean) IS
     'ISO ids, for system jobs that set each ISO in turn.';
 
+GRANT CREATE ON SCHEMA public TO {RESOLVER_ROLE};  -- a new owner needs it, for this statement only
 ALTER FUNCTION portal_resolve_host(text, text) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_iso_id_for_slug(text) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_iso_ids(boolean) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_locate_merchant(text) OWNER TO {RESOLVER_ROLE};
 ALTER FUNCTION portal_locate_domain(text) OWNER TO {RESOLVER_ROLE};
+REVOKE CREATE ON SCHEMA public FROM {RESOLVER_ROLE};
 REVOKE ALL ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(boolean),
     portal_locate_merchant(text), portal_locate_domain(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION portal_resolve_host(text, text), portal_iso_id_for_slug(text), portal_iso_ids(boolean),

@@ -105,3 +105,30 @@ def test_plugins_add_commands(cli_env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Hello from the example plugin, Jane!\n"
     assert "example-hello" in portal(cli_env, "--help").stdout
+
+
+async def test_migrate_needs_createrole_not_superuser(cli_env: dict[str, str], portal_server_dsn: str) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"portal_owner_{suffix}", f"portal_owned_{suffix}"
+    admin = await asyncpg.connect(portal_server_dsn)
+    await admin.execute(f"CREATE ROLE {role} LOGIN CREATEROLE NOSUPERUSER")
+    await admin.execute(f'CREATE DATABASE "{name}" OWNER {role}')
+    # On PostgreSQL 16+ only a role's creator (or a superuser) may grant it; the roles already
+    # exist in this cluster, so the DBA step from docs/operations.md is needed here.
+    await admin.execute(f"GRANT portal_resolver TO {role}")
+    database = await asyncpg.connect(with_database(portal_server_dsn, name))
+    await database.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    await database.close()
+    try:
+        from portal.db.engine import with_user
+
+        env = {**cli_env, "PORTAL_DATABASE_URL": with_user(with_database(portal_server_dsn, name), role, None)}
+        migrated = portal(env, "migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        applied = portal(env, "tenants", "apply", "tenants/demo.toml")
+        assert applied.returncode == 0, applied.stderr
+        assert applied.stdout.endswith("11 change(s).\n")
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()

@@ -56,6 +56,24 @@ async def test_plugin_settings_are_per_merchant(shared_tenants: Platform) -> Non
     assert apex.plugin_settings["example"].greeting == "Hello"  # the Struct's default
 
 
+async def test_a_failing_widget_does_not_take_the_page_down(
+    shared_tenants: Platform, portal_client, portal_sign_in
+) -> None:
+    client = portal_client("t-apex.portal.localhost")
+    await portal_sign_in(client, "jane@globalco.com")
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert "Broken widget" in response.text and "could not be loaded" in response.text
+    assert "Hello, Jane Cooper" in response.text  # the next widget's query still ran
+
+
+async def test_error_pages_say_what_happened(shared_tenants: Platform, portal_client) -> None:
+    response = await portal_client(PINNACLE).get("/")
+    assert response.status_code == 401
+    assert "<h1" in response.text and "Sign-in needed" in response.text and "401" in response.text
+    assert "Pinnacle SaaS Inc." in response.text  # branded: the host is a merchant's
+
+
 async def test_per_request_hooks_reach_only_enabled_plugins(shared_tenants: Platform) -> None:
     registry = shared_tenants.registry
     assert registry.nav_items(context=None, enabled=frozenset()) == []

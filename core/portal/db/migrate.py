@@ -59,8 +59,11 @@ async def migrate(owner_dsn: str, app_role_password: str | None = None) -> dict[
             if app_name not in applied:
                 continue
             output = io.StringIO()
-            with contextlib.redirect_stdout(output):
-                result = await ForwardsMigrationManager(app_name=app_name).run()
+            try:
+                with contextlib.redirect_stdout(output):
+                    result = await ForwardsMigrationManager(app_name=app_name).run()
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"migrations of {app_name!r} failed: {exc}") from exc
             log.debug("migrations of %s:\n%s", app_name, output.getvalue())
             if not result.success:
                 raise MigrationError(f"migrations of {app_name!r} failed: {result.message}")

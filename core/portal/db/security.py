@@ -40,7 +40,16 @@ BEGIN
     END IF;
 END $$;
 GRANT USAGE ON SCHEMA public TO {APP_ROLE}, {RESOLVER_ROLE};
-GRANT {RESOLVER_ROLE} TO CURRENT_USER;
+DO $$
+BEGIN
+    IF NOT pg_has_role(current_user, '{RESOLVER_ROLE}', 'MEMBER') THEN
+        EXECUTE format('GRANT {RESOLVER_ROLE} TO %I', current_user);
+    END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE EXCEPTION 'role % must be a member of {RESOLVER_ROLE} to give it the lookup functions', current_user
+        USING HINT = 'As a superuser, or the role that created {RESOLVER_ROLE}: GRANT {RESOLVER_ROLE} TO '
+            || quote_ident(current_user) || ';';
+END $$;
 CREATE OR REPLACE FUNCTION portal_current_iso() RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $f$ SELECT NULLIF(current_setting('portal.iso_id', true), '') $f$;

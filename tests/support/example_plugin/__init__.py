@@ -8,6 +8,7 @@ from typing import Any
 import click
 import msgspec
 from litestar import Request, Response, get
+from portal.db.engine import fetch
 from portal.plugin import (
     CliCommand,
     EventType,
@@ -30,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 class ExampleSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     greeting: str = "Hello"
     max_items: int = 3
+    broken_widget: bool = False
 
 
 @get("/example", name="example_page")
@@ -50,7 +52,15 @@ async def example_page(request: Request[Any, Any, Any]) -> Response[str]:
 
 async def load_widget(context: PageContext) -> dict[str, Any]:
     settings: ExampleSettings = context.plugin_settings("example")
-    return {"greeting": settings.greeting, "customer_name": context.customer.name if context.customer else ""}
+    rows = await fetch(
+        "SELECT name FROM portal_customer WHERE id = $1", context.customer.id if context.customer else ""
+    )
+    return {"greeting": settings.greeting, "customer_name": rows[0]["name"] if rows else ""}
+
+
+async def load_broken_widget(context: PageContext) -> dict[str, Any]:
+    await fetch("SELECT 1 / 0")  # fails inside the page's transaction
+    return {}
 
 
 @hookimpl
@@ -76,7 +86,15 @@ def portal_nav_items(context: PageContext) -> list[NavItem]:
 
 @hookimpl
 def portal_overview_widgets(context: PageContext) -> list[Widget]:
-    return [Widget(key="example", title="Example widget", template="example/widget.html", load=load_widget)]
+    widgets = [Widget(key="example", title="Example widget", template="example/widget.html", load=load_widget)]
+    if context.plugin_settings("example").broken_widget:
+        widgets.insert(
+            0,
+            Widget(
+                key="broken", title="Broken widget", template="example/widget.html", load=load_broken_widget, order=1
+            ),
+        )
+    return widgets
 
 
 @hookimpl
