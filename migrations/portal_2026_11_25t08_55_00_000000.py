@@ -1,6 +1,7 @@
 """Isolation: the application role, row-level security, constraints and the narrow lookups."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from portal.db.engine import ENGINE
 from portal.db.security import RESOLVER_ROLE, ROLES_SQL, resolver_read_sql, tenant_table_sql
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
 import support.child_theme
 import support.example_plugin
 import support.example_theme

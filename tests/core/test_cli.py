@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
 from portal.db.engine import with_database
 from portal.platform import Platform
 from support.distributions import write_distribution

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+
 from portal.plugins.manager import PluginLoadError, create_plugin_manager, discover
 from portal.plugins.registry import PluginRegistry
 from support.distributions import write_distribution

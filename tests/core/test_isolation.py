@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
+
 from portal.db.engine import TenantScopeError, fetch, system_transaction, tenant_transaction
 from portal.platform import Platform
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+
 from portal.platform import Platform
 
 SCHEMA_SNAPSHOT = """

@@ -7,6 +7,7 @@ import types
 
 import asyncpg
 import pytest
+
 from portal.platform import Platform
 from portal.plugin import EventType, Permission, hookimpl
 from portal.plugins.manager import PluginLoadError, create_plugin_manager

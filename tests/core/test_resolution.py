@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+
 from portal.platform import Platform
 from portal.testing import apply_tenants
 

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from portal.db.engine import fetch, system_transaction
 from portal.platform import Platform
 from portal.tenancy.files import TenantFileError, load_tenant_file

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+
 from portal.platform import Platform
 from portal.tasks.system import purge_sessions
 from portal.tasks.worker import run_worker, start_broker

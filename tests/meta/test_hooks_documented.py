@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from portal import hookspecs
 
 ROOT = Path(__file__).parents[2]

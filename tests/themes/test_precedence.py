@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from portal.platform import Platform
 from portal.plugin import ThemeSpec
 from portal.theming.engine import ThemeError, ThemeRegistry

@@ -8,6 +8,7 @@ from typing import Any
 import click
 import msgspec
 from litestar import Request, Response, get
+
 from portal.db.engine import fetch
 from portal.plugin import (
     CliCommand,

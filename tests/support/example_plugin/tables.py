@@ -2,6 +2,7 @@
 
 from piccolo.columns import ForeignKey, Text, Varchar
 from piccolo.table import Table
+
 from portal.tenancy.tables import Customer, Iso
 
 

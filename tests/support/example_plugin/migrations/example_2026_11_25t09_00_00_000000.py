@@ -1,4 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
 from portal.db.engine import ENGINE
 from portal.db.security import tenant_table_sql
 
