@@ -233,6 +233,194 @@ async def _merchant_plugin_states(platform: Any, slug: str) -> dict[str, str]:
     return states
 
 
+# --- access --------------------------------------------------------------------------------
+
+
+async def _with_merchant(settings: Settings, slug: str, action: Callable[[Any, Any], Awaitable[R]]) -> R:
+    """Run ``action(platform, tenant)`` in the tenant transaction of merchant ``slug``."""
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+    from portal.platform import Platform
+
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        async with system_transaction():
+            found = await fetch("SELECT * FROM portal_locate_merchant($1)", slug)
+        if not found:
+            raise click.ClickException(f"no merchant with slug {slug!r}")
+        tenant = await platform.tenants.load_merchant(found[0]["iso_id"], found[0]["merchant_id"])
+        if tenant is None:
+            raise click.ClickException(f"merchant {slug!r} is suspended")
+        async with tenant_transaction(tenant.merchant.iso_id):
+            return await action(platform, tenant)
+    finally:
+        await platform.stop()
+
+
+@main.group()
+def links() -> None:
+    """Signed portal links."""
+
+
+@links.command("create")
+@click.option("--merchant", "merchant_slug", required=True, help="Merchant slug.")
+@click.option("--email", required=True, help="The customer's email address.")
+@click.option("--purpose", type=click.Choice(["portal", "update_payment"]), default="portal", show_default=True)
+@click.option("--expires-in", type=int, default=None, help="Seconds (default: 1 hour, 7 days for update_payment).")
+@click.pass_context
+@_fail_cleanly
+def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: str, expires_in: int | None) -> None:
+    """Print a signed link that signs a customer into the merchant's portal."""
+    from datetime import timedelta
+
+    from portal.access.links import issue_link
+    from portal.db.engine import fetch
+    from portal.tenancy.models import normalize_email
+
+    settings = _settings(ctx)
+
+    async def action(platform: Any, tenant: Any) -> str:
+        rows = await fetch(
+            "SELECT id FROM portal_customer WHERE merchant_id = $1 AND email_normalized = $2",
+            tenant.merchant.id,
+            normalize_email(email),
+        )
+        if not rows:
+            raise click.ClickException(f"merchant {merchant_slug!r} has no customer {email!r}")
+        link = await issue_link(
+            settings,
+            tenant,
+            rows[0]["id"],
+            purpose=purpose,  # type: ignore[arg-type]
+            expires_in=timedelta(seconds=expires_in) if expires_in else None,
+            source="operator",
+        )
+        return f"{link.url}\n(link {link.id}, expires {link.expires_at.isoformat()})"
+
+    try:
+        click.echo(_run(_with_merchant(settings, merchant_slug, action)))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group("signing-keys")
+def signing_keys() -> None:
+    """A merchant's link-signing keys (for minting links on the merchant's own backend)."""
+
+
+@signing_keys.command("create")
+@click.option("--merchant", "merchant_slug", required=True)
+@click.option(
+    "--retire-others-in", type=int, default=None, help="Hours until the merchant's other keys stop verifying."
+)
+@click.pass_context
+@_fail_cleanly
+def signing_keys_create(ctx: click.Context, merchant_slug: str, retire_others_in: int | None) -> None:
+    """Create the merchant's new primary key and print its secret (shown only now)."""
+    from datetime import timedelta
+
+    from portal.access.keys import create_key
+
+    settings = _settings(ctx)
+
+    async def action(platform: Any, tenant: Any) -> tuple[str, str]:
+        retire = timedelta(hours=retire_others_in) if retire_others_in is not None else None
+        return await create_key(tenant.merchant.iso_id, tenant.merchant.id, retire_others_after=retire)
+
+    kid, secret = _run(_with_merchant(settings, merchant_slug, action))
+    click.echo(f"kid:    {kid}\nsecret: {secret}\nStore the secret now; it is not shown again.")
+
+
+@signing_keys.command("list")
+@click.option("--merchant", "merchant_slug", required=True)
+@click.pass_context
+@_fail_cleanly
+def signing_keys_list(ctx: click.Context, merchant_slug: str) -> None:
+    """List the merchant's keys (never their secrets)."""
+    from portal.access.keys import list_keys
+
+    settings = _settings(ctx)
+
+    async def action(platform: Any, tenant: Any) -> list[Any]:
+        return await list_keys(tenant.merchant.id)
+
+    for key in _run(_with_merchant(settings, merchant_slug, action)):
+        retire = key.retire_at.isoformat() if key.retire_at else "-"
+        role = "primary" if key.is_primary else "       "
+        click.echo(f"{key.kid}  {role}  created {key.created_at:%Y-%m-%d}  retires {retire}")
+
+
+@signing_keys.command("retire")
+@click.option("--merchant", "merchant_slug", required=True)
+@click.argument("kid")
+@click.pass_context
+@_fail_cleanly
+def signing_keys_retire(ctx: click.Context, merchant_slug: str, kid: str) -> None:
+    """Stop a key verifying now."""
+    from portal.access.keys import retire_key
+
+    settings = _settings(ctx)
+
+    async def action(platform: Any, tenant: Any) -> bool:
+        return await retire_key(tenant.merchant.id, kid)
+
+    if not _run(_with_merchant(settings, merchant_slug, action)):
+        raise click.ClickException(f"merchant {merchant_slug!r} has no key {kid!r}")
+    click.echo(f"retired {kid}")
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """Merchant (sk_) and ISO (isk_) API keys."""
+
+
+@api_keys.command("create")
+@click.option("--merchant", "merchant_slug", default=None, help="A merchant key for this merchant.")
+@click.option("--iso", "iso_slug", default=None, help="An ISO key for this ISO.")
+@click.option("--name", default="", help="What the key is for.")
+@click.option("--scope", "scopes", multiple=True, help="Limit the key to these scopes (repeatable).")
+@click.pass_context
+@_fail_cleanly
+def api_keys_create(
+    ctx: click.Context, merchant_slug: str | None, iso_slug: str | None, name: str, scopes: tuple[str, ...]
+) -> None:
+    """Create an API key and print it once."""
+    from portal.api.keys import SCOPES, ApiKeyError, create_api_key
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+    from portal.platform import Platform
+
+    if (merchant_slug is None) == (iso_slug is None):
+        raise click.UsageError("give exactly one of --merchant or --iso")
+    settings = _settings(ctx)
+    chosen = scopes or SCOPES
+
+    async def go() -> tuple[str, str]:
+        if merchant_slug is not None:
+
+            async def action(platform: Any, tenant: Any) -> tuple[str, str]:
+                return await create_api_key(tenant.merchant.iso_id, tenant.merchant.id, name=name, scopes=chosen)
+
+            return await _with_merchant(settings, merchant_slug, action)
+        platform = Platform(settings)
+        await platform.start()
+        try:
+            async with system_transaction():
+                rows = await fetch("SELECT portal_iso_id_for_slug($1) AS id", iso_slug)
+            if not rows[0]["id"]:
+                raise click.ClickException(f"no ISO with slug {iso_slug!r}")
+            async with tenant_transaction(rows[0]["id"]):
+                return await create_api_key(rows[0]["id"], None, name=name, scopes=chosen)
+        finally:
+            await platform.stop()
+
+    try:
+        key_id, secret = _run(go())
+    except ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"id:     {key_id}\nkey:    {secret}\nscopes: {', '.join(sorted(chosen))}")
+    click.echo("Store the key now; it is not shown again.")
+
+
 # --- processes -----------------------------------------------------------------------------
 
 
@@ -265,7 +453,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 def worker(ctx: click.Context) -> None:
     """Run background tasks (webhook delivery, email, sweeps) until stopped."""
     from portal.platform import Platform
-    from portal.tasks.worker import run_worker, start_broker
+    from portal.tasks.worker import run_worker
 
     settings = _settings(ctx)
     _logging(settings)
@@ -273,8 +461,7 @@ def worker(ctx: click.Context) -> None:
     async def go() -> None:
         platform = Platform(settings)
         await platform.start()
-        broker = await start_broker(platform)
-        work = asyncio.create_task(run_worker(platform, broker))
+        work = asyncio.create_task(run_worker(platform))
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop_signal, work.cancel)
@@ -283,7 +470,6 @@ def worker(ctx: click.Context) -> None:
         except asyncio.CancelledError:
             click.echo("worker stopping")
         finally:
-            await broker.shutdown()
             await platform.stop()
 
     _run(go())

@@ -54,6 +54,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds of inactivity after which a customer session ends."""
     session_absolute_timeout: Annotated[float, msgspec.Meta(gt=0)] = 28800.0
     """Seconds after sign-in at which a customer session ends regardless of activity."""
+    public_scheme: Literal["https", "http"] = "https"
+    """Scheme of the portal's public URLs (links in emails and API answers)."""
+    public_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    """Port in the portal's public URLs when it is not the scheme's default (the demo's)."""
+    hsts_max_age: Annotated[int, msgspec.Meta(ge=0)] = 31536000
+    """``Strict-Transport-Security`` max-age on HTTPS responses; 0 sends none."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    """``tls``: implicit TLS (port 465); ``starttls``: upgrade after connecting; ``none``: plain."""
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    mail_from: str = "portal@portal.localhost"
+    """Envelope and header sender; the merchant's name is shown as the display name."""
+    login_rate_per_email: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """Sign-in emails per address per hour."""
+    login_rate_per_ip: Annotated[int, msgspec.Meta(ge=1)] = 20
+    """Sign-in requests per client address per hour."""
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     web_workers: Annotated[int, msgspec.Meta(ge=1)] = 1

@@ -15,6 +15,7 @@ from portal.plugin import (
     PROJECT_NAME,
     CliCommand,
     EventType,
+    LinkFlow,
     NavItem,
     PaymentGateway,
     Permission,
@@ -77,6 +78,11 @@ def portal_task_modules() -> list[str] | None:
 @hookspec
 def portal_themes() -> list[ThemeSpec] | None:
     """Themes this package provides."""
+
+
+@hookspec
+def portal_link_flows() -> list[LinkFlow] | None:
+    """Tasks a portal link can open directly, such as ``payment_method_update``."""
 
 
 @hookspec

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 
 import asyncpg
+from taskiq import AsyncBroker
 
 from portal.config import Settings
 from portal.db.engine import fetch
 from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import pending_migrations, use_apps
+from portal.mail import MailCatcher
 from portal.plugins.manager import create_plugin_manager
 from portal.plugins.registry import PluginRegistry
+from portal.tasks import runtime
+from portal.tasks.broker import create_broker
 from portal.tenancy.resolver import TenantResolver
 from portal.theming.engine import ThemeRegistry
 from portal.theming.filters import TEMPLATE_FILTERS
 
 log = logging.getLogger(__name__)
+
+
+CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task"]
+"""Modules whose taskiq tasks every process registers."""
 
 
 class PendingMigrationsError(RuntimeError):
@@ -41,6 +50,9 @@ class Platform:
         self.database = DatabaseRuntime(settings)
         self.tenants = TenantResolver(self.registry, settings.base_domain, settings.tenant_cache_ttl)
         self.started = False
+        self.broker: AsyncBroker | None = None
+        self.mail_catcher: MailCatcher | None = None
+        """In demo mode, the in-process SMTP server that keeps sent mail for ``/-/mail``."""
 
     async def migrate(self) -> dict[str, list[str]]:
         """Apply pending migrations of core and every loaded plugin."""
@@ -65,10 +77,23 @@ class Platform:
             await self.database.close()
             raise
         await self.tenants.listen(await self.database.app_dsn())
+        self.broker = await self._start_broker()
         self.started = True
+
+    async def _start_broker(self) -> AsyncBroker:
+        """The task broker, started for kicking tasks (workers also receive with it)."""
+        for module in [*CORE_TASK_MODULES, *self.registry.task_modules]:
+            importlib.import_module(module)
+        runtime.set_platform(self)
+        broker = create_broker(self.settings, await self.database.app_dsn())
+        await broker.startup()
+        return broker
 
     async def stop(self) -> None:
         """Release connections (and stop an embedded PostgreSQL this process started)."""
+        if self.broker is not None:
+            await self.broker.shutdown()
+            self.broker = None
         await self.tenants.close()
         await self.database.close()
         self.started = False

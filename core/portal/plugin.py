@@ -105,6 +105,20 @@ class CliCommand(msgspec.Struct, frozen=True, kw_only=True):
     command: Any
 
 
+class LinkFlow(msgspec.Struct, frozen=True, kw_only=True):
+    """A task a portal link can open directly (``flow`` of a portal session).
+
+    ``path`` is where the link lands, with ``{id}`` replaced by the target's id when the flow
+    takes one (``parameter``, for example ``subscription`` with ids prefixed ``sub``).
+    """
+
+    name: str
+    path: str
+    title: str = ""
+    parameter: str | None = None
+    parameter_prefix: str = ""
+
+
 class PaymentGateway(msgspec.Struct, frozen=True, kw_only=True):
     """A payment gateway adapter, chosen per merchant in its settings."""
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from portal.access.links import issue_link
+from portal.access.ratelimit import allow, bucket_key
+from portal.api.keys import create_api_key
 from portal.db.engine import TenantScopeError, fetch, system_transaction, tenant_transaction
 from portal.platform import Platform
+from portal.testing import customer_id
 
 TENANT_TABLES = [
     "portal_merchant",
@@ -14,6 +18,10 @@ TENANT_TABLES = [
     "portal_customer",
     "portal_plugin_activation",
     "portal_session",
+    "portal_signing_key",
+    "portal_link",
+    "portal_api_key",
+    "portal_rate_counter",
 ]
 
 
@@ -35,13 +43,24 @@ async def test_no_iso_set_returns_no_rows(shared_tenants: Platform, table: str) 
         assert await fetch(f"SELECT count(*) AS n FROM {table}") == [{"n": 0}]
 
 
+async def _populate(platform: Platform, host: str) -> None:
+    """Give the merchant at ``host`` a row in every access table."""
+    tenant = await platform.tenants.resolve(host)
+    assert tenant is not None
+    jane = await customer_id(tenant.merchant.slug, "jane@globalco.com")
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await issue_link(platform.settings, tenant, jane)
+        await create_api_key(tenant.merchant.iso_id, tenant.merchant.id)
+        await allow(tenant.merchant.iso_id, bucket_key("isolation-test", host), 100)
+
+
 @pytest.mark.parametrize("table", TENANT_TABLES)
 async def test_an_iso_sees_only_its_own_rows(
     shared_tenants: Platform, portal_client, portal_sign_in, table: str
 ) -> None:
-    # Make sure both ISOs have a session row too.
-    await portal_sign_in(portal_client("t-greenfield.portal.localhost"), "jane@globalco.com")
-    await portal_sign_in(portal_client("t-northwind.portal.localhost"), "jane@globalco.com")
+    for host in ("t-greenfield.portal.localhost", "t-northwind.portal.localhost"):
+        await portal_sign_in(portal_client(host), "jane@globalco.com")
+        await _populate(shared_tenants, host)
     harbor, summit = await _iso_id("t-harbor"), await _iso_id("t-summit")
     async with tenant_transaction(harbor):
         harbor_rows = await fetch(f"SELECT iso_id FROM {table}")

@@ -12,7 +12,6 @@ from portal.platform import Platform
 from portal.plugin import EventType, Permission, hookimpl
 from portal.plugins.manager import PluginLoadError, create_plugin_manager
 from portal.plugins.registry import PluginRegistry, SettingsError
-from portal.tasks.worker import import_task_modules
 
 
 async def test_plugin_migrations_run_after_core_with_row_level_security(portal_platform: Platform) -> None:
@@ -67,6 +66,5 @@ def test_settings_are_validated_against_the_plugins_struct(portal_platform: Plat
 def test_task_modules_are_imported_for_the_worker(portal_platform: Platform) -> None:
     from taskiq import async_shared_broker
 
-    import_task_modules(portal_platform)
     assert "example.count_notes" in async_shared_broker.get_all_tasks()
     assert "portal.purge_sessions" in async_shared_broker.get_all_tasks()

@@ -68,10 +68,13 @@ async def test_a_failing_widget_does_not_take_the_page_down(
 
 
 async def test_error_pages_say_what_happened(shared_tenants: Platform, portal_client) -> None:
-    response = await portal_client(PINNACLE).get("/")
+    response = await portal_client(GREENFIELD).get("/example")
     assert response.status_code == 401
     assert "<h1" in response.text and "Sign-in needed" in response.text and "401" in response.text
-    assert "Pinnacle SaaS Inc." in response.text  # branded: the host is a merchant's
+    assert "Greenfield Bakery" in response.text  # branded: the host is a merchant's
+    assert 'href="/login"' in response.text
+    overview = await portal_client(PINNACLE).get("/")
+    assert overview.status_code == 303 and overview.headers["location"] == "/login"
 
 
 async def test_per_request_hooks_reach_only_enabled_plugins(shared_tenants: Platform) -> None:

@@ -9,7 +9,7 @@ import asyncpg
 
 from portal.platform import Platform
 from portal.tasks.system import purge_sessions
-from portal.tasks.worker import run_worker, start_broker
+from portal.tasks.worker import run_worker
 from portal.testing import customer_id
 
 
@@ -48,8 +48,7 @@ async def test_purge_visits_each_iso_in_turn(shared_tenants: Platform) -> None:
 async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platform) -> None:
     harbor = await customer_id("t-apex", "jane@globalco.com")
     owner = await asyncpg.connect(shared_tenants.settings.database_url)
-    broker = await start_broker(shared_tenants)
-    worker = asyncio.create_task(run_worker(shared_tenants, broker, sweep_interval=3600))
+    worker = asyncio.create_task(run_worker(shared_tenants, sweep_interval=3600))
     try:
         await _insert_expired(owner, harbor, "broker")
         for _ in range(100):
@@ -62,5 +61,4 @@ async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platfor
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
-        await broker.shutdown()
         await owner.close()

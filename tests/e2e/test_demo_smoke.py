@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).parents[2]
-LINK = re.compile(r"http://(?P<host>[a-z0-9-]+\.portal\.localhost:\d+)(?P<path>/-/demo/sign-in/cus_[0-9a-z]{26})")
+LINK = re.compile(r"http://(?P<host>[a-z0-9-]+\.portal\.localhost:\d+)(?P<path>/access/pt1\.[A-Za-z0-9_.-]+)")
+_cookies: dict[str, str] = {}
 
 
 def _free_port() -> int:
@@ -70,12 +71,16 @@ def _get(port: int, host: str, path: str, cookie: str | None = None) -> httpx.Re
 
 
 def _sign_in(port: int, output: str, slug: str) -> str:
+    """Open the slug's printed link once (links are single-use) and keep the session cookie."""
+    if slug in _cookies:
+        return _cookies[slug]
     match = next(m for m in LINK.finditer(output) if m.group("host").startswith(slug + "."))
     response = _get(port, match.group("host"), match.group("path"))
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
     assert cookie.startswith("__Host-portal_session=") and "Secure" in cookie and "HttpOnly" in cookie
-    return cookie.split(";", 1)[0]
+    _cookies[slug] = cookie.split(";", 1)[0]
+    return _cookies[slug]
 
 
 def test_demo_prints_a_link_for_every_demo_customer(demo: tuple[int, str]) -> None:
@@ -105,4 +110,33 @@ def test_unknown_host_is_404_and_health_answers(demo: tuple[int, str]) -> None:
 def test_a_session_cookie_is_bound_to_its_merchant(demo: tuple[int, str]) -> None:
     port, output = demo
     cookie = _sign_in(port, output, "greenfield")
-    assert _get(port, f"pinnacle.portal.localhost:{port}", "/", cookie).status_code == 401
+    response = _get(port, f"pinnacle.portal.localhost:{port}", "/", cookie)
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_email_sign_in_through_the_demo_mail_catcher(demo: tuple[int, str]) -> None:
+    port, _ = demo
+    host = f"apex.portal.localhost:{port}"
+    form = _get(port, host, "/login")
+    csrf_cookie = form.headers["set-cookie"].split(";", 1)[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    sent = httpx.post(
+        f"http://127.0.0.1:{port}/login",
+        headers={"Host": host, "Cookie": csrf_cookie},
+        data={"csrf_token": token, "email": "JANE@globalco.com"},
+        timeout=10,
+    )
+    assert sent.status_code == 200 and "Check your email" in sent.text
+    link = None
+    for _ in range(100):
+        inbox = _get(port, host, "/-/mail")
+        if "Your sign-in link for Apex Auto Parts" in inbox.text:
+            number = re.search(r'href="(/-/mail/\d+)"', inbox.text).group(1)  # type: ignore[union-attr]
+            message = _get(port, host, number)
+            link = re.search(r"http://apex\.portal\.localhost:\d+(/access/pt1\.[A-Za-z0-9_.-]+)", message.text)
+            break
+        time.sleep(0.1)
+    assert link is not None, "no sign-in email arrived"
+    landed = _get(port, host, link.group(1))
+    assert landed.status_code == 303 and landed.headers["location"] == "/"
+    assert _get(port, host, link.group(1)).status_code == 410  # single use

@@ -26,6 +26,7 @@ def _free_port() -> int:
 def _env(platform: Platform) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_DATABASE_URL"] = str(platform.settings.database_url)
+    env["PORTAL_PUBLIC_SCHEME"] = "http"
     return env
 
 
@@ -52,7 +53,9 @@ def test_serve_with_two_workers_answers_and_stops_cleanly(shared_tenants: Platfo
             raise AssertionError("portal serve did not answer within 60 s")
         assert health.json() == {"status": "ok"}
         page = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "t-pinnacle.portal.localhost"}, timeout=5)
-        assert page.status_code == 401 and "Pinnacle SaaS Inc." in page.text
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        login = httpx.get(f"http://127.0.0.1:{port}/login", headers={"Host": "t-pinnacle.portal.localhost"}, timeout=5)
+        assert login.status_code == 200 and "Sign in to Pinnacle SaaS Inc." in login.text
         unknown = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": "nope.portal.localhost"}, timeout=5)
         assert unknown.status_code == 404
     finally:

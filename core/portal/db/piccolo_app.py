@@ -6,6 +6,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from portal.access.tables import ACCESS_TABLES
 from portal.tenancy.tables import TENANT_TABLES
 
 
@@ -20,5 +21,5 @@ def core_migrations_path() -> Path:
 APP_CONFIG = AppConfig(
     app_name="portal",
     migrations_folder_path=core_migrations_path(),
-    table_classes=list(TENANT_TABLES),
+    table_classes=[*TENANT_TABLES, *ACCESS_TABLES],
 )

@@ -11,6 +11,7 @@ import pluggy
 from portal.plugin import (
     CliCommand,
     EventType,
+    LinkFlow,
     NavItem,
     PaymentGateway,
     Permission,
@@ -49,6 +50,14 @@ class PluginRegistry:
         self.themes: dict[str, ThemeSpec] = self._unique("portal_themes", "key")
         self.cli_commands: list[CliCommand] = [c for _, cmds in self._per_plugin("portal_cli_commands") for c in cmds]
         self.payment_gateways: dict[str, PaymentGateway] = self._unique("portal_payment_gateways", "key")
+        self.link_flows: dict[str, tuple[str, LinkFlow]] = {}
+        """Flow name to (owning plugin key, flow)."""
+        for plugin_name, flows in self._per_plugin("portal_link_flows"):
+            for flow in flows:
+                if flow.name in self.link_flows:
+                    owner = self.link_flows[flow.name][0]
+                    raise PluginLoadError(f"link flow {flow.name!r} is provided by both {owner!r} and {plugin_name!r}")
+                self.link_flows[flow.name] = (plugin_name, flow)
 
     # --- start-up -----------------------------------------------------------------------
 

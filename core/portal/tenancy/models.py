@@ -30,6 +30,10 @@ class MerchantView(msgspec.Struct, frozen=True, kw_only=True):
     locale: str
     theme_key: str
     brand: Brand
+    custom_host: str | None = None
+    """The merchant's first custom domain, used in links when set."""
+    frame_ancestors: tuple[str, ...] = ()
+    """Origins allowed to embed the portal; empty: none."""
 
 
 class Tenant(msgspec.Struct, frozen=True, kw_only=True):

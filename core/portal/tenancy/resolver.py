@@ -78,7 +78,9 @@ class TenantResolver:
                 SELECT m.*, coalesce(
                     (SELECT jsonb_object_agg(a.plugin_key, a.settings)
                        FROM portal_plugin_activation a
-                      WHERE a.merchant_id = m.id AND a.enabled), '{}'::jsonb) AS plugins
+                      WHERE a.merchant_id = m.id AND a.enabled), '{}'::jsonb) AS plugins,
+                       (SELECT d.host FROM portal_merchant_domain d WHERE d.merchant_id = m.id
+                         ORDER BY d.created_at, d.host LIMIT 1) AS custom_host
                   FROM portal_merchant m
                  WHERE m.id = $1 AND m.status = 'active'
                 """,
@@ -90,7 +92,7 @@ class TenantResolver:
         return Tenant(merchant=_merchant_view(row), plugin_settings=self._settings(row))
 
     def _settings(self, row: dict[str, Any]) -> dict[str, Any]:
-        activated: dict[str, Any] = json.loads(row["plugins"]) if isinstance(row["plugins"], str) else row["plugins"]
+        activated: dict[str, Any] = _json(row["plugins"])
         settings: dict[str, Any] = {}
         for key, raw in activated.items():
             if key not in self.registry.plugins:
@@ -151,6 +153,11 @@ class TenantResolver:
                 listener.terminate()
 
 
+def _json(value: Any) -> Any:
+    """Asyncpg hands JSONB over as text."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _merchant_view(row: dict[str, Any]) -> MerchantView:
     return MerchantView(
         id=row["id"],
@@ -160,6 +167,8 @@ def _merchant_view(row: dict[str, Any]) -> MerchantView:
         timezone=row["timezone"],
         locale=row["default_locale"],
         theme_key=row["theme_key"],
+        custom_host=row["custom_host"],
+        frame_ancestors=tuple(_json(row["frame_ancestors"])),
         brand=Brand(
             color=row["brand_color"],
             contrast_color=contrast_color(row["brand_color"]),

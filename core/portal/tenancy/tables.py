@@ -38,6 +38,8 @@ class Merchant(Table, tablename="portal_merchant"):
     support_email = Varchar(length=254, null=True, default=None)
     terms_url = Text(null=True, default=None)
     privacy_url = Text(null=True, default=None)
+    frame_ancestors = JSONB(default="[]")
+    """Origins allowed to embed the portal in a frame; empty: nobody."""
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 
@@ -90,6 +92,11 @@ class PortalSession(Table, tablename="portal_session"):
     last_seen_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     ended_at = Timestamptz(null=True, default=None)
+    link_id = Varchar(length=40, null=True, default=None)
+    """The link the session was opened with, if any."""
+    flow = Varchar(length=100, null=True, default=None)
+    return_url = Text(null=True, default=None)
+    locale = Varchar(length=35, null=True, default=None)
 
 
 TENANT_TABLES: tuple[type[Table], ...] = (

@@ -13,6 +13,10 @@ from litestar.exceptions import NotFoundException
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
+from portal.access.csrf import csrf_guard
+from portal.access.routes import ACCESS_ROUTES
+from portal.api.router import OPENAPI_CONFIG, api_router
+from portal.mail.pages import DEMO_MAIL_ROUTES
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS
@@ -72,13 +76,25 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
         Router(path="/", route_handlers=list(routes.handlers), guards=[plugin_guard(key)], tags=[key])
         for key, routes in platform.registry.routes.items()
     ]
+    demo_routes = DEMO_MAIL_ROUTES if platform.settings.demo else []
+    state: dict[str, Any] = {"platform": platform}
+    if platform.mail_catcher is not None:
+        state["mail_catcher"] = platform.mail_catcher
     return Litestar(
-        route_handlers=[*_static_routers(platform), *plugin_routers, *CORE_ROUTES],
+        route_handlers=[
+            *_static_routers(platform),
+            *plugin_routers,
+            api_router(),
+            *ACCESS_ROUTES,
+            *demo_routes,
+            *CORE_ROUTES,
+        ],
         middleware=[TenantMiddleware()],
+        guards=[csrf_guard],
+        openapi_config=OPENAPI_CONFIG,
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers],
         lifespan=[lifespan],
-        state=State({"platform": platform}),
-        openapi_config=None,
+        state=State(state),
         debug=False,
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
-from portal.web.state import NONCE_KEY
+from portal.tenancy.models import Tenant
+from portal.web.state import NONCE_KEY, SESSION_KEY, TENANT_KEY
 
 
-def content_security_policy(nonce: str) -> str:
-    """A strict, nonce-based policy: no inline code without the nonce, no framing."""
+def content_security_policy(nonce: str, frame_ancestors: tuple[str, ...] = ()) -> str:
+    """A strict, nonce-based policy: no inline code without the nonce; framing only if allowed."""
     return "; ".join(
         [
             "default-src 'self'",
@@ -21,7 +22,7 @@ def content_security_policy(nonce: str) -> str:
             "form-action 'self'",
             "base-uri 'none'",
             "object-src 'none'",
-            "frame-ancestors 'none'",
+            "frame-ancestors " + (" ".join(frame_ancestors) if frame_ancestors else "'none'"),
         ]
     )
 
@@ -33,6 +34,16 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     headers.setdefault("referrer-policy", "no-referrer")
     headers.setdefault("x-content-type-options", "nosniff")
+    tenant = scope.get(TENANT_KEY)
+    ancestors = tenant.merchant.frame_ancestors if isinstance(tenant, Tenant) else ()
     nonce = scope.get(NONCE_KEY)
     if nonce and "content-security-policy" not in headers:
-        headers["content-security-policy"] = content_security_policy(str(nonce))
+        headers["content-security-policy"] = content_security_policy(str(nonce), ancestors)
+    if not ancestors:
+        headers.setdefault("x-frame-options", "DENY")
+    if scope.get("scheme") == "https":
+        max_age = scope["app"].state.platform.settings.hsts_max_age
+        if max_age:
+            headers.setdefault("strict-transport-security", f"max-age={max_age}; includeSubDomains")
+    if scope.get(SESSION_KEY) is not None or scope.get("path", "").startswith("/access/"):
+        headers["cache-control"] = "no-store"

@@ -7,10 +7,11 @@ from typing import Any
 from litestar import MediaType, Request, Response
 from litestar.connection import ASGIConnection
 
+from portal.access.csrf import CSRF_COOKIE, token_for
 from portal.plugin import NavItem
 from portal.tenancy.context import PageContext
 from portal.tenancy.models import Tenant
-from portal.web.state import csp_nonce_of, optional_customer, platform_of
+from portal.web.state import CSRF_NEW_KEY, CSRF_SEED_KEY, csp_nonce_of, optional_customer, platform_of, session_of
 
 OVERVIEW_NAV = NavItem(label="Overview", href="/", order=0, key="overview")
 
@@ -34,6 +35,8 @@ def render_page(
     """Render ``template`` in the merchant's theme (``base`` when there is no merchant)."""
     platform = platform_of(connection)
     customer = optional_customer(connection)
+    session = session_of(connection)
+    seed = connection.scope.get(CSRF_SEED_KEY)
     context: dict[str, Any] = {
         "merchant": tenant.merchant if tenant else None,
         "customer": customer,
@@ -43,7 +46,9 @@ def render_page(
         "page_title": title,
         "title": title,
         "status_code": status_code,
-        "lang": tenant.merchant.locale.replace("_", "-") if tenant else "en",
+        "lang": ((session and session.locale) or tenant.merchant.locale).replace("_", "-") if tenant else "en",
+        "csrf_token": token_for(str(seed)) if seed else "",
+        "return_url": session.return_url if session else None,
     }
     theme = "base"
     if tenant is not None:
@@ -58,4 +63,7 @@ def render_page(
                 context.setdefault(key, value)
     context.update(values)
     html = platform.themes.render(theme, template, context)
-    return Response(html, status_code=status_code, media_type=MediaType.HTML, headers=headers)
+    response: Response[str] = Response(html, status_code=status_code, media_type=MediaType.HTML, headers=headers)
+    if seed and connection.scope.get(CSRF_NEW_KEY):
+        response.set_cookie(CSRF_COOKIE, str(seed), path="/", secure=True, httponly=True, samesite="lax")
+    return response

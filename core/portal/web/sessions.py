@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from portal.db.engine import fetch, tenant_transaction
 from portal.tenancy.models import CustomerView, Tenant
 
@@ -13,42 +15,71 @@ COOKIE_NAME = "__Host-portal_session"
 TOUCH_INTERVAL = timedelta(seconds=60)
 
 
-def _digest(token: str) -> str:
+class SessionView(msgspec.Struct, frozen=True, kw_only=True):
+    """A live session: who is signed in and how they arrived."""
+
+    customer: CustomerView
+    link_id: str | None
+    flow: str | None
+    return_url: str | None
+    locale: str | None
+
+
+def digest(token: str) -> str:
+    """What the table stores for a session token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def start_session(tenant: Tenant, customer_id: str, absolute: timedelta) -> str:
+async def start_session(
+    tenant: Tenant,
+    customer_id: str,
+    absolute: timedelta,
+    *,
+    link_id: str | None = None,
+    flow: str | None = None,
+    return_url: str | None = None,
+    locale: str | None = None,
+) -> str:
     """Create a session for a customer of ``tenant``; return the cookie value."""
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     async with tenant_transaction(tenant.merchant.iso_id):
-        await fetch(
+        rows = await fetch(
             """
-            INSERT INTO portal_session (id, iso_id, merchant_id, customer_id, created_at, last_seen_at, expires_at)
-            SELECT $1, c.iso_id, c.merchant_id, c.id, $3, $3, $4
+            INSERT INTO portal_session (id, iso_id, merchant_id, customer_id, created_at, last_seen_at, expires_at,
+                                        link_id, flow, return_url, locale)
+            SELECT $1, c.iso_id, c.merchant_id, c.id, $3, $3, $4, $6, $7, $8, $9
               FROM portal_customer c WHERE c.id = $2 AND c.merchant_id = $5
+            RETURNING id
             """,
-            _digest(token),
+            digest(token),
             customer_id,
             now,
             now + absolute,
             tenant.merchant.id,
+            link_id,
+            flow,
+            return_url,
+            locale,
         )
+    if not rows:
+        raise LookupError(f"customer {customer_id} does not belong to merchant {tenant.merchant.slug}")
     return token
 
 
-async def load_session(tenant: Tenant, token: str, idle: timedelta) -> CustomerView | None:
-    """The customer of a live session on this merchant, refreshing its idle timer."""
+async def load_session(tenant: Tenant, token: str, idle: timedelta) -> SessionView | None:
+    """The live session on this merchant for ``token``, refreshing its idle timer."""
     now = datetime.now(UTC)
     async with tenant_transaction(tenant.merchant.iso_id):
         rows = await fetch(
             """
-            SELECT s.last_seen_at, c.id, c.merchant_id, c.email, c.name
+            SELECT s.last_seen_at, s.link_id, s.flow, s.return_url, s.locale,
+                   c.id, c.merchant_id, c.email, c.name
               FROM portal_session s JOIN portal_customer c ON c.id = s.customer_id
              WHERE s.id = $1 AND s.merchant_id = $2 AND c.merchant_id = $2
                AND s.ended_at IS NULL AND s.expires_at > $3 AND s.last_seen_at > $4
             """,
-            _digest(token),
+            digest(token),
             tenant.merchant.id,
             now,
             now - idle,
@@ -57,8 +88,11 @@ async def load_session(tenant: Tenant, token: str, idle: timedelta) -> CustomerV
             return None
         row = rows[0]
         if now - row["last_seen_at"] > TOUCH_INTERVAL:
-            await fetch("UPDATE portal_session SET last_seen_at = $2 WHERE id = $1", _digest(token), now)
-    return CustomerView(id=row["id"], merchant_id=row["merchant_id"], email=row["email"], name=row["name"])
+            await fetch("UPDATE portal_session SET last_seen_at = $2 WHERE id = $1", digest(token), now)
+    customer = CustomerView(id=row["id"], merchant_id=row["merchant_id"], email=row["email"], name=row["name"])
+    return SessionView(
+        customer=customer, link_id=row["link_id"], flow=row["flow"], return_url=row["return_url"], locale=row["locale"]
+    )
 
 
 async def end_session(tenant: Tenant, token: str) -> None:
@@ -66,6 +100,6 @@ async def end_session(tenant: Tenant, token: str) -> None:
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch(
             "UPDATE portal_session SET ended_at = now() WHERE id = $1 AND merchant_id = $2 AND ended_at IS NULL",
-            _digest(token),
+            digest(token),
             tenant.merchant.id,
         )

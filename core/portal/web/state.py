@@ -8,6 +8,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 
 from portal.tenancy.models import CustomerView, Tenant
+from portal.web.sessions import SessionView
 
 if TYPE_CHECKING:
     from portal.platform import Platform
@@ -15,6 +16,10 @@ if TYPE_CHECKING:
 TENANT_KEY = "portal_tenant"
 CUSTOMER_KEY = "portal_customer"
 NONCE_KEY = "portal_csp_nonce"
+SESSION_KEY = "portal_session"
+CSRF_SEED_KEY = "portal_csrf_seed"
+CSRF_NEW_KEY = "portal_csrf_new"
+API_HOST_KEY = "portal_api_host"
 
 
 def platform_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Platform:
@@ -45,6 +50,12 @@ def optional_customer(connection: ASGIConnection[Any, Any, Any, Any]) -> Custome
     """The signed-in customer, or ``None``."""
     customer = connection.scope.get(CUSTOMER_KEY)
     return customer if isinstance(customer, CustomerView) else None
+
+
+def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionView | None:
+    """The live session of this request, or ``None``."""
+    session = connection.scope.get(SESSION_KEY)
+    return session if isinstance(session, SessionView) else None
 
 
 def csp_nonce_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -1,0 +1,1 @@
+"""Passwordless access: signed portal links, signing keys, sessions, CSRF, API keys."""

@@ -1,0 +1,1 @@
+"""The merchant and ISO API under ``/api/v1``: API keys, customers, portal sessions, links."""

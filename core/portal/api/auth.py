@@ -1,0 +1,63 @@
+"""API authentication: the key decides the tenant; a merchant host refuses other merchants' keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
+
+from portal.api.keys import ApiPrincipal, principal_for
+from portal.db.engine import fetch, tenant_transaction
+from portal.tenancy.models import Tenant
+from portal.web.state import TENANT_KEY, platform_of
+
+BEARER = {"www-authenticate": 'Bearer realm="portal"'}
+
+
+async def api_principal(request: Request[Any, Any, Any]) -> ApiPrincipal:
+    """Dependency: the caller's principal, checked against the host it called."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthorizedException(detail="Send an API key as 'Authorization: Bearer <key>'.", headers=BEARER)
+    principal = await principal_for(secret.strip())
+    if principal is None:
+        raise NotAuthorizedException(detail="This API key is not valid or was revoked.", headers=BEARER)
+    tenant = request.scope.get(TENANT_KEY)
+    if isinstance(tenant, Tenant):
+        merchant = tenant.merchant
+        if principal.iso_id != merchant.iso_id or principal.merchant_id not in (None, merchant.id):
+            raise PermissionDeniedException(detail="This API key belongs to another merchant.")
+    return principal
+
+
+def require(principal: ApiPrincipal, scope: str) -> None:
+    """403 unless the key carries ``scope``."""
+    if scope not in principal.scopes:
+        raise PermissionDeniedException(detail=f"This API key lacks the '{scope}' scope.")
+
+
+async def merchant_tenant(request: Request[Any, Any, Any], principal: ApiPrincipal, merchant: str | None) -> Tenant:
+    """The merchant a call acts on: the key's own, the host's, or (ISO keys) the one named."""
+    host_tenant = request.scope.get(TENANT_KEY)
+    if principal.merchant_id is not None:
+        if merchant not in (None, principal.merchant_id) and not (
+            isinstance(host_tenant, Tenant) and merchant == host_tenant.merchant.slug
+        ):
+            raise NotFoundException(detail="No such merchant.")
+        merchant_id = principal.merchant_id
+    elif isinstance(host_tenant, Tenant) and merchant in (None, host_tenant.merchant.id, host_tenant.merchant.slug):
+        merchant_id = host_tenant.merchant.id
+    elif merchant is None:
+        raise NotFoundException(detail="An ISO key must name the merchant ('merchant': its id or slug).")
+    else:
+        async with tenant_transaction(principal.iso_id):
+            rows = await fetch("SELECT id FROM portal_merchant WHERE id = $1 OR slug = $1", merchant)
+        if not rows:
+            raise NotFoundException(detail="No such merchant.")
+        merchant_id = rows[0]["id"]
+    tenant = await platform_of(request).tenants.load_merchant(principal.iso_id, merchant_id)
+    if tenant is None:
+        raise NotFoundException(detail="No such merchant.")
+    return tenant
