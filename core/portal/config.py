@@ -75,6 +75,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Sign-in requests per client address per hour."""
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies trusted for ``X-Forwarded-Proto``/``-For`` (comma-separated addresses, or ``*``)."""
     web_workers: Annotated[int, msgspec.Meta(ge=1)] = 1
     demo: bool = False
     """Demo mode: enables demo-only conveniences. Never set in production."""

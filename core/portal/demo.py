@@ -77,7 +77,14 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
         click.echo(f"Caught mail: http://<any merchant>.{settings.base_domain}:{settings.port}/-/mail  Ctrl+C stops.\n")
         app = create_app(platform, manage_platform=False)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, lifespan="on")
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                lifespan="on",
+                log_config=None,
+            )
         )
         worker = asyncio.create_task(run_worker(platform))
         try:

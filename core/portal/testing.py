@@ -29,6 +29,7 @@ from litestar import Litestar
 from portal.config import Settings
 from portal.db.embedded import EmbeddedPostgres
 from portal.db.engine import fetch, system_transaction, tenant_transaction, with_database
+from portal.mail import MailCatcher
 from portal.platform import Platform
 from portal.tenancy.files import Change, TenantFile, apply_tenant_file, load_tenant_file
 from portal.web.app import create_app
@@ -90,10 +91,28 @@ def portal_plugins() -> list[tuple[str, object]]:
     return []
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def portal_mail() -> AsyncIterator[MailCatcher]:
+    """A real SMTP server on loopback that keeps every message the platform sends."""
+    catcher = MailCatcher()
+    await catcher.start()
+    try:
+        yield catcher
+    finally:
+        await catcher.stop()
+
+
 @pytest.fixture(scope="session")
-def portal_settings(portal_database: str) -> Settings:
-    """Settings pointing at the test database."""
-    return Settings(database_url=portal_database, base_domain=BASE_DOMAIN, tenant_cache_ttl=30.0)
+def portal_settings(portal_database: str, portal_mail: MailCatcher) -> Settings:
+    """Settings pointing at the test database and the test SMTP server."""
+    return Settings(
+        database_url=portal_database,
+        base_domain=BASE_DOMAIN,
+        tenant_cache_ttl=30.0,
+        smtp_host="127.0.0.1",
+        smtp_port=portal_mail.port or 25,
+        mail_from="portal@portal.localhost",
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

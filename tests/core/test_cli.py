@@ -133,3 +133,34 @@ async def test_migrate_needs_createrole_not_superuser(cli_env: dict[str, str], p
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.execute(f"DROP ROLE {role}")
         await admin.close()
+
+
+def test_operators_mint_links_and_keys(cli_env: dict[str, str], shared_tenants: Platform) -> None:
+    import re
+
+    link = portal(cli_env, "links", "create", "--merchant", "t-pinnacle", "--email", "JANE@globalco.com")
+    assert link.returncode == 0, link.stderr
+    assert re.match(
+        r"https://t-pinnacle\.portal\.localhost/access/pt1\.[\w.-]+\n\(link pl_\w{26}, expires ", link.stdout
+    )
+    unknown = portal(cli_env, "links", "create", "--merchant", "t-pinnacle", "--email", "who@example.com")
+    assert unknown.returncode == 1 and "has no customer 'who@example.com'" in unknown.stderr
+
+    merchant_key = portal(cli_env, "api-keys", "create", "--merchant", "t-pinnacle", "--scope", "customers:read")
+    assert merchant_key.returncode == 0, merchant_key.stderr
+    assert re.search(r"^key:    sk_[\w-]{43}$", merchant_key.stdout, re.MULTILINE)
+    assert "scopes: customers:read" in merchant_key.stdout
+    iso_key = portal(cli_env, "api-keys", "create", "--iso", "t-harbor")
+    assert re.search(r"^key:    isk_[\w-]{43}$", iso_key.stdout, re.MULTILINE)
+    bad_scope = portal(cli_env, "api-keys", "create", "--iso", "t-harbor", "--scope", "everything")
+    assert bad_scope.returncode == 1 and "unknown scopes" in bad_scope.stderr
+
+    created = portal(cli_env, "signing-keys", "create", "--merchant", "t-pinnacle", "--retire-others-in", "24")
+    assert created.returncode == 0, created.stderr
+    kid = re.search(r"^kid:    (lk_\w{26})$", created.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert re.search(r"^secret: lsk_[\w-]{43}$", created.stdout, re.MULTILINE)
+    listed = portal(cli_env, "signing-keys", "list", "--merchant", "t-pinnacle")
+    assert listed.stdout.splitlines()[0].startswith(f"{kid}  primary")
+    assert "lsk_" not in listed.stdout
+    retired = portal(cli_env, "signing-keys", "retire", "--merchant", "t-pinnacle", kid)
+    assert retired.returncode == 0 and retired.stdout == f"retired {kid}\n"

@@ -20,7 +20,7 @@ from litestar.datastructures import State
 
 from portal.config import Settings
 from portal.mail import MailCatcher, Mailer, MailError, compose, render_email
-from portal.mail.pages import DEMO_MAIL_ROUTES
+from portal.mail.pages import DEMO_MAIL_ROUTES, _preview_policy
 from portal.platform import Platform
 from portal.tenancy.models import Brand, MerchantView, contrast_color
 
@@ -339,3 +339,15 @@ async def test_the_demo_pages_answer_404_without_a_catcher() -> None:
     async with client_for({}) as client:
         assert (await client.get("/-/mail")).status_code == 404
         assert (await client.get("/-/mail/1")).status_code == 404
+
+
+def test_the_preview_policy_allows_inline_styles_but_no_inline_scripts() -> None:
+    # A srcdoc iframe inherits the page's policy; the email's inline styles need 'unsafe-inline',
+    # which a nonce in the same directive would switch off.
+    directives = dict(
+        directive.split(" ", 1) for directive in _preview_policy("n0nce")["content-security-policy"].split("; ")
+    )
+    assert directives["style-src"] == "'self' 'unsafe-inline'"
+    assert directives["script-src"] == "'self' 'nonce-n0nce'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert _preview_policy("") == {}  # no nonce: the app sends no policy to adjust

@@ -81,7 +81,7 @@ class MailCatcher:
         try:
             from aiosmtpd.smtp import SMTP
         except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise RuntimeError("the demo mail catcher needs aiosmtpd (pip install 'portal-core[testing]')") from exc
+            raise RuntimeError("the mail catcher needs aiosmtpd, a dependency of portal-core") from exc
 
         loop = asyncio.get_running_loop()
         handler = _Handler(self)

@@ -33,6 +33,9 @@ Host = Annotated[str, msgspec.Meta(pattern=HOST)]
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL, max_length=254)]
 Url = Annotated[str, msgspec.Meta(pattern=URL, max_length=2000)]
 HttpsUrl = Annotated[str, msgspec.Meta(pattern=r"^https://\S+$", max_length=2000)]
+Origin = Annotated[
+    str, msgspec.Meta(pattern=r"^https://[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?$", max_length=260)
+]
 Color = Annotated[str, msgspec.Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -73,6 +76,8 @@ class MerchantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     locale: str = "en"
     theme: Slug | None = None
     domains: list[Host] = []
+    frame_ancestors: list[Origin] = []
+    """HTTPS origins allowed to embed the portal in a frame; empty (the default): none."""
     brand: BrandSpec = msgspec.field(default_factory=BrandSpec)
     plugins: dict[str, PluginSpec] = {}
     customers: list[CustomerSpec] = []
@@ -310,6 +315,7 @@ async def _apply_merchant(
         "support_email": merchant.brand.support_email,
         "terms_url": merchant.brand.terms_url,
         "privacy_url": merchant.brand.privacy_url,
+        "frame_ancestors": json.dumps(merchant.frame_ancestors),
     }
     rows = await fetch("SELECT id FROM portal_merchant WHERE slug = $1", merchant.slug)
     if rows:

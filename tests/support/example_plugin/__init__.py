@@ -13,6 +13,7 @@ from portal.db.engine import fetch
 from portal.plugin import (
     CliCommand,
     EventType,
+    LinkFlow,
     NavItem,
     PaymentGateway,
     Permission,
@@ -150,3 +151,8 @@ def portal_cli_commands() -> list[CliCommand]:
 @hookimpl
 def portal_payment_gateways() -> list[PaymentGateway]:
     return [PaymentGateway(key="echo", title="Echo", factory=EchoGateway)]
+
+
+@hookimpl
+def portal_link_flows() -> list[LinkFlow]:
+    return [LinkFlow(name="example_notes", path="/example", title="Write a note")]

@@ -1,0 +1,90 @@
+"""Helpers for the security suite: minting links, API keys, and reading responses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from portal.access.keys import signing_key
+from portal.access.links import IssuedLink, issue_link
+from portal.access.tokens import Claims, sign
+from portal.api.keys import create_api_key
+from portal.db.engine import tenant_transaction
+from portal.platform import Platform
+from portal.tenancy.models import Tenant
+from portal.testing import customer_id
+
+GREENFIELD = "t-greenfield.portal.localhost"
+PINNACLE = "t-pinnacle.portal.localhost"
+NORTHWIND = "t-northwind.portal.localhost"
+
+
+async def tenant_at(platform: Platform, host: str) -> Tenant:
+    tenant = await platform.tenants.resolve(host)
+    assert tenant is not None
+    return tenant
+
+
+async def mint(platform: Platform, host: str, *, purpose: str = "portal", **changes: object) -> str:
+    """A token for Jane at ``host`` signed with the merchant's primary key, claims overridable."""
+    tenant = await tenant_at(platform, host)
+    jane = await customer_id(tenant.merchant.slug, "jane@globalco.com")
+    now = int(datetime.now(UTC).timestamp())
+    values: dict[str, object] = {
+        "iso": tenant.merchant.iso_id,
+        "merchant": tenant.merchant.id,
+        "customer": jane,
+        "purpose": purpose,
+        "flow": None,
+        "exp": now + 600,
+        "iat": now,
+        "jti": f"test_{now}_{id(changes)}_{len(str(changes))}",
+    }
+    values.update(changes)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        kid, secret = await signing_key(tenant.merchant.iso_id, tenant.merchant.id)
+    kid = str(values.pop("kid", kid))
+    secret = str(values.pop("secret", secret))
+    return sign(Claims(**values), kid, secret)  # type: ignore[arg-type]
+
+
+async def issue(platform: Platform, host: str, **options: object) -> IssuedLink:
+    tenant = await tenant_at(platform, host)
+    jane = await customer_id(tenant.merchant.slug, "jane@globalco.com")
+    async with tenant_transaction(tenant.merchant.iso_id):
+        return await issue_link(platform.settings, tenant, jane, **options)  # type: ignore[arg-type]
+
+
+async def api_key(platform: Platform, host: str | None, *, iso_host: str | None = None, scopes=None) -> str:
+    """A merchant key for ``host``'s merchant, or an ISO key for ``iso_host``'s ISO."""
+    tenant = await tenant_at(platform, host or iso_host)  # type: ignore[arg-type]
+    async with tenant_transaction(tenant.merchant.iso_id):
+        _, secret = await create_api_key(
+            tenant.merchant.iso_id,
+            tenant.merchant.id if host else None,
+            **({"scopes": scopes} if scopes else {}),
+        )
+    return secret
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def platform(shared_tenants: Platform) -> Platform:
+    return shared_tenants
+
+
+@pytest.fixture
+def land(portal_client) -> Callable[[str, str], Awaitable[object]]:
+    """``await land(host, token)``: GET the landing URL on ``host`` with a fresh client."""
+
+    async def go(host: str, token: str):
+        client = portal_client(host)
+        response = await client.get(f"/access/{token}")
+        return client, response
+
+    return go
+
+
+__all__ = ["GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "tenant_at", "timedelta"]
