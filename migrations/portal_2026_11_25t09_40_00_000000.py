@@ -30,6 +30,8 @@ CREATE FUNCTION portal_find_api_key(p_secret_hash text)
     SELECT k.id, k.iso_id, k.merchant_id FROM portal_api_key k
       JOIN portal_iso i ON i.id = k.iso_id
      WHERE k.secret_hash = p_secret_hash AND k.revoked_at IS NULL AND i.status = 'active'
+       AND (k.merchant_id IS NULL OR EXISTS (
+            SELECT 1 FROM portal_merchant m WHERE m.id = k.merchant_id AND m.status = 'active'))
     $f$;
 COMMENT ON FUNCTION portal_find_api_key(text) IS
     'API key hash to ids; how a request on the API host learns its ISO.';

@@ -338,12 +338,14 @@ def signing_keys_create(ctx: click.Context, merchant_slug: str, retire_others_in
 
     settings = _settings(ctx)
 
-    async def action(platform: Any, tenant: Any) -> tuple[str, str]:
+    async def action(platform: Any, tenant: Any) -> tuple[str, str, str, str]:
         retire = timedelta(hours=retire_others_in) if retire_others_in is not None else None
-        return await create_key(tenant.merchant.iso_id, tenant.merchant.id, retire_others_after=retire)
+        kid, secret = await create_key(tenant.merchant.iso_id, tenant.merchant.id, retire_others_after=retire)
+        return kid, secret, tenant.merchant.iso_id, tenant.merchant.id
 
-    kid, secret = _run(_with_merchant(settings, merchant_slug, action))
-    click.echo(f"kid:    {kid}\nsecret: {secret}\nStore the secret now; it is not shown again.")
+    kid, secret, iso_id, merchant_id = _run(_with_merchant(settings, merchant_slug, action))
+    click.echo(f"kid:      {kid}\nsecret:   {secret}\niso:      {iso_id}\nmerchant: {merchant_id}")
+    click.echo("Store the secret now; it is not shown again. Links also need the customer's id (API or tenant file).")
 
 
 @signing_keys.command("list")

@@ -157,8 +157,9 @@ def test_operators_mint_links_and_keys(cli_env: dict[str, str], shared_tenants: 
 
     created = portal(cli_env, "signing-keys", "create", "--merchant", "t-pinnacle", "--retire-others-in", "24")
     assert created.returncode == 0, created.stderr
-    kid = re.search(r"^kid:    (lk_\w{26})$", created.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    assert re.search(r"^secret: lsk_[\w-]{43}$", created.stdout, re.MULTILINE)
+    kid = re.search(r"^kid:      (lk_\w{26})$", created.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    assert re.search(r"^secret:   lsk_[\w-]{43}$", created.stdout, re.MULTILINE)
+    assert re.search(r"^iso:      iso_\w{26}\nmerchant: mer_\w{26}$", created.stdout, re.MULTILINE)
     listed = portal(cli_env, "signing-keys", "list", "--merchant", "t-pinnacle")
     assert listed.stdout.splitlines()[0].startswith(f"{kid}  primary")
     assert "lsk_" not in listed.stdout

@@ -161,3 +161,46 @@ async def test_openapi_document_is_served(platform, portal_client) -> None:
     assert document.status_code == 200
     paths = document.json()["paths"]
     assert {"/api/v1/customers", "/api/v1/portal-sessions", "/api/v1/portal-links/{link_id}/revoke"} <= set(paths)
+
+
+async def test_an_iso_key_on_a_merchant_host_acts_only_for_that_merchant(platform, portal_client) -> None:
+    key = await api_key(platform, None, iso_host=GREENFIELD)
+    client = portal_client(PINNACLE)
+    other = await client.post(
+        "/api/v1/customers", json={"email": "cross@example.com", "merchant": "t-apex"}, headers=bearer(key)
+    )
+    assert other.status_code == 404
+    own = await client.post(
+        "/api/v1/customers", json={"email": "cross@example.com", "merchant": "t-pinnacle"}, headers=bearer(key)
+    )
+    assert own.status_code == 201
+
+
+async def test_a_merchant_key_may_name_its_own_merchant_by_slug(platform, portal_client) -> None:
+    key = await api_key(platform, PINNACLE)
+    response = await portal_client(API).get(
+        "/api/v1/customers?email=jane@globalco.com&merchant=t-pinnacle", headers=bearer(key)
+    )
+    assert response.status_code == 200 and len(response.json()["data"]) == 1
+    other = await portal_client(API).get(
+        "/api/v1/customers?email=jane@globalco.com&merchant=t-greenfield", headers=bearer(key)
+    )
+    assert other.status_code == 404
+
+
+async def test_malformed_ids_are_404_not_errors(platform, portal_client) -> None:
+    key = await api_key(platform, GREENFIELD)
+    jane = await customer_id("t-greenfield", "jane@globalco.com")
+    client = portal_client(API)
+    assert (await client.post(f"/api/v1/portal-links/{'x' * 200}/revoke", headers=bearer(key))).status_code == 404
+    bad_flow = await client.post(
+        "/api/v1/portal-sessions",
+        json={"customer": jane, "flow": {"type": "example_notes", "invoice": "inv_short"}},
+        headers=bearer(key),
+    )
+    assert bad_flow.status_code == 422
+
+
+async def test_the_openapi_document_lists_only_the_api(platform, portal_client) -> None:
+    paths = (await portal_client(API).get("/api/docs/openapi.json")).json()["paths"]
+    assert all(path.startswith("/api/v1/") for path in paths), sorted(paths)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from security.conftest import tenant_at
+
 from portal.access.keys import create_key
 from portal.db.engine import tenant_transaction
 from portal.testing import customer_id
-from security.conftest import tenant_at
 
 DOC = Path(__file__).parents[2] / "docs" / "access-links.md"
 HOST = "t-apex.portal.localhost"
@@ -20,7 +21,7 @@ def _example() -> dict[str, object]:
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
     assert len(blocks) == 1, "the section holds exactly one Python example"
     namespace: dict[str, object] = {}
-    exec(compile(blocks[0], str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(blocks[0], str(DOC), "exec"), namespace)
     return namespace
 
 

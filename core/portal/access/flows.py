@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.ids import has_prefix
 from portal.plugin import LinkFlow
 from portal.tenancy.models import Tenant
 
@@ -16,7 +17,7 @@ def encode_flow(flow: LinkFlow, target_id: str | None) -> str:
         if target_id is not None:
             raise FlowError(f"flow {flow.name!r} takes no {target_id!r}")
         return flow.name
-    if not target_id or not target_id.startswith(flow.parameter_prefix + "_"):
+    if not target_id or not has_prefix(target_id, flow.parameter_prefix):
         raise FlowError(f"flow {flow.name!r} needs a {flow.parameter} id ({flow.parameter_prefix}_...)")
     return f"{flow.name}:{target_id}"
 

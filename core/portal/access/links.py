@@ -213,6 +213,16 @@ async def revoke_link(tenant: Tenant, jti: str) -> datetime:
     return revoked_at
 
 
+async def is_revoked(tenant: Tenant, jti: str) -> bool:
+    """True when the merchant revoked the link with this id."""
+    rows = await fetch(
+        "SELECT 1 FROM portal_link WHERE merchant_id = $1 AND jti = $2 AND revoked_at IS NOT NULL",
+        tenant.merchant.id,
+        jti,
+    )
+    return bool(rows)
+
+
 async def fulfil_link(tenant: Tenant, link_id: str) -> None:
     """Mark a purpose link done (for example the card was updated): it cannot be reopened."""
     await fetch(

@@ -12,7 +12,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
 from portal.access.flows import resolve_flow
-from portal.access.links import LinkRefusedError, authenticate, redeem
+from portal.access.links import LinkRefusedError, authenticate, is_revoked, redeem
 from portal.access.login_task import send_login_link
 from portal.access.ratelimit import allow, bucket_key
 from portal.access.tokens import Claims
@@ -35,6 +35,10 @@ PROBLEMS = {
     "used": ("This link was already used", "Each sign-in link works once. You can ask for a new one."),
     "fulfilled": ("This link was already used", "The task it was for is done. You can ask for a new one."),
 }
+
+
+RESENDABLE = frozenset({"expired", "used", "fulfilled"})
+"""Refusals after which the customer may ask for a fresh link in one click (never a revoked one)."""
 
 
 def _set_session_cookie(response: Response[Any], token: str, max_age: float) -> None:
@@ -60,8 +64,8 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             title=title,
             status_code=410 if refusal.reason in ("expired", "used", "revoked", "fulfilled") else 400,
             detail=detail,
-            can_resend=refusal.claims is not None,
-            token=token if refusal.claims is not None else "",
+            can_resend=refusal.claims is not None and refusal.reason in RESENDABLE,
+            token=token if refusal.claims is not None and refusal.reason in RESENDABLE else "",
         )
     claims = redeemed.claims
     old = cookie_of(request.scope, COOKIE_NAME)
@@ -95,8 +99,8 @@ async def resend(request: Request[Any, Any, Any], data: Annotated[dict[str, str]
         try:
             claims = await authenticate(tenant, token, datetime.now(UTC))
         except LinkRefusedError as refusal:
-            claims = refusal.claims
-        if claims is not None:
+            claims = refusal.claims if refusal.reason in RESENDABLE else None
+        if claims is not None and not await is_revoked(tenant, claims.jti):
             rows = await fetch(
                 "SELECT email FROM portal_customer WHERE id = $1 AND merchant_id = $2",
                 claims.customer,
@@ -157,7 +161,7 @@ async def login_submit(request: Request[Any, Any, Any], data: Annotated[dict[str
     return await _request_link(request, email)
 
 
-@post("/logout", name="logout", status_code=303)
+@post("/logout", name="logout", status_code=303, include_in_schema=False)
 async def logout(request: Request[Any, Any, Any]) -> Redirect:
     """End the session server-side and forget the cookie."""
     tenant = tenant_of(request)

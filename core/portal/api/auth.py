@@ -38,18 +38,23 @@ def require(principal: ApiPrincipal, scope: str) -> None:
         raise PermissionDeniedException(detail=f"This API key lacks the '{scope}' scope.")
 
 
+def _host_merchant_id(host_tenant: object) -> str:
+    assert isinstance(host_tenant, Tenant)
+    return host_tenant.merchant.id
+
+
 async def merchant_tenant(request: Request[Any, Any, Any], principal: ApiPrincipal, merchant: str | None) -> Tenant:
     """The merchant a call acts on: the key's own, the host's, or (ISO keys) the one named."""
     host_tenant = request.scope.get(TENANT_KEY)
-    if principal.merchant_id is not None:
-        if merchant not in (None, principal.merchant_id) and not (
-            isinstance(host_tenant, Tenant) and merchant == host_tenant.merchant.slug
-        ):
+    platform = platform_of(request)
+    if principal.merchant_id is not None or isinstance(host_tenant, Tenant):
+        # A merchant key acts on its merchant; any key on a merchant host acts on that merchant.
+        own_id = principal.merchant_id if principal.merchant_id is not None else _host_merchant_id(host_tenant)
+        tenant = await platform.tenants.load_merchant(principal.iso_id, own_id)
+        if tenant is None or merchant not in (None, tenant.merchant.id, tenant.merchant.slug):
             raise NotFoundException(detail="No such merchant.")
-        merchant_id = principal.merchant_id
-    elif isinstance(host_tenant, Tenant) and merchant in (None, host_tenant.merchant.id, host_tenant.merchant.slug):
-        merchant_id = host_tenant.merchant.id
-    elif merchant is None:
+        return tenant
+    if merchant is None:
         raise NotFoundException(detail="An ISO key must name the merchant ('merchant': its id or slug).")
     else:
         async with tenant_transaction(principal.iso_id):
@@ -57,7 +62,7 @@ async def merchant_tenant(request: Request[Any, Any, Any], principal: ApiPrincip
         if not rows:
             raise NotFoundException(detail="No such merchant.")
         merchant_id = rows[0]["id"]
-    tenant = await platform_of(request).tenants.load_merchant(principal.iso_id, merchant_id)
+    tenant = await platform.tenants.load_merchant(principal.iso_id, merchant_id)
     if tenant is None:
         raise NotFoundException(detail="No such merchant.")
     return tenant

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -28,6 +29,9 @@ def _flow_value(request: Request[Any, Any, Any], tenant: Tenant, flow: FlowData 
     if registered is None or registered[0] not in tenant.enabled_plugins:
         raise HTTPException(status_code=422, detail=f"Flow '{flow.type}' is not available for this merchant.")
     spec = registered[1]
+    given = {name for name in ("subscription", "invoice", "payment_method") if getattr(flow, name) is not None}
+    if given - {spec.parameter}:
+        raise HTTPException(status_code=422, detail=f"Flow '{flow.type}' takes no {', '.join(sorted(given))}.")
     target = getattr(flow, spec.parameter) if spec.parameter else None
     try:
         return encode_flow(spec, target)
@@ -92,6 +96,8 @@ class PortalLinkController(Controller):
     ) -> PortalLinkRevoked:
         """Revoke a link by its id (the token's ``jti``) and end sessions opened with it."""
         require(principal, "portal_links:write")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", link_id):
+            raise NotFoundException(detail="No such link.")
         if principal.merchant_id is None and merchant is None:
             async with tenant_transaction(principal.iso_id):
                 rows = await fetch("SELECT DISTINCT merchant_id FROM portal_link WHERE jti = $1", link_id)

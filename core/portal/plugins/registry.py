@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -29,6 +30,24 @@ class SettingsError(ValueError):
     """Plugin settings failed validation; the message names the plugin and the field."""
 
 
+FLOW_PARAMETERS = frozenset({"subscription", "invoice", "payment_method"})
+"""Objects a flow can be about: the fields of the API's ``flow`` object."""
+
+
+def _flow_problem(flow: LinkFlow) -> str | None:
+    if not re.fullmatch(r"[a-z_]{1,60}", flow.name):
+        return "needs a name of lower-case letters and underscores"
+    if not flow.path.startswith("/"):
+        return "needs a path starting with /"
+    if flow.parameter is None:
+        return None if "{id}" not in flow.path else "has {id} in its path but no parameter"
+    if flow.parameter not in FLOW_PARAMETERS:
+        return f"has parameter {flow.parameter!r}; choose from {', '.join(sorted(FLOW_PARAMETERS))}"
+    if not re.fullmatch(r"[a-z]{2,8}", flow.parameter_prefix) or "{id}" not in flow.path:
+        return "with a parameter needs a parameter_prefix (e.g. 'sub') and {id} in its path"
+    return None
+
+
 class PluginRegistry:
     """Start-up hook results by plugin key, and callers for the per-request hooks."""
 
@@ -54,6 +73,9 @@ class PluginRegistry:
         """Flow name to (owning plugin key, flow)."""
         for plugin_name, flows in self._per_plugin("portal_link_flows"):
             for flow in flows:
+                problem = _flow_problem(flow)
+                if problem:
+                    raise PluginLoadError(f"plugin {plugin_name!r}: link flow {flow.name!r} {problem}")
                 if flow.name in self.link_flows:
                     owner = self.link_flows[flow.name][0]
                     raise PluginLoadError(f"link flow {flow.name!r} is provided by both {owner!r} and {plugin_name!r}")

@@ -24,7 +24,11 @@ async def iso_ids(*, include_suspended: bool = False) -> list[str]:
 
 @async_shared_broker.task(task_name="portal.purge_sessions")
 async def purge_sessions() -> int:
-    """Delete sessions that ended or expired more than a day ago; return how many."""
+    """Delete sessions that ended or expired more than a day ago, and other spent rows.
+
+    Also removes expired rate-limit counters and links that expired more than 30 days ago.
+    Returns how many sessions were removed.
+    """
     removed = 0
     for iso_id in await iso_ids(include_suspended=True):
         async with tenant_transaction(iso_id):
@@ -35,6 +39,8 @@ async def purge_sessions() -> int:
                 RETURNING id
                 """
             )
+            await fetch("DELETE FROM portal_rate_counter WHERE expires_at < now()")
+            await fetch("DELETE FROM portal_link WHERE expires_at < now() - interval '30 days'")
         removed += len(rows)
     if removed:
         log.info("purged %s sessions", removed)

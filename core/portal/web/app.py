@@ -73,7 +73,13 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
             await platform.stop()
 
     plugin_routers = [
-        Router(path="/", route_handlers=list(routes.handlers), guards=[plugin_guard(key)], tags=[key])
+        Router(
+            path="/",
+            route_handlers=list(routes.handlers),
+            guards=[plugin_guard(key)],
+            tags=[key],
+            include_in_schema=False,
+        )
         for key, routes in platform.registry.routes.items()
     ]
     demo_routes = DEMO_MAIL_ROUTES if platform.settings.demo else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -79,7 +80,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Log an unhandled error and answer 500 without details."""
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = re.sub(r"/access/pt1\.[A-Za-z0-9_.-]+", "/access/…", request.url.path)
+    log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     if wants_problem_json(request):
         return problem_response(500, "An unexpected error occurred.")
     return error_page(request, 500)

@@ -33,7 +33,7 @@ class RenderedWidget:
         self.failed = failed
 
 
-@get("/", name="overview")
+@get("/", name="overview", include_in_schema=False)
 async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     """The Overview page, assembled from the enabled plugins' widgets."""
     tenant = tenant_of(request)
