@@ -68,3 +68,35 @@ def test_task_modules_are_imported_for_the_worker(portal_platform: Platform) -> 
 
     assert "example.count_notes" in async_shared_broker.get_all_tasks()
     assert "portal.purge_sessions" in async_shared_broker.get_all_tasks()
+
+
+@pytest.mark.parametrize(
+    ("flow", "problem"),
+    [
+        ({"name": "Bad Name", "path": "/x"}, "lower-case letters"),
+        ({"name": "cancel", "path": "x"}, "starting with /"),
+        ({"name": "cancel", "path": "/s/{id}", "parameter": "order", "parameter_prefix": "ord"}, "choose from"),
+        ({"name": "cancel", "path": "/s/{id}", "parameter": "subscription"}, "parameter_prefix"),
+        ({"name": "cancel", "path": "/s/{id}"}, "no parameter"),
+    ],
+)
+def test_link_flows_are_checked_when_registered(flow: dict, problem: str) -> None:
+    from portal.plugin import LinkFlow
+
+    plugin = types.ModuleType("flows")
+    plugin.portal_link_flows = hookimpl(lambda: [LinkFlow(**flow)])  # type: ignore[attr-defined]
+    with pytest.raises(PluginLoadError, match=problem):
+        PluginRegistry(create_plugin_manager(load_plugins=(), extra_plugins=[("flows", plugin)]))
+
+
+def test_a_flow_about_an_object_needs_its_whole_id() -> None:
+    from portal.access.flows import FlowError, encode_flow
+    from portal.ids import new_id
+    from portal.plugin import LinkFlow
+
+    flow = LinkFlow(name="subscription_cancel", path="/s/{id}/cancel", parameter="subscription", parameter_prefix="sub")
+    sub = new_id("sub")
+    assert encode_flow(flow, sub) == f"subscription_cancel:{sub}"
+    for wrong in (None, "sub_short", new_id("inv")):
+        with pytest.raises(FlowError):
+            encode_flow(flow, wrong)
