@@ -438,6 +438,68 @@ def api_keys_create(
     click.echo("Store the key now; it is not shown again.")
 
 
+# --- audit ---------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.option("--merchant", "merchant_slug", default=None, help="Only this merchant (default: every merchant).")
+@click.pass_context
+@_fail_cleanly
+def audit_verify(ctx: click.Context, merchant_slug: str | None) -> None:
+    """Recompute every merchant's audit chain; exit 1 naming the first broken record."""
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+    from portal.events.verify import VerifyResult, verify_chain
+    from portal.platform import Platform
+
+    settings = _settings(ctx)
+
+    async def merchants() -> list[tuple[str, str, str]]:
+        if merchant_slug is not None:
+            async with system_transaction():
+                found = await fetch("SELECT * FROM portal_locate_merchant($1)", merchant_slug)
+            if not found:
+                raise click.ClickException(f"no merchant with slug {merchant_slug!r}")
+            return [(found[0]["iso_id"], found[0]["merchant_id"], merchant_slug)]
+        async with system_transaction():
+            isos = await fetch("SELECT portal_iso_ids(true) AS id")
+        listed: list[tuple[str, str, str]] = []
+        for iso in sorted(row["id"] for row in isos):
+            async with tenant_transaction(iso):
+                rows = await fetch("SELECT id, slug FROM portal_merchant ORDER BY slug")
+            listed.extend((iso, row["id"], row["slug"]) for row in rows)
+        return listed
+
+    async def go() -> VerifyResult | None:
+        platform = Platform(settings)
+        await platform.start()
+        first_broken: VerifyResult | None = None
+        try:
+            for iso_id, merchant_id, slug in await merchants():
+                async with tenant_transaction(iso_id):
+                    result = await verify_chain(merchant_id)
+                if result.broken is None:
+                    click.echo(f"{slug}: ok, {result.records} record(s), head seq {result.head_seq} {result.head_hash}")
+                else:
+                    broken = result.broken
+                    click.echo(f"{slug}: BROKEN at seq {broken.seq} ({broken.id}): {broken.problem}")
+                    first_broken = first_broken or result
+        finally:
+            await platform.stop()
+        return first_broken
+
+    failed = _run(go())
+    if failed is not None and failed.broken is not None:
+        raise click.ClickException(
+            f"audit chain of merchant {failed.merchant_id} is broken at seq {failed.broken.seq} "
+            f"({failed.broken.id}): {failed.broken.problem}"
+        )
+
+
 # --- processes -----------------------------------------------------------------------------
 
 
@@ -479,7 +541,7 @@ def worker(ctx: click.Context) -> None:
 
     async def go() -> None:
         platform = Platform(settings)
-        await platform.start()
+        await platform.start(worker=True)
         work = asyncio.create_task(run_worker(platform))
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):

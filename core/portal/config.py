@@ -69,6 +69,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     smtp_timeout: Annotated[float, msgspec.Meta(gt=0)] = 15.0
     mail_from: str = "portal@portal.localhost"
     """Envelope and header sender; the merchant's name is shown as the display name."""
+    webhook_allow_private: bool = False
+    """Allow webhook endpoints on private, loopback and link-local addresses (tests, development)."""
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    """Seconds one webhook attempt may take."""
+    webhook_secret_overlap_hours: Annotated[float, msgspec.Meta(ge=0)] = 24.0
+    """After a secret rotation, hours during which messages carry signatures of both secrets."""
+    webhook_disable_after_days: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """An endpoint failing this long is disabled and the merchant emailed."""
     login_rate_per_email: Annotated[int, msgspec.Meta(ge=1)] = 5
     """Sign-in emails per address per hour."""
     login_rate_per_ip: Annotated[int, msgspec.Meta(ge=1)] = 20

@@ -66,7 +66,7 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
     spec = load_tenant_file(tenants_file, platform.registry, settings.base_domain)
     try:
         await platform.migrate()
-        await platform.start()
+        await platform.start(worker=True)
         changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
         log.info("demo tenants: %s change(s)", len(changes))
         links = await demo_links(platform, spec)

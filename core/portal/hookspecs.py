@@ -14,6 +14,7 @@ import pluggy
 from portal.plugin import (
     PROJECT_NAME,
     CliCommand,
+    EventHandler,
     EventType,
     LinkFlow,
     NavItem,
@@ -63,6 +64,11 @@ def portal_piccolo_apps() -> PiccoloApp | None:
 @hookspec
 def portal_event_types() -> list[EventType] | None:
     """Domain event types the plugin emits."""
+
+
+@hookspec
+def portal_event_handlers() -> list[EventHandler] | None:
+    """Handlers the worker runs for events (``invoice.payment_failed`` → payment recovery)."""
 
 
 @hookspec

@@ -26,7 +26,7 @@ from portal.theming.filters import TEMPLATE_FILTERS
 log = logging.getLogger(__name__)
 
 
-CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task"]
+CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.events.worker"]
 """Modules whose taskiq tasks every process registers."""
 
 
@@ -58,8 +58,12 @@ class Platform:
         """Apply pending migrations of core and every loaded plugin."""
         return await self.database.migrate(self.registry.piccolo_apps)
 
-    async def start(self) -> None:
-        """Connect as the application role and start listening for tenant changes."""
+    async def start(self, *, worker: bool = False) -> None:
+        """Connect as the application role, listen for tenant changes and start the broker.
+
+        ``worker`` starts the broker for receiving too (some brokers, RabbitMQ's among them,
+        open their consuming side only when started in a worker process).
+        """
         if self.started:
             return
         use_apps(self.registry.piccolo_apps)
@@ -77,15 +81,16 @@ class Platform:
             await self.database.close()
             raise
         await self.tenants.listen(await self.database.app_dsn())
-        self.broker = await self._start_broker()
+        self.broker = await self._start_broker(worker)
         self.started = True
 
-    async def _start_broker(self) -> AsyncBroker:
+    async def _start_broker(self, worker: bool) -> AsyncBroker:
         """The task broker, started for kicking tasks (workers also receive with it)."""
         for module in [*CORE_TASK_MODULES, *self.registry.task_modules]:
             importlib.import_module(module)
         runtime.set_platform(self)
         broker = create_broker(self.settings, await self.database.app_dsn())
+        broker.is_worker_process = worker
         await broker.startup()
         return broker
 

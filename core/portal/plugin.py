@@ -80,6 +80,32 @@ class EventType(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
+class HandledEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An audited event as a plugin handler receives it in the worker."""
+
+    id: str
+    type: str
+    iso_id: str
+    merchant_id: str
+    seq: int
+    data: dict[str, Any]
+    customer_id: str | None
+    target_type: str | None
+    target_id: str | None
+
+
+class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
+    """Work a plugin does in the worker when events happen, for merchants where it is on.
+
+    ``handle`` runs inside the merchant's tenant transaction. A handler that raises is retried
+    later; others are not affected. Handlers must be idempotent (they may run twice).
+    """
+
+    name: str
+    event_types: frozenset[str]
+    handle: Callable[[HandledEvent], Awaitable[None]]
+
+
 class Permission(msgspec.Struct, frozen=True, kw_only=True):
     """An action customers may be allowed to take, switched per merchant in settings."""
 

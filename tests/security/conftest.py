@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -41,7 +42,7 @@ async def mint(platform: Platform, host: str, *, purpose: str = "portal", **chan
         "flow": None,
         "exp": now + 600,
         "iat": now,
-        "jti": f"test_{now}_{id(changes)}_{len(str(changes))}",
+        "jti": "test_" + secrets.token_hex(8),
     }
     values.update(changes)
     async with tenant_transaction(tenant.merchant.iso_id):

@@ -134,3 +134,30 @@ async def test_logout_ends_the_session_on_the_server(platform, land, portal_clie
     replay = portal_client(GREENFIELD)
     replay.cookies.set("__Host-portal_session", stolen, domain=GREENFIELD, path="/")
     assert (await replay.get("/")).status_code == 303  # the old cookie no longer signs anyone in
+
+
+async def test_signing_in_and_out_is_audited(platform, portal_client) -> None:
+    import re
+
+    link = await issue(platform, "t-northwind.portal.localhost")
+    client = portal_client("t-northwind.portal.localhost")
+    landed = await client.get(
+        f"/access/{link.token}", headers={"x-request-id": "req-from-merchant-42", "user-agent": "Agent/1"}
+    )
+    assert landed.status_code == 303 and landed.headers["x-request-id"] == "req-from-merchant-42"
+    page = await client.get("/")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    await client.post("/logout", data={"csrf_token": csrf})
+    owner = await asyncpg.connect(platform.settings.database_url)
+    try:
+        rows = await owner.fetch(
+            "SELECT type, actor_type, actor_id, request_id, user_agent, data FROM portal_audit_event "
+            "WHERE customer_id = (SELECT customer_id FROM portal_link WHERE id = $1) ORDER BY seq DESC LIMIT 2",
+            link.id,
+        )
+    finally:
+        await owner.close()
+    ended, started = rows
+    assert started["type"] == "portal_session.started" and ended["type"] == "portal_session.ended"
+    assert started["actor_type"] == "customer" and started["request_id"] == "req-from-merchant-42"
+    assert started["user_agent"] == "Agent/1" and link.id in started["data"]

@@ -17,11 +17,13 @@ from portal.access.login_task import send_login_link
 from portal.access.ratelimit import allow, bucket_key
 from portal.access.tokens import Claims
 from portal.db.engine import fetch, tenant_transaction
+from portal.events.bus import Actor, emit
+from portal.events.core_types import SessionPayload
 from portal.tenancy.models import normalize_email
 from portal.web.middleware import cookie_of
 from portal.web.render import render_page
 from portal.web.sessions import COOKIE_NAME, end_session, start_session
-from portal.web.state import platform_of, tenant_of
+from portal.web.state import platform_of, request_id_of, session_of, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,17 @@ PROBLEMS = {
     "used": ("This link was already used", "Each sign-in link works once. You can ask for a new one."),
     "fulfilled": ("This link was already used", "The task it was for is done. You can ask for a new one."),
 }
+
+
+def customer_actor(request: Request[Any, Any, Any], customer_id: str) -> Actor:
+    """The customer behind a portal request, for the audit trail."""
+    return Actor(
+        type="customer",
+        id=customer_id,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent", "")[:500] or None,
+        request_id=request_id_of(request),
+    )
 
 
 RESENDABLE = frozenset({"expired", "used", "fulfilled"})
@@ -71,15 +84,25 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
     old = cookie_of(request.scope, COOKIE_NAME)
     if old:
         await end_session(tenant, old)
-    session = await start_session(
-        tenant,
-        claims.customer,
-        timedelta(seconds=settings.session_absolute_timeout),
-        link_id=redeemed.link_id,
-        flow=claims.flow,
-        return_url=redeemed.return_url,
-        locale=redeemed.locale,
-    )
+    async with tenant_transaction(tenant.merchant.iso_id):
+        session = await start_session(
+            tenant,
+            claims.customer,
+            timedelta(seconds=settings.session_absolute_timeout),
+            link_id=redeemed.link_id,
+            flow=claims.flow,
+            return_url=redeemed.return_url,
+            locale=redeemed.locale,
+        )
+        await emit(
+            tenant.merchant,
+            "portal_session.started",
+            SessionPayload(customer=claims.customer, link=claims.jti, purpose=claims.purpose, flow=claims.flow),
+            actor=customer_actor(request, claims.customer),
+            target=("customer", claims.customer),
+            customer_id=claims.customer,
+            enabled_plugins=tenant.enabled_plugins,
+        )
     target = resolve_flow(platform.registry.link_flows, tenant, claims.flow)
     if claims.purpose == "update_payment" and claims.flow is None:
         target = resolve_flow(platform.registry.link_flows, tenant, "payment_method_update")
@@ -166,8 +189,21 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
     """End the session server-side and forget the cookie."""
     tenant = tenant_of(request)
     token = cookie_of(request.scope, COOKIE_NAME)
+    session = session_of(request)
     if token:
-        await end_session(tenant, token)
+        async with tenant_transaction(tenant.merchant.iso_id):
+            await end_session(tenant, token)
+            if session is not None:
+                customer = session.customer.id
+                await emit(
+                    tenant.merchant,
+                    "portal_session.ended",
+                    SessionPayload(customer=customer, link=None, purpose=None, flow=session.flow),
+                    actor=customer_actor(request, customer),
+                    target=("customer", customer),
+                    customer_id=customer,
+                    enabled_plugins=tenant.enabled_plugins,
+                )
     response = Redirect("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response

@@ -2,22 +2,84 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import asyncpg
-from litestar import Controller, Request, get, post
+import msgspec
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from portal.api.auth import merchant_tenant, require
 from portal.api.keys import ApiPrincipal
-from portal.api.schemas import Customer, CustomerCreate, CustomerList
+from portal.api.schemas import Customer, CustomerCreate, CustomerList, CustomerUpdate
 from portal.db.engine import fetch, tenant_transaction
+from portal.events.bus import Actor, emit
+from portal.events.core_types import CustomerPayload
 from portal.ids import new_id
 from portal.tenancy.models import Tenant, normalize_email
+from portal.web.state import request_id_of
 
 COLUMNS = "id, merchant_id, email, name, external_ref, created_at"
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CONFLICT = "The merchant already has a customer with this email or external_ref."
+
+
+def request_id(request: Request[Any, Any, Any]) -> str:
+    """The caller's ``X-Request-Id`` when it is well formed (1-64 of ``[A-Za-z0-9_-]``), else a new ``req_`` id.
+
+    The tenant middleware decides it once per request (and echoes it in the response); this reads it.
+    """
+    decided = request_id_of(request)
+    if REQUEST_ID.fullmatch(decided):
+        return decided
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else new_id("req")
+
+
+def api_actor(request: Request[Any, Any, Any], principal: ApiPrincipal) -> Actor:
+    """The audit actor of an API call: the key, the client's address and user agent, the request id."""
+    user_agent = request.headers.get("user-agent")
+    return Actor(
+        type="merchant_api_key" if principal.kind == "merchant" else "iso_api_key",
+        id=principal.key_id,
+        ip=request.client.host if request.client else None,
+        user_agent=user_agent[:1000] if user_agent else None,
+        request_id=request_id(request),
+    )
+
+
+def _payload(row: dict[str, Any]) -> CustomerPayload:
+    return CustomerPayload(
+        id=row["id"],
+        merchant=row["merchant_id"],
+        email=row["email"],
+        name=row["name"],
+        external_ref=row["external_ref"],
+    )
+
+
+async def _emit_customer(
+    tenant: Tenant,
+    event_type: str,
+    row: dict[str, Any],
+    actor: Actor,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    await emit(
+        tenant.merchant,
+        event_type,
+        _payload(row),
+        actor=actor,
+        target=("customer", row["id"]),
+        customer_id=row["id"],
+        before=before,
+        after=after,
+        enabled_plugins=tenant.enabled_plugins,
+    )
 
 
 def to_customer(row: dict[str, Any]) -> Customer:
@@ -46,6 +108,7 @@ class CustomerController(Controller):
         require(principal, "customers:write")
         tenant = await merchant_tenant(request, principal, data.merchant)
         merchant = tenant.merchant
+        actor = api_actor(request, principal)
         try:
             async with tenant_transaction(merchant.iso_id):
                 rows = await fetch(
@@ -61,10 +124,63 @@ class CustomerController(Controller):
                     data.name,
                     data.external_ref,
                 )
+                await _emit_customer(tenant, "customer.created", rows[0], actor)
         except asyncpg.UniqueViolationError as exc:
-            raise HTTPException(
-                status_code=409, detail="The merchant already has a customer with this email or external_ref."
-            ) from exc
+            raise HTTPException(status_code=409, detail=CONFLICT) from exc
+        return to_customer(rows[0])
+
+    @patch("/{customer_id:str}", summary="Update a customer")
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[ApiPrincipal],
+        customer_id: FromPath[str],
+        data: JSONBody[CustomerUpdate],
+    ) -> Customer:
+        """Change name, email or external_ref; emits ``customer.updated`` with the changed fields."""
+        require(principal, "customers:write")
+        changes = {
+            name: getattr(data, name)
+            for name in ("email", "name", "external_ref")
+            if getattr(data, name) is not msgspec.UNSET
+        }
+        if not changes:
+            raise ValidationException(detail="Give at least one of 'name', 'email' or 'external_ref'.")
+        found = await find_customer(request, principal, customer_id)
+        tenant = await merchant_tenant(request, principal, found["merchant_id"])
+        merchant = tenant.merchant
+        actor = api_actor(request, principal)
+        try:
+            async with tenant_transaction(merchant.iso_id):
+                current = await fetch(
+                    f"SELECT {COLUMNS} FROM portal_customer WHERE id = $1 AND merchant_id = $2 FOR UPDATE",
+                    found["id"],
+                    merchant.id,
+                )
+                if not current:
+                    raise NotFoundException(detail="No such customer.")
+                row = current[0]
+                changed = {name: value for name, value in changes.items() if row[name] != value}
+                if not changed:
+                    return to_customer(row)
+                email = changed.get("email", row["email"])
+                rows = await fetch(
+                    f"""
+                    UPDATE portal_customer SET email = $3, email_normalized = $4, name = $5, external_ref = $6,
+                           updated_at = now()
+                     WHERE id = $1 AND merchant_id = $2 RETURNING {COLUMNS}
+                    """,
+                    row["id"],
+                    merchant.id,
+                    email,
+                    normalize_email(email),
+                    changed.get("name", row["name"]),
+                    changed.get("external_ref", row["external_ref"]),
+                )
+                before = {name: row[name] for name in changed}
+                await _emit_customer(tenant, "customer.updated", rows[0], actor, before=before, after=changed)
+        except asyncpg.UniqueViolationError as exc:
+            raise HTTPException(status_code=409, detail=CONFLICT) from exc
         return to_customer(rows[0])
 
     @get("/", summary="Find customers by email or external reference")

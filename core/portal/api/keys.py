@@ -13,7 +13,15 @@ import msgspec
 from portal.db.engine import fetch
 from portal.ids import new_id
 
-SCOPES = ("customers:read", "customers:write", "portal_sessions:write", "portal_links:write")
+SCOPES = (
+    "customers:read",
+    "customers:write",
+    "portal_sessions:write",
+    "portal_links:write",
+    "webhooks:read",
+    "webhooks:write",
+    "audit:read",
+)
 PREFIX = {"merchant": "sk_", "iso": "isk_"}
 Kind = Literal["merchant", "iso"]
 

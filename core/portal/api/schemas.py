@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -79,3 +79,172 @@ class PortalLinkRevoked(msgspec.Struct, kw_only=True):
     id: str
     revoked_at: datetime
     object: Literal["portal_link"] = "portal_link"
+
+
+RequestId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class CustomerUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Change a customer: give at least one field (``external_ref: null`` clears it)."""
+
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    external_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+EventTypeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$", max_length=100)]
+WebhookUrl = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class WebhookEndpointCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Subscribe a URL to events."""
+
+    url: WebhookUrl
+    event_types: Annotated[list[EventTypeName], msgspec.Meta(max_length=100)] = msgspec.field(default_factory=list)
+    """Event types to send; empty: all."""
+    description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    enabled: bool = True
+    merchant: str | None = None
+    """ISO keys only: the merchant's id or slug."""
+
+
+class WebhookEndpointUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Change an endpoint: give at least one field."""
+
+    url: WebhookUrl | msgspec.UnsetType = msgspec.UNSET
+    event_types: Annotated[list[EventTypeName], msgspec.Meta(max_length=100)] | msgspec.UnsetType = msgspec.UNSET
+    description: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class WebhookEndpoint(msgspec.Struct, kw_only=True):
+    """Where a merchant receives events (the signing secret is never shown here)."""
+
+    id: str
+    merchant: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    failing_since: datetime | None
+    previous_secret_expires_at: datetime | None
+    created: datetime
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint, kw_only=True):
+    """An endpoint as created or rotated: the only time its signing secret is shown."""
+
+    secret: str
+
+
+class WebhookEndpointList(msgspec.Struct, kw_only=True):
+    """A merchant's endpoints."""
+
+    data: list[WebhookEndpoint]
+    object: Literal["list"] = "list"
+
+
+class WebhookAttempt(msgspec.Struct, kw_only=True):
+    """One HTTP attempt of a delivery."""
+
+    id: str
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    response_excerpt: str | None
+    error: str | None
+
+
+class WebhookDelivery(msgspec.Struct, kw_only=True):
+    """One message for one endpoint."""
+
+    id: str
+    merchant: str
+    endpoint: str
+    event: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    created: datetime
+    delivered_at: datetime | None
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+
+
+class WebhookDeliveryDetail(WebhookDelivery, kw_only=True):
+    """A delivery with the exact body sent and every attempt, oldest first."""
+
+    payload: str
+    attempt_log: list[WebhookAttempt]
+
+
+class WebhookDeliveryList(msgspec.Struct, kw_only=True):
+    """A page of deliveries, newest first."""
+
+    data: list[WebhookDelivery]
+    has_more: bool
+    object: Literal["list"] = "list"
+
+
+class WebhookReplay(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Send again every delivery created since a time (optionally of one endpoint)."""
+
+    since: datetime
+    endpoint: str | None = None
+    merchant: str | None = None
+    """ISO keys only: the merchant's id or slug."""
+
+
+class WebhookReplayResult(msgspec.Struct, kw_only=True):
+    """What a bulk replay queued."""
+
+    count: int
+    ids: list[str]
+    object: Literal["webhook_replay"] = "webhook_replay"
+
+
+class AuditActor(msgspec.Struct, kw_only=True):
+    """Who did it."""
+
+    type: str
+    id: str | None
+
+
+class AuditTarget(msgspec.Struct, kw_only=True):
+    """What it was done to."""
+
+    type: str | None
+    id: str | None
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    """One record of the merchant's hash-chained audit log."""
+
+    id: str
+    seq: int
+    type: str
+    actor: AuditActor
+    target: AuditTarget
+    customer: str | None
+    data: dict[str, Any]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+    occurred_at: datetime
+    hash: str
+    prev_hash: str
+    object: Literal["audit_event"] = "audit_event"
+
+
+class AuditEventList(msgspec.Struct, kw_only=True):
+    """A page of audit records, newest (highest ``seq``) first."""
+
+    data: list[AuditEvent]
+    has_more: bool
+    object: Literal["list"] = "list"

@@ -6,7 +6,8 @@ Every query on tenant-owned tables runs inside :func:`tenant_transaction`, which
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -14,10 +15,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
+log = logging.getLogger(__name__)
+
 ENGINE = PostgresEngine(config={}, extensions=(), log_queries=False)
 """Shared by every table; :class:`portal.db.lifecycle.DatabaseRuntime` points it at a DSN."""
 
 _CURRENT_ISO: ContextVar[str | None] = ContextVar("portal_current_iso", default=None)
+_AFTER_COMMIT: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar("portal_after_commit", default=None)
 
 
 class TenantScopeError(RuntimeError):
@@ -53,13 +57,23 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
             raise TenantScopeError("a transaction is already open for another ISO or for none")
         yield current
         return
-    async with ENGINE.transaction() as transaction:
-        await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
-        token = _CURRENT_ISO.set(iso_id)
+    callbacks: list[Callable[[], Awaitable[None]]] = []
+    callbacks_token = _AFTER_COMMIT.set(callbacks)
+    try:
+        async with ENGINE.transaction() as transaction:
+            await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
+            token = _CURRENT_ISO.set(iso_id)
+            try:
+                yield transaction
+            finally:
+                _CURRENT_ISO.reset(token)
+    finally:
+        _AFTER_COMMIT.reset(callbacks_token)
+    for callback in callbacks:  # reached only when the transaction committed
         try:
-            yield transaction
-        finally:
-            _CURRENT_ISO.reset(token)
+            await callback()
+        except Exception:
+            log.exception("after-commit callback failed")
 
 
 @asynccontextmanager
@@ -69,6 +83,14 @@ async def system_transaction() -> AsyncIterator[PostgresTransaction]:
         raise TenantScopeError("a system transaction cannot join a tenant transaction")
     async with ENGINE.transaction() as transaction:
         yield transaction
+
+
+def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` once the enclosing tenant transaction has committed (never on rollback)."""
+    callbacks = _AFTER_COMMIT.get()
+    if callbacks is None or ENGINE.current_transaction.get() is None:
+        raise TenantScopeError("after_commit needs an open tenant transaction")
+    callbacks.append(callback)
 
 
 def current_iso() -> str | None:

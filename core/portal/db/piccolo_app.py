@@ -7,6 +7,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from portal.access.tables import ACCESS_TABLES
+from portal.events.tables import EVENT_TABLES
 from portal.tenancy.tables import TENANT_TABLES
 
 
@@ -21,5 +22,5 @@ def core_migrations_path() -> Path:
 APP_CONFIG = AppConfig(
     app_name="portal",
     migrations_folder_path=core_migrations_path(),
-    table_classes=[*TENANT_TABLES, *ACCESS_TABLES],
+    table_classes=[*TENANT_TABLES, *ACCESS_TABLES, *EVENT_TABLES],
 )

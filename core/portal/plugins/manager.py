@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "portal"
 THEME_PREFIX = "theme-"
 """Entry points named ``theme-<key>`` are theme packages: always loaded."""
+CORE_PLUGIN = "portal-core"
+"""Name under which core registers its own hook implementations (its event types)."""
 
 
 class PluginLoadError(RuntimeError):
@@ -56,6 +58,9 @@ def create_plugin_manager(
             raise PluginLoadError(f"PORTAL_LOAD_PLUGINS names plugins that are not installed: {', '.join(missing)}")
     for name, plugin in extra_plugins:
         manager.register(plugin, name=name)
+    from portal.events import core_types
+
+    manager.register(core_types, name=CORE_PLUGIN)
     manager.hook.portal_addhooks.call_historic(kwargs={"pluginmanager": manager})
     try:
         manager.check_pending()

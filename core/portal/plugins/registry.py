@@ -11,6 +11,7 @@ import pluggy
 
 from portal.plugin import (
     CliCommand,
+    EventHandler,
     EventType,
     LinkFlow,
     NavItem,
@@ -65,6 +66,16 @@ class PluginRegistry:
         self.piccolo_apps: list[str] = [app.module for _, app in self._per_plugin("portal_piccolo_apps")]
         self.event_types: dict[str, EventType] = self._unique("portal_event_types", "name")
         self.permissions: dict[str, Permission] = self._unique("portal_permissions", "key")
+        self.event_handlers: dict[str, tuple[str, EventHandler]] = {}
+        """``<plugin>.<handler name>`` to (plugin key, handler)."""
+        for plugin_name, handlers in self._per_plugin("portal_event_handlers"):
+            for handler in handlers:
+                self.event_handlers[f"{plugin_name}.{handler.name}"] = (plugin_name, handler)
+                unknown = sorted(set(handler.event_types) - set(self.event_types))
+                if unknown:
+                    raise PluginLoadError(
+                        f"plugin {plugin_name!r}: handler {handler.name!r} listens to unknown events {unknown}"
+                    )
         self.task_modules: list[str] = [m for _, mods in self._per_plugin("portal_task_modules") for m in mods]
         self.themes: dict[str, ThemeSpec] = self._unique("portal_themes", "key")
         self.cli_commands: list[CliCommand] = [c for _, cmds in self._per_plugin("portal_cli_commands") for c in cmds]

@@ -14,8 +14,11 @@ QUEUE_TABLE = "portal_queue.taskiq_messages"
 QUEUE_CHANNEL = "portal_tasks"
 
 
-def create_broker(settings: Settings, app_dsn: str) -> AsyncBroker:
-    """Build the broker named by ``PORTAL_BROKER_URL`` (PostgreSQL when unset)."""
+def create_broker(settings: Settings, app_dsn: str, *, make_default: bool = True) -> AsyncBroker:
+    """Build the broker named by ``PORTAL_BROKER_URL`` (PostgreSQL when unset).
+
+    With ``make_default`` the shared broker that tasks are declared on sends through it.
+    """
     url = settings.broker_url
     scheme = (url or "postgresql://").split("://", 1)[0]
     broker: AsyncBroker
@@ -27,19 +30,22 @@ def create_broker(settings: Settings, app_dsn: str) -> AsyncBroker:
         elif scheme in ("redis", "rediss"):
             from taskiq_redis import RedisStreamBroker
 
-            broker = RedisStreamBroker(url=url or "", queue_name="portal")
+            broker = RedisStreamBroker(url=url or "", queue_name="portal_tasks", consumer_group_name="portal_workers")
         elif scheme in ("nats", "tls"):
             from taskiq_nats import PullBasedJetStreamBroker
 
-            broker = PullBasedJetStreamBroker(servers=[url or ""], queue="portal", subject="portal.tasks")
+            broker = PullBasedJetStreamBroker(
+                servers=[url or ""], subject="portal.tasks", stream_name="portal_tasks", durable="portal_workers"
+            )
         elif scheme in ("amqp", "amqps"):
-            from taskiq_aio_pika import AioPikaBroker
+            from taskiq_aio_pika import AioPikaBroker, Queue
 
-            broker = AioPikaBroker(url=url or "", queue_name="portal")
+            broker = AioPikaBroker(url=url or "", task_queues=[Queue(name="portal_tasks")])
         else:
             raise ConfigError(f"PORTAL_BROKER_URL: unsupported scheme {scheme!r} (postgresql, redis, nats, amqp)")
     except ImportError as exc:
         extra = {"redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}.get(scheme, "rabbitmq")
         raise ConfigError(f"PORTAL_BROKER_URL: the {scheme} broker needs `portal-core[{extra}]` ({exc})") from exc
-    async_shared_broker.default_broker(broker)
+    if make_default:
+        async_shared_broker.default_broker(broker)
     return broker

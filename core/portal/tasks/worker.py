@@ -7,6 +7,7 @@ import logging
 
 from taskiq.api import run_receiver_task
 
+from portal.events.delivery import delivery_poller
 from portal.platform import Platform
 from portal.tasks.system import SWEEPS
 
@@ -18,8 +19,12 @@ async def run_worker(platform: Platform, sweep_interval: float = 300.0) -> None:
     broker = platform.broker
     if broker is None:
         raise RuntimeError("start the platform before running a worker")
+    was_worker = broker.is_worker_process
     broker.is_worker_process = True
-    receiver = asyncio.create_task(run_receiver_task(broker, run_startup=False, max_async_tasks=50))
+    receiver = asyncio.gather(
+        run_receiver_task(broker, run_startup=False, max_async_tasks=50),
+        delivery_poller(platform),  # retries come due and kicks can be lost: poll Postgres
+    )
     try:
         while True:
             for sweep in SWEEPS:
@@ -31,4 +36,4 @@ async def run_worker(platform: Platform, sweep_interval: float = 300.0) -> None:
     finally:
         receiver.cancel()
         await asyncio.gather(receiver, return_exceptions=True)
-        broker.is_worker_process = False
+        broker.is_worker_process = was_worker

@@ -6,7 +6,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 from portal.tenancy.models import Tenant
-from portal.web.state import NONCE_KEY, SESSION_KEY, TENANT_KEY
+from portal.web.state import NONCE_KEY, REQUEST_ID_KEY, SESSION_KEY, TENANT_KEY
 
 
 def content_security_policy(nonce: str, frame_ancestors: tuple[str, ...] = ()) -> str:
@@ -33,6 +33,9 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         return
     headers = MutableScopeHeaders.from_message(message)
     headers.setdefault("referrer-policy", "no-referrer")
+    request_id = scope.get(REQUEST_ID_KEY)
+    if request_id:
+        headers.setdefault("x-request-id", str(request_id))
     headers.setdefault("x-content-type-options", "nosniff")
     tenant = scope.get(TENANT_KEY)
     ancestors = tenant.merchant.frame_ancestors if isinstance(tenant, Tenant) else ()

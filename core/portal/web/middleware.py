@@ -8,6 +8,7 @@ Production URLs are HTTPS: a plain-HTTP request for a host other than ``localhos
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
@@ -18,6 +19,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from portal.access.csrf import CSRF_COOKIE, new_seed
+from portal.ids import new_id
 from portal.web.sessions import COOKIE_NAME, load_session
 from portal.web.state import (
     API_HOST_KEY,
@@ -25,6 +27,7 @@ from portal.web.state import (
     CSRF_SEED_KEY,
     CUSTOMER_KEY,
     NONCE_KEY,
+    REQUEST_ID_KEY,
     SESSION_KEY,
     TENANT_KEY,
 )
@@ -60,6 +63,18 @@ def cookie_of(scope: Scope, name: str) -> str | None:
     return cookies_of(scope).get(name)
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+    return new_id("req")
+
+
 def is_local_host(host: str) -> bool:
     """``localhost`` and ``*.localhost``, which browsers treat as secure even over HTTP."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -84,6 +99,7 @@ class TenantMiddleware(ASGIMiddleware):
         """Resolve the tenant (404 when there is none), then pass the request on."""
         state: dict[str, Any] = scope  # type: ignore[assignment]
         state[NONCE_KEY] = secrets.token_urlsafe(18)
+        state[REQUEST_ID_KEY] = _request_id(scope)
         path = scope.get("path", "")
         if path.startswith(TENANT_FREE_PREFIXES):
             await next_app(scope, receive, send)

@@ -20,6 +20,7 @@ SESSION_KEY = "portal_session"
 CSRF_SEED_KEY = "portal_csrf_seed"
 CSRF_NEW_KEY = "portal_csrf_new"
 API_HOST_KEY = "portal_api_host"
+REQUEST_ID_KEY = "portal_request_id"
 
 
 def platform_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Platform:
@@ -56,6 +57,11 @@ def session_of(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionView | 
     """The live session of this request, or ``None``."""
     session = connection.scope.get(SESSION_KEY)
     return session if isinstance(session, SessionView) else None
+
+
+def request_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The request id (the client's ``X-Request-Id`` when well-formed, else a fresh ``req_`` id)."""
+    return str(connection.scope.get(REQUEST_ID_KEY, ""))
 
 
 def csp_nonce_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

@@ -12,7 +12,9 @@ from litestar import Request, Response, get
 from portal.db.engine import fetch
 from portal.plugin import (
     CliCommand,
+    EventHandler,
     EventType,
+    HandledEvent,
     LinkFlow,
     NavItem,
     PaymentGateway,
@@ -156,3 +158,31 @@ def portal_payment_gateways() -> list[PaymentGateway]:
 @hookimpl
 def portal_link_flows() -> list[LinkFlow]:
     return [LinkFlow(name="example_notes", path="/example", title="Write a note")]
+
+
+async def note_customer_change(event: HandledEvent) -> None:
+    """Write a note for every changed customer (idempotent: one note per event)."""
+    await fetch(
+        "INSERT INTO example_note (id, iso_id, customer_id, body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        "note_" + event.id,
+        event.iso_id,
+        event.customer_id,
+        f"{event.type} #{event.seq}: {event.data.get('name', '')}",
+    )
+
+
+async def always_fail(event: HandledEvent) -> None:
+    await fetch(
+        "INSERT INTO example_note (id, iso_id, customer_id, body) VALUES ('x', $1, $2, 'never')",
+        event.iso_id,
+        event.customer_id,
+    )
+    raise RuntimeError("this handler always fails")
+
+
+@hookimpl
+def portal_event_handlers() -> list[EventHandler]:
+    return [
+        EventHandler(name="note_changes", event_types=frozenset({"customer.updated"}), handle=note_customer_change),
+        EventHandler(name="always_fails", event_types=frozenset({"customer.updated"}), handle=always_fail),
+    ]

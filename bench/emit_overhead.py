@@ -1,0 +1,202 @@
+"""What an audited event adds to a business write.
+
+Runs, interleaved, N iterations of three transactions against a fresh database:
+
+- ``baseline``: insert one customer row;
+- ``emit``: the same plus ``emit("customer.created")`` with two subscribed webhook endpoints
+  (audit record with its hash-chain step, two outbox rows), the after-commit worker kick stubbed out;
+- ``emit+kick``: the same with the after-commit kick (a taskiq message on the PostgreSQL broker).
+
+Prints median and p95 of each and the overhead of ``emit`` over ``baseline``.
+
+    uv run python bench/emit_overhead.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+
+The URL is an owner connection to any database of the server; the script creates its own database,
+migrates it with ``Platform.migrate()``, and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+from portal.config import Settings
+from portal.db.engine import fetch, system_transaction, tenant_transaction, with_database
+from portal.events import bus
+from portal.events.core_types import CustomerPayload
+from portal.ids import new_id
+from portal.platform import Platform
+from portal.tenancy.files import apply_tenant_file, load_tenant_file
+from portal.tenancy.models import MerchantView, normalize_email
+
+TENANTS = """
+[[isos]]
+slug = "bench-iso"
+name = "Bench ISO"
+
+[[isos.merchants]]
+slug = "bench"
+name = "Bench Merchant"
+"""
+ACTOR = bus.Actor(type="merchant_api_key", id="key_bench", ip="203.0.113.7", user_agent="bench/1", request_id="req_b")
+
+
+def say(line: str) -> None:
+    """Write one line of the report."""
+    sys.stdout.write(line + "\n")
+
+
+async def insert_customer(merchant: MerchantView) -> dict[str, object]:
+    """Insert one customer row in the current transaction."""
+    customer = new_id("cus")
+    email = f"{customer}@example.com"
+    rows = await fetch(
+        "INSERT INTO portal_customer (id, iso_id, merchant_id, email, email_normalized, name) "
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, merchant_id, email, name, external_ref",
+        customer,
+        merchant.iso_id,
+        merchant.id,
+        email,
+        normalize_email(email),
+        "Bench Customer",
+    )
+    return rows[0]
+
+
+async def baseline(merchant: MerchantView) -> None:
+    """The business write alone."""
+    async with tenant_transaction(merchant.iso_id):
+        await insert_customer(merchant)
+
+
+async def with_emit(merchant: MerchantView) -> None:
+    """The business write and its event, in one transaction."""
+    async with tenant_transaction(merchant.iso_id):
+        row = await insert_customer(merchant)
+        await bus.emit(
+            merchant,
+            "customer.created",
+            CustomerPayload(
+                id=str(row["id"]),
+                merchant=str(row["merchant_id"]),
+                email=str(row["email"]),
+                name=str(row["name"]),
+                external_ref=None,
+            ),
+            actor=ACTOR,
+            target=("customer", str(row["id"])),
+            customer_id=str(row["id"]),
+        )
+
+
+def summary(name: str, samples: list[float]) -> str:
+    """Median, p95 and mean of one series, in milliseconds."""
+    ordered = sorted(samples)
+    p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
+    median, mean = statistics.median(ordered), statistics.fmean(ordered)
+    return f"{name:<10} median {median:7.3f} ms   p95 {p95:7.3f} ms   mean {mean:7.3f} ms"
+
+
+async def run(database_url: str, iterations: int, warmup: int) -> None:
+    """Create the database, measure, report, drop the database."""
+    name = f"portal_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    platform: Platform | None = None
+    try:
+        settings = Settings(database_url=with_database(database_url, name), base_domain="bench.localhost")
+        platform = Platform(settings)
+        await platform.migrate()
+        await platform.start()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "tenants.toml"
+            path.write_text(TENANTS, encoding="utf-8")
+            await apply_tenant_file(load_tenant_file(path, platform.registry, settings.base_domain), platform.registry)
+        async with system_transaction():
+            found = await fetch("SELECT * FROM portal_locate_merchant($1)", "bench")
+        tenant = await platform.tenants.load_merchant(found[0]["iso_id"], found[0]["merchant_id"])
+        assert tenant is not None
+        merchant = tenant.merchant
+        async with tenant_transaction(merchant.iso_id):
+            for n in range(2):
+                await fetch(
+                    "INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, event_types, secret) "
+                    "VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+                    new_id("we"), merchant.iso_id, merchant.id, f"https://hooks{n}.example.invalid/",
+                    '["customer.created"]' if n else "[]", "whsec_" + "A" * 32,
+                )  # fmt: skip
+
+        real_kick = bus._kick_worker
+
+        async def no_kick() -> None:
+            return None
+
+        async def emit_no_kick(m: MerchantView) -> None:
+            bus._kick_worker = no_kick  # type: ignore[assignment]
+            try:
+                await with_emit(m)
+            finally:
+                bus._kick_worker = real_kick  # type: ignore[assignment]
+
+        series: dict[str, Callable[[MerchantView], Awaitable[None]]] = {
+            "baseline": baseline,
+            "emit": emit_no_kick,
+            "emit+kick": with_emit,
+        }
+        samples: dict[str, list[float]] = {key: [] for key in series}
+        for index in range(warmup + iterations):
+            for key, action in series.items():
+                started = time.perf_counter()
+                await action(merchant)
+                elapsed = (time.perf_counter() - started) * 1000
+                if index >= warmup:
+                    samples[key].append(elapsed)
+        async with tenant_transaction(merchant.iso_id):
+            counts = await fetch(
+                "SELECT (SELECT count(*) FROM portal_audit_event) AS audit, "
+                "(SELECT count(*) FROM portal_webhook_delivery) AS deliveries, "
+                "(SELECT max(seq) FROM portal_audit_event) AS head"
+            )
+        say(f"{iterations} iterations per series (after {warmup} warm-up), interleaved")
+        for key, values in samples.items():
+            say(summary(key, values))
+        overhead = statistics.median(samples["emit"]) - statistics.median(samples["baseline"])
+        overhead_kick = statistics.median(samples["emit+kick"]) - statistics.median(samples["baseline"])
+        say(f"emit overhead (median difference): {overhead:.3f} ms; with the worker kick: {overhead_kick:.3f} ms")
+        say(f"target: under 2 ms median -> {'met' if overhead < 2 else 'NOT met'}")
+        row = counts[0]
+        say(f"rows written: {row['audit']} audit records (head seq {row['head']}), {row['deliveries']} deliveries")
+    finally:
+        if platform is not None:
+            await platform.stop()
+        admin = await asyncpg.connect(database_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def main() -> None:
+    """Parse the options and run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=100)
+    args = parser.parse_args()
+    asyncio.run(run(args.database_url, args.iterations, args.warmup))
+
+
+if __name__ == "__main__":
+    main()

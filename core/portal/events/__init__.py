@@ -1,0 +1,1 @@
+"""Domain events: the audit trail (hash-chained per merchant) and the webhook outbox."""

@@ -1,0 +1,517 @@
+"""Webhook delivery (Standard Webhooks): claim due messages, send them signed, record the outcome.
+
+Postgres holds the retry state. A worker claims due rows of one ISO with ``FOR UPDATE SKIP
+LOCKED`` in a short transaction that also sets a lease (``next_attempt_at`` pushed past the
+longest the batch can take) and counts the attempt, then sends outside any transaction and
+records each outcome in a transaction of its own. A worker that dies mid-send leaves the row
+pending; once the lease runs out another worker sends it again (the only duplicates). An
+outcome is applied only by the worker still holding the claim (same ``attempts``).
+
+Outcomes: 2xx succeeds; 410 disables the endpoint and cancels the message; 429 and 503 honour
+``Retry-After`` (capped at 24 h); everything else, 3xx included (redirects are never
+followed), timeouts and connection errors, retries per :data:`SCHEDULE` and fails after the
+last attempt. An endpoint failing for ``webhook_disable_after_days`` is disabled and the
+merchant's support address emailed. Payloads and secrets are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import math
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import httpx
+import msgspec
+
+from portal.db.engine import after_commit, fetch, tenant_transaction
+from portal.events.bus import kick_worker
+from portal.events.signing import signature_header
+from portal.ids import new_id
+
+if TYPE_CHECKING:
+    from portal.config import Settings
+    from portal.platform import Platform
+
+log = logging.getLogger(__name__)
+
+SCHEDULE: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=14),
+    timedelta(hours=20),
+    timedelta(hours=24),
+)
+"""Delays before attempts 2 to 10 (the first attempt is immediate); after the 10th: ``failed``."""
+MAX_ATTEMPTS = len(SCHEDULE) + 1
+CONCURRENCY = 20
+"""Messages one :func:`deliver_due` call sends at the same time."""
+LEASE_MARGIN = timedelta(seconds=5)
+"""Added to the longest a claimed batch can take, for recording and scheduling delays."""
+RETRY_AFTER_CAP = timedelta(hours=24)
+EXCERPT_BYTES = 2048
+USER_AGENT = "portal-webhooks/1"
+
+
+class Claimed(msgspec.Struct, frozen=True, kw_only=True):
+    """A claimed delivery and what sending it needs."""
+
+    id: str
+    merchant_id: str
+    endpoint_id: str
+    payload: str
+    attempts: int
+    url: str
+    secrets: tuple[str, ...]
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """What one HTTP attempt produced."""
+
+    status_code: int | None = None
+    latency_ms: int = 0
+    excerpt: str | None = None
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+
+class DestinationRefusedError(Exception):
+    """The endpoint's address is private, loopback, link-local or otherwise not public."""
+
+
+class ReplayError(LookupError):
+    """The delivery to replay does not exist for this merchant, or its endpoint is disabled."""
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def lease_for(settings: Settings, limit: int) -> timedelta:
+    """How long a claim holds: every wave of :data:`CONCURRENCY` sends may take the full timeout."""
+    waves = max(1, math.ceil(limit / CONCURRENCY))
+    return timedelta(seconds=settings.webhook_timeout * waves) + LEASE_MARGIN
+
+
+async def _claim(settings: Settings, iso_id: str, limit: int) -> list[Claimed]:
+    async with tenant_transaction(iso_id):
+        rows = await fetch(
+            """
+            WITH due AS (
+                SELECT id FROM portal_webhook_delivery
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at
+                 LIMIT $1
+                   FOR UPDATE SKIP LOCKED)
+            UPDATE portal_webhook_delivery d
+               SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
+              FROM due, portal_webhook_endpoint e
+             WHERE d.id = due.id AND e.id = d.endpoint_id
+            RETURNING d.id, d.merchant_id, d.endpoint_id, d.payload, d.attempts, e.url, e.enabled, e.secret,
+                      CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret
+            """,
+            limit,
+            lease_for(settings, limit),
+        )
+        disabled = [row["id"] for row in rows if not row["enabled"]]
+        if disabled:
+            await fetch(
+                "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, "
+                "last_error = 'endpoint disabled' WHERE id = ANY($1::text[])",
+                disabled,
+            )
+    return [
+        Claimed(
+            id=row["id"],
+            merchant_id=row["merchant_id"],
+            endpoint_id=row["endpoint_id"],
+            payload=row["payload"],
+            attempts=row["attempts"],
+            url=row["url"],
+            secrets=tuple(s for s in (row["secret"], row["previous_secret"]) if s),
+        )
+        for row in rows
+        if row["enabled"]
+    ]
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+async def check_destination(url: str) -> None:
+    """Raise :class:`DestinationRefusedError` unless every address of ``url``'s host is public."""
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DestinationRefusedError(f"destination refused: {parsed.scheme or 'no'} scheme or no host")
+    host = parsed.host
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise DestinationRefusedError(f"destination refused: cannot resolve {host} ({exc})") from exc
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise DestinationRefusedError(f"destination refused: {host} has no address")
+    for address in addresses:
+        if _not_public(address):
+            raise DestinationRefusedError(
+                f"destination refused: {host} resolves to non-public address {address} "
+                "(private, loopback and link-local destinations need PORTAL_WEBHOOK_ALLOW_PRIVATE)"
+            )
+
+
+def _text(value: str) -> str:
+    """``value`` storable in a PostgreSQL text column (which refuses NUL characters)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """``Retry-After`` as a delay: delta-seconds or an HTTP date; ``None`` when absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(timedelta(0), when - (now or datetime.now(UTC)))
+
+
+async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed) -> Outcome:
+    started = time.monotonic()
+
+    def elapsed() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        async with asyncio.timeout(settings.webhook_timeout):
+            if not settings.webhook_allow_private:
+                await check_destination(message.url)
+            timestamp = int(time.time())
+            headers = {
+                "webhook-id": message.id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature_header(list(message.secrets), message.id, timestamp, message.payload),
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+            }
+            async with client.stream(
+                "POST", message.url, content=message.payload.encode(), headers=headers
+            ) as response:
+                excerpt = bytearray()
+                async for chunk in response.aiter_bytes():
+                    excerpt += chunk
+                    if len(excerpt) >= EXCERPT_BYTES:
+                        break
+                retry_after = (
+                    parse_retry_after(response.headers.get("retry-after"))
+                    if response.status_code in (429, 503)
+                    else None
+                )
+                return Outcome(
+                    status_code=response.status_code,
+                    latency_ms=elapsed(),
+                    excerpt=_text(bytes(excerpt[:EXCERPT_BYTES]).decode("utf-8", "replace")),
+                    retry_after=retry_after,
+                )
+    except DestinationRefusedError as exc:
+        return Outcome(latency_ms=elapsed(), error=_text(str(exc)))
+    except (TimeoutError, httpx.TimeoutException):
+        return Outcome(latency_ms=elapsed(), error=f"timed out after {settings.webhook_timeout:g} s")
+    except httpx.HTTPError as exc:
+        return Outcome(latency_ms=elapsed(), error=_text(f"{type(exc).__name__}: {exc}"[:2000]))
+    except OSError as exc:
+        return Outcome(latency_ms=elapsed(), error=_text(f"{type(exc).__name__}: {exc}"[:2000]))
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+def _retry_delay(attempts: int, outcome: Outcome) -> timedelta | None:
+    """Delay before the next attempt after failed attempt number ``attempts``; ``None``: give up."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    delay = SCHEDULE[max(attempts, 1) - 1]
+    if outcome.retry_after is not None:
+        delay = min(max(delay, outcome.retry_after), RETRY_AFTER_CAP)
+    return delay
+
+
+def _describe_failure(outcome: Outcome) -> str:
+    if outcome.error is not None:
+        return outcome.error
+    code = outcome.status_code
+    if code is not None and 300 <= code < 400:
+        return f"HTTP {code}: redirects are not followed"
+    return f"HTTP {code}"
+
+
+async def _record(platform: Platform, iso_id: str, message: Claimed, outcome: Outcome) -> None:
+    settings = platform.settings
+    code = outcome.status_code
+    notify: tuple[str, str] | None = None
+    async with tenant_transaction(iso_id):
+        await fetch(
+            "INSERT INTO portal_webhook_attempt (id, iso_id, delivery_id, status_code, latency_ms, response_excerpt, "
+            "error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            new_id("wha"), iso_id, message.id, code, outcome.latency_ms, outcome.excerpt, outcome.error,
+        )  # fmt: skip
+        claim = "id = $1 AND status = 'pending' AND attempts = $2"
+        if code is not None and 200 <= code < 300:
+            owned = await fetch(
+                "UPDATE portal_webhook_delivery SET status = 'succeeded', delivered_at = now(), "
+                f"next_attempt_at = NULL, last_status = $3, last_error = NULL WHERE {claim} RETURNING id",
+                message.id, message.attempts, code,
+            )  # fmt: skip
+            if owned:
+                await fetch(
+                    "UPDATE portal_webhook_endpoint SET failing_since = NULL "
+                    "WHERE id = $1 AND failing_since IS NOT NULL",
+                    message.endpoint_id,
+                )
+        elif code == 410:
+            reason = "the endpoint answered 410 Gone"
+            owned = await fetch(
+                f"UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, last_status = $3, "
+                f"last_error = $4 WHERE {claim} RETURNING id",
+                message.id, message.attempts, code, reason,
+            )  # fmt: skip
+            if owned:
+                await _disable(message.endpoint_id, reason)
+        else:
+            failure = _describe_failure(outcome)
+            delay = _retry_delay(message.attempts, outcome)
+            # A NULL delay (no attempts left) fails the message and leaves no next attempt.
+            owned = await fetch(
+                "UPDATE portal_webhook_delivery SET status = CASE WHEN $3::interval IS NULL THEN 'failed' "
+                "ELSE 'pending' END, next_attempt_at = now() + $3::interval, "
+                f"last_status = $4, last_error = $5 WHERE {claim} RETURNING id",
+                message.id, message.attempts, delay, code, failure[:2000],
+            )  # fmt: skip
+            if owned:
+                endpoint = await fetch(
+                    """
+                    UPDATE portal_webhook_endpoint SET failing_since = coalesce(failing_since, now())
+                     WHERE id = $1
+                    RETURNING enabled, url, failing_since <= now() - $2::interval AS overdue
+                    """,
+                    message.endpoint_id,
+                    timedelta(days=settings.webhook_disable_after_days),
+                )
+                if endpoint and endpoint[0]["enabled"] and endpoint[0]["overdue"]:
+                    reason = f"failing for more than {settings.webhook_disable_after_days:g} days (last: {failure})"
+                    await _disable(message.endpoint_id, reason[:1000])
+                    await fetch(
+                        "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL WHERE id = $1",
+                        message.id,
+                    )
+                    notify = (endpoint[0]["url"], reason)
+        if not owned:
+            log.warning(
+                "webhook %s: outcome of attempt %s not applied, the claim was lost", message.id, message.attempts
+            )
+    if code is not None and 200 <= code < 300:
+        log.info("webhook %s to endpoint %s delivered (HTTP %s)", message.id, message.endpoint_id, code)
+    else:
+        log.warning(
+            "webhook %s to endpoint %s failed on attempt %s: %s",
+            message.id, message.endpoint_id, message.attempts, _describe_failure(outcome),
+        )  # fmt: skip
+    if notify is not None:
+        await _notify_disabled(platform, iso_id, message.merchant_id, notify[0], notify[1])
+
+
+async def _disable(endpoint_id: str, reason: str) -> None:
+    await fetch(
+        "UPDATE portal_webhook_endpoint SET enabled = false, disabled_reason = $2, updated_at = now() "
+        "WHERE id = $1 AND enabled",
+        endpoint_id,
+        reason,
+    )
+    log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+
+
+async def _notify_disabled(platform: Platform, iso_id: str, merchant_id: str, url: str, reason: str) -> None:
+    """Email the merchant's support address that an endpoint was disabled (log when it has none)."""
+    from portal.mail import Mailer, MailError, compose, render_email
+
+    try:
+        tenant = await platform.tenants.load_merchant(iso_id, merchant_id)
+        if tenant is None:
+            log.warning("webhook endpoint of merchant %s disabled; the merchant is not active", merchant_id)
+            return
+        merchant = tenant.merchant
+        to = merchant.brand.support_email
+        if not to:
+            log.warning("webhook endpoint of merchant %s disabled; no support email to notify", merchant.slug)
+            return
+        subject, text, html = render_email(
+            platform.themes, merchant, "webhook_disabled", {"url": url, "reason": reason}
+        )
+        message = compose(
+            merchant=merchant, to=to, subject=subject, text=text, html=html, mail_from=platform.settings.mail_from
+        )
+        await Mailer(platform.settings).send(message)
+    except (MailError, ValueError) as exc:
+        log.error("could not email merchant %s about a disabled webhook endpoint: %s", merchant_id, exc)
+    except Exception:
+        log.exception("could not email merchant %s about a disabled webhook endpoint", merchant_id)
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+async def deliver_due(platform: Platform, iso_id: str, limit: int = 100) -> int:
+    """Claim up to ``limit`` due messages of one ISO, send them and record each outcome.
+
+    Returns how many messages were claimed (sent, or cancelled because the endpoint is disabled).
+    """
+    settings = platform.settings
+    claimed = await _claim(settings, iso_id, limit)
+    if not claimed:
+        return 0
+    gate = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(
+        timeout=settings.webhook_timeout,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
+    ) as client:
+
+        async def one(message: Claimed) -> None:
+            async with gate:
+                outcome = await _send(client, settings, message)
+                try:
+                    await _record(platform, iso_id, message, outcome)
+                except Exception:
+                    log.exception("could not record the outcome of webhook %s; its lease will retry it", message.id)
+
+        await asyncio.gather(*(one(message) for message in claimed))
+    return len(claimed)
+
+
+async def replay(platform: Platform, iso_id: str, merchant_id: str, delivery_id: str) -> str:
+    """Queue a copy of ``delivery_id`` as a new pending message (new ``msg_`` id); return its id."""
+    new = new_id("msg")
+    async with tenant_transaction(iso_id):
+        rows = await fetch(
+            """
+            INSERT INTO portal_webhook_delivery (id, iso_id, merchant_id, endpoint_id, event_id, event_type, payload)
+            SELECT $1, d.iso_id, d.merchant_id, d.endpoint_id, d.event_id, d.event_type, d.payload
+              FROM portal_webhook_delivery d JOIN portal_webhook_endpoint e ON e.id = d.endpoint_id
+             WHERE d.id = $2 AND d.merchant_id = $3 AND e.enabled
+            RETURNING id
+            """,
+            new,
+            delivery_id,
+            merchant_id,
+        )
+        if not rows:
+            raise ReplayError(f"no delivery {delivery_id} to an enabled endpoint of merchant {merchant_id}")
+        after_commit(kick_worker)
+    log.info("webhook %s replayed as %s", delivery_id, new)
+    return new
+
+
+async def replay_since(
+    platform: Platform, iso_id: str, merchant_id: str, since: datetime, endpoint_id: str | None = None
+) -> list[str]:
+    """Queue a copy of every message created since ``since`` (one per endpoint and event); return the new ids."""
+    async with tenant_transaction(iso_id):
+        sources = await fetch(
+            """
+            SELECT DISTINCT ON (d.endpoint_id, d.event_id) d.id
+              FROM portal_webhook_delivery d JOIN portal_webhook_endpoint e ON e.id = d.endpoint_id
+             WHERE d.merchant_id = $1 AND d.created_at >= $2 AND e.enabled
+               AND ($3::text IS NULL OR d.endpoint_id = $3)
+             ORDER BY d.endpoint_id, d.event_id, d.created_at
+            """,
+            merchant_id,
+            since,
+            endpoint_id,
+        )
+        ids = [row["id"] for row in sources]
+        new_ids = [new_id("msg") for _ in ids]
+        if ids:
+            await fetch(
+                """
+                INSERT INTO portal_webhook_delivery
+                    (id, iso_id, merchant_id, endpoint_id, event_id, event_type, payload)
+                SELECT n.new_id, d.iso_id, d.merchant_id, d.endpoint_id, d.event_id, d.event_type, d.payload
+                  FROM unnest($1::text[], $2::text[]) AS n(old_id, new_id)
+                  JOIN portal_webhook_delivery d ON d.id = n.old_id
+                """,
+                ids,
+                new_ids,
+            )
+            after_commit(kick_worker)
+    log.info("replayed %s webhook messages of merchant %s", len(ids), merchant_id)
+    return new_ids
+
+
+async def delivery_poller(platform: Platform, interval: float = 1.0) -> None:
+    """Process due deliveries and handler runs of every ISO every ``interval`` seconds, forever.
+
+    Exceptions are logged and the loop goes on; cancel the task to stop it. An ISO whose batch
+    was full is visited again at once.
+    """
+    from portal.events.handlers import run_due_handlers
+    from portal.events.worker import isos_with_due_work
+
+    while True:
+        busy = False
+        try:
+            for iso_id in await isos_with_due_work():
+                try:
+                    if await deliver_due(platform, iso_id) >= 100:
+                        busy = True
+                    await run_due_handlers(platform.registry, iso_id)
+                except Exception:
+                    log.exception("webhook poller: processing ISO %s failed", iso_id)
+        except Exception:
+            log.exception("webhook poller: looking up due work failed")
+        if not busy:
+            await asyncio.sleep(interval)
+
+
+__all__: list[str] = [
+    "MAX_ATTEMPTS",
+    "SCHEDULE",
+    "DestinationRefusedError",
+    "ReplayError",
+    "check_destination",
+    "deliver_due",
+    "delivery_poller",
+    "parse_retry_after",
+    "replay",
+    "replay_since",
+]

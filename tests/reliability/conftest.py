@@ -1,0 +1,431 @@
+"""Webhook delivery against real services: PostgreSQL, a real HTTP receiver on loopback, Redis.
+
+The receiver verifies every signature with the ``standardwebhooks`` package (not our code) and
+answers as each test scripts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+import pytest_asyncio
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from portal.config import Settings
+from portal.db.engine import fetch, system_transaction, tenant_transaction
+from portal.events.bus import SYSTEM, emit
+from portal.events.signing import new_secret
+from portal.ids import new_id
+from portal.platform import Platform
+from portal.tenancy.models import MerchantView
+from portal.testing import apply_tenants
+
+ROOT = Path(__file__).parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/0"
+TEST_TIMEOUT = 1.0
+
+
+@pytest.fixture(scope="session")
+def portal_settings(portal_settings: Settings) -> Settings:
+    """Loopback receivers are allowed and an attempt times out after one second."""
+    return msgspec.structs.replace(portal_settings, webhook_allow_private=True, webhook_timeout=TEST_TIMEOUT)
+
+
+class DeliveryPlatform:
+    """The started platform seen with the delivery settings of this suite.
+
+    The session platform may have been built by another directory's tests with the default
+    settings (session fixtures are shared); delivery reads only these attributes.
+    """
+
+    def __init__(self, platform: Platform, settings: Settings) -> None:
+        self.platform = platform
+        self.settings = settings
+        self.tenants = platform.tenants
+        self.themes = platform.themes
+        self.registry = platform.registry
+
+
+@pytest.fixture(scope="session")
+def hooks(portal_platform: Platform) -> Any:
+    """What ``deliver_due`` and friends take as the platform in these tests."""
+    settings = msgspec.structs.replace(
+        portal_platform.settings, webhook_allow_private=True, webhook_timeout=TEST_TIMEOUT
+    )
+    return DeliveryPlatform(portal_platform, settings)
+
+
+# --- the receiver ---------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """One request the receiver got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    at: float = field(default_factory=time.time)
+
+    @property
+    def msg_id(self) -> str:
+        return self.headers.get("webhook-id", "")
+
+
+Reply = tuple[int, dict[str, str], bytes]
+Responder = Callable[[Request], Awaitable[Reply]]
+
+
+async def ok(_: Request) -> Reply:
+    return 200, {}, b"ok"
+
+
+class Receiver:
+    """A tiny HTTP/1.1 server (keep-alive, Content-Length bodies) that verifies Standard Webhooks."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = list(secrets)
+        self.requests: list[Request] = []
+        self.failures: list[str] = []
+        self.respond: Responder = ok
+        self.arrived = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def verify_with(self, secret: str, request: Request) -> bool:
+        try:
+            Webhook(secret).verify(request.body, request.headers, json_parse=False)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, path, _ = line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    header = await reader.readline()
+                    if header in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = header.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                verified = any(
+                    self.verify_with(secret, Request(method, path, headers, body, False)) for secret in self.secrets
+                )
+                request = Request(method, path, headers, body, verified)
+                if not verified:
+                    self.failures.append(f"signature did not verify for {request.msg_id}")
+                self.requests.append(request)
+                self.arrived.set()
+                status, reply_headers, reply = await self.respond(request) if verified else (400, {}, b"bad signature")
+                head = f"HTTP/1.1 {status} X\r\ncontent-length: {len(reply)}\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in reply_headers.items())
+                writer.write(head.encode("latin-1") + b"\r\n" + reply)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def ids(self) -> list[str]:
+        return [request.msg_id for request in self.requests]
+
+    async def wait_for(self, predicate: Callable[[], bool], seconds: float, what: str | Callable[[], str]) -> None:
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            if time.monotonic() > deadline:
+                described = what() if callable(what) else what
+                raise AssertionError(f"timed out after {seconds:g} s waiting for {described}")
+            await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver([new_secret()])
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+# --- tenants, endpoints, events -------------------------------------------------------------
+
+
+@dataclass
+class HookMerchant:
+    merchant: MerchantView
+    iso_id: str
+    id: str
+    endpoints: list[str] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def owner(portal_platform: Platform) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection, for moving retry times and reading everything."""
+    connection = await asyncpg.connect(portal_platform.settings.database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def merchant(portal_platform: Platform, tmp_path: Path, owner: asyncpg.Connection) -> AsyncIterator[HookMerchant]:
+    """A fresh merchant (with a support address) of the ``t-hooks`` ISO; its endpoints are retired after."""
+    slug = f"t-hooks-{uuid.uuid4().hex[:8]}"
+    await apply_tenants(
+        portal_platform,
+        f"""
+[[isos]]
+slug = "t-hooks"
+name = "Hooks ISO (test)"
+
+[[isos.merchants]]
+slug = "{slug}"
+name = "Hooks {slug[-8:]}"
+[isos.merchants.brand]
+color = "#1d4ed8"
+support_email = "support@{slug}.test"
+""",
+        tmp_path,
+    )
+    async with system_transaction():
+        found = await fetch("SELECT * FROM portal_locate_merchant($1)", slug)
+    iso_id, merchant_id = found[0]["iso_id"], found[0]["merchant_id"]
+    tenant = await portal_platform.tenants.load_merchant(iso_id, merchant_id)
+    assert tenant is not None
+    hook = HookMerchant(merchant=tenant.merchant, iso_id=iso_id, id=merchant_id)
+    try:
+        yield hook
+    finally:
+        await owner.execute(
+            "UPDATE portal_webhook_delivery SET status = 'cancelled' WHERE merchant_id = $1 AND status = 'pending'",
+            merchant_id,
+        )
+        await owner.execute("UPDATE portal_webhook_endpoint SET enabled = false WHERE merchant_id = $1", merchant_id)
+
+
+async def add_endpoint(
+    hook: HookMerchant,
+    url: str,
+    secret: str,
+    *,
+    previous_secret: str | None = None,
+    previous_until_hours: float | None = None,
+) -> str:
+    endpoint_id = new_id("we")
+    async with tenant_transaction(hook.iso_id):
+        await fetch(
+            """
+            INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, description, event_types, enabled,
+                secret, previous_secret, previous_secret_until, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, 'test', '[]'::jsonb, true, $5, $6,
+                    CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $7::float8 * 3600) END,
+                    now(), now())
+            """,
+            endpoint_id, hook.iso_id, hook.id, url, secret, previous_secret, previous_until_hours,
+        )  # fmt: skip
+    hook.endpoints.append(endpoint_id)
+    return endpoint_id
+
+
+async def emit_events(hook: HookMerchant, count: int = 1, *, per_transaction: int = 100) -> list[str]:
+    """Emit ``customer.updated`` events in committed transactions; return the event ids."""
+    ids: list[str] = []
+    for start in range(0, count, per_transaction):
+        async with tenant_transaction(hook.iso_id):
+            for i in range(start, min(count, start + per_transaction)):
+                event = await emit(
+                    hook.merchant,
+                    "customer.updated",
+                    {
+                        "id": f"cus_test{i:06d}",
+                        "merchant": hook.id,
+                        "email": f"c{i}@example.test",
+                        "name": f"Customer Ünïcode {i}",
+                        "external_ref": None,
+                    },
+                    actor=SYSTEM,
+                    enabled_plugins=frozenset(),
+                )
+                ids.append(event.id)
+    return ids
+
+
+async def deliveries(owner: asyncpg.Connection, endpoint_id: str) -> list[dict[str, Any]]:
+    rows = await owner.fetch(
+        "SELECT * FROM portal_webhook_delivery WHERE endpoint_id = $1 ORDER BY created_at, id", endpoint_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def attempts(owner: asyncpg.Connection, delivery_id: str) -> list[dict[str, Any]]:
+    rows = await owner.fetch(
+        "SELECT * FROM portal_webhook_attempt WHERE delivery_id = $1 ORDER BY attempted_at, id", delivery_id
+    )
+    return [dict(row) for row in rows]
+
+
+async def make_due(owner: asyncpg.Connection, endpoint_id: str) -> None:
+    """Skip the wait before the next attempt (the schedule's delays are minutes to hours)."""
+    await owner.execute(
+        "UPDATE portal_webhook_delivery SET next_attempt_at = now() WHERE endpoint_id = $1 AND status = 'pending'",
+        endpoint_id,
+    )
+
+
+# --- worker processes -----------------------------------------------------------------------
+
+
+def worker_env(platform: Platform, broker: str, timeout: float) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_DATABASE_URL"] = str(platform.settings.database_url)
+    env["PORTAL_WEBHOOK_ALLOW_PRIVATE"] = "true"
+    env["PORTAL_WEBHOOK_TIMEOUT"] = str(timeout)
+    env["PORTAL_LOG_LEVEL"] = "info"
+    if broker == "redis":
+        env["PORTAL_BROKER_URL"] = REDIS_URL
+    return env
+
+
+class Workers:
+    """``portal worker`` subprocesses; output goes to files under the test's tmp_path."""
+
+    def __init__(self, platform: Platform, broker: str, folder: Path) -> None:
+        self.platform = platform
+        self.broker = broker
+        self.folder = folder
+        self.processes: list[tuple[asyncio.subprocess.Process, Path]] = []
+
+    async def start(self, webhook_timeout: float = TEST_TIMEOUT) -> asyncio.subprocess.Process:
+        log = self.folder / f"worker-{len(self.processes)}.log"
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "portal.cli", "worker",
+                cwd=ROOT, env=worker_env(self.platform, self.broker, webhook_timeout), stdout=out, stderr=out,
+            )  # fmt: skip
+        self.processes.append((process, log))
+        return process
+
+    def output(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')}" for _, log in self.processes)
+
+    async def stop_all(self) -> None:
+        for process, _ in self.processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process, _ in self.processes:
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@pytest_asyncio.fixture(loop_scope="session", params=["postgresql", "redis"])
+async def workers(request: pytest.FixtureRequest, portal_platform: Platform, tmp_path: Path) -> AsyncIterator[Workers]:
+    """Worker processes on the PostgreSQL or the Redis broker; this process kicks through the same one."""
+    from taskiq import async_shared_broker
+
+    from portal.tasks.broker import create_broker
+
+    broker_name: str = request.param
+    kicker: Any = None
+    read_before = 0
+    if broker_name == "redis":
+        settings = msgspec.structs.replace(portal_platform.settings, broker_url=REDIS_URL)
+        kicker = create_broker(settings, await portal_platform.database.app_dsn())
+        await kicker.startup()
+        read_before = await _stream_entries_read(kicker)
+    pool = Workers(portal_platform, broker_name, tmp_path)
+    try:
+        yield pool
+    finally:
+        await pool.stop_all()
+        if kicker is not None:
+            try:
+                read_after = await _stream_entries_read(kicker)
+            finally:
+                await kicker.shutdown()
+                assert portal_platform.broker is not None
+                async_shared_broker.default_broker(portal_platform.broker)
+            assert read_after > read_before, "the workers read the kicks from the Redis stream"
+
+
+async def _stream_entries_read(broker: Any) -> int:
+    """Messages the broker's consumer group has read from its Redis stream so far."""
+    from redis.asyncio import Redis
+
+    async with Redis.from_url(REDIS_URL, decode_responses=True) as redis:
+        groups = await redis.xinfo_groups(broker.queue_name)
+    return sum(int(group.get("entries-read") or 0) for group in groups if group["name"] == broker.consumer_group_name)
+
+
+@contextlib.asynccontextmanager
+async def kicking(interval: float = 0.5) -> AsyncIterator[None]:
+    """Kick ``portal.process_due_work`` periodically, as the poller or a sweep would.
+
+    ``portal worker`` does not start :func:`portal.events.delivery.delivery_poller` yet, and its
+    sweep does not include the due-work task, so a message whose lease ran out is only picked
+    up on a kick.
+    """
+    from portal.events.worker import process_due_work
+
+    async def loop() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await process_due_work.kiq()
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def payload_of(request: Request) -> dict[str, Any]:
+    return dict(json.loads(request.body))

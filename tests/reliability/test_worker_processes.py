@@ -1,0 +1,109 @@
+"""``portal worker`` processes deliver webhooks, survive SIGKILL and share the load, on each broker."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import signal
+import time
+from typing import Any
+
+import asyncpg
+from conftest import HookMerchant, Receiver, Reply, Request, Workers, add_endpoint, deliveries, emit_events, kicking
+
+from portal.events.delivery import lease_for
+
+WORKER_TIMEOUT = 2.0
+"""Long enough that the held request is still open when the worker is killed."""
+
+
+async def test_a_killed_worker_loses_nothing(
+    workers: Workers, merchant: HookMerchant, receiver: Receiver, owner: asyncpg.Connection
+) -> None:
+    release = asyncio.Event()
+    held: list[str] = []
+
+    async def respond(request: Request) -> Reply:
+        if not held:
+            held.append(request.msg_id)
+            await release.wait()  # never answers: the worker dies first
+        return 200, {}, b"ok"
+
+    receiver.respond = respond
+    endpoint = await add_endpoint(merchant, receiver.url, receiver.secrets[0])
+    first = await workers.start(webhook_timeout=WORKER_TIMEOUT)
+    began = time.monotonic()
+    try:
+        await emit_events(merchant, 1)
+        async with kicking():  # the worker may not listen yet when the emit kicks it
+            await receiver.wait_for(lambda: bool(held), 30, lambda: "the first worker to send\n" + workers.output())
+        first.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(first.wait(), 10) == -signal.SIGKILL
+        killed_at = time.monotonic()
+        events = await emit_events(merchant, 20, per_transaction=5)  # queued while no worker runs
+        await workers.start(webhook_timeout=WORKER_TIMEOUT)
+        async with kicking():
+            await receiver.wait_for(
+                lambda: len(set(receiver.ids())) >= 21 and receiver.ids().count(held[0]) >= 2,
+                60,
+                lambda: "the second worker to deliver\n" + workers.output(),
+            )
+            await asyncio.sleep(0.5)
+    finally:
+        release.set()
+    counts = collections.Counter(receiver.ids())
+    assert len(counts) == 21 and not receiver.failures
+    assert counts[held[0]] == 2, "the interrupted message is sent again"
+    assert all(n == 1 for msg_id, n in counts.items() if msg_id != held[0]), counts
+    rows = await deliveries(owner, endpoint)
+    assert len(rows) == 21 and {row["status"] for row in rows} == {"succeeded"}
+    interrupted = next(row for row in rows if row["id"] == held[0])
+    assert interrupted["attempts"] == 2
+    # The interrupted message waited for its lease, no longer.
+    redelivered = max(r.at for r in receiver.requests if r.msg_id == held[0])
+    assert redelivered - (time.time() - (time.monotonic() - killed_at)) <= 10 + _lease_seconds()
+    assert {payload["id"] for payload in (_payload(r) for r in receiver.requests)} >= set(events)
+    assert time.monotonic() - began < 90
+
+
+async def test_two_workers_deliver_a_thousand_events_once(
+    workers: Workers, merchant: HookMerchant, receiver: Receiver, owner: asyncpg.Connection
+) -> None:
+    endpoint = await add_endpoint(merchant, receiver.url, receiver.secrets[0])
+    await workers.start()
+    await workers.start()
+    began = time.monotonic()
+    events = await emit_events(merchant, 1000, per_transaction=50)
+    async with kicking():
+        await receiver.wait_for(
+            lambda: len(set(receiver.ids())) >= 1000, 60, lambda: "1,000 deliveries\n" + workers.output()[-4000:]
+        )
+        await asyncio.sleep(1.0)
+    elapsed = time.monotonic() - began
+    counts = collections.Counter(receiver.ids())
+    assert len(counts) == 1000 and not receiver.failures
+    duplicates = {msg_id: n for msg_id, n in counts.items() if n > 1}
+    assert duplicates == {}, f"{len(duplicates)} messages were sent more than once"
+    assert {_payload(r)["id"] for r in receiver.requests} == set(events)
+    rows = await deliveries(owner, endpoint)
+    assert len(rows) == 1000 and {row["status"] for row in rows} == {"succeeded"}
+    assert {row["attempts"] for row in rows} == {1}
+    assert elapsed < 60, f"took {elapsed:.1f} s"
+    print(f"\n1,000 events through two workers on {workers.broker}: {elapsed:.1f} s")
+    for process, _ in workers.processes:
+        assert process.returncode is None, workers.output()[-4000:]
+    output = workers.output()
+    assert "Traceback" not in output, output[-4000:]
+    assert receiver.secrets[0] not in output and "Customer" not in output  # no secrets or payloads in logs
+
+
+def _payload(request: Request) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(request.body))
+
+
+def _lease_seconds() -> float:
+    from portal.config import Settings
+
+    return lease_for(Settings(webhook_timeout=WORKER_TIMEOUT), 100).total_seconds()
