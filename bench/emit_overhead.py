@@ -21,32 +21,17 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-import asyncpg
+from harness import bench_platform
 
-from portal.config import Settings
-from portal.db.engine import fetch, system_transaction, tenant_transaction, with_database
+from portal.db.engine import fetch, tenant_transaction
 from portal.events import bus
 from portal.events.core_types import CustomerPayload
 from portal.ids import new_id
-from portal.platform import Platform
-from portal.tenancy.files import apply_tenant_file, load_tenant_file
 from portal.tenancy.models import MerchantView, normalize_email
 
-TENANTS = """
-[[isos]]
-slug = "bench-iso"
-name = "Bench ISO"
-
-[[isos.merchants]]
-slug = "bench"
-name = "Bench Merchant"
-"""
 ACTOR = bus.Actor(type="merchant_api_key", id="key_bench", ip="203.0.113.7", user_agent="bench/1", request_id="req_b")
 
 
@@ -108,27 +93,7 @@ def summary(name: str, samples: list[float]) -> str:
 
 async def run(database_url: str, iterations: int, warmup: int) -> None:
     """Create the database, measure, report, drop the database."""
-    name = f"portal_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    platform: Platform | None = None
-    try:
-        settings = Settings(database_url=with_database(database_url, name), base_domain="bench.localhost")
-        platform = Platform(settings)
-        await platform.migrate()
-        await platform.start()
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "tenants.toml"
-            path.write_text(TENANTS, encoding="utf-8")
-            await apply_tenant_file(load_tenant_file(path, platform.registry, settings.base_domain), platform.registry)
-        async with system_transaction():
-            found = await fetch("SELECT * FROM portal_locate_merchant($1)", "bench")
-        tenant = await platform.tenants.load_merchant(found[0]["iso_id"], found[0]["merchant_id"])
-        assert tenant is not None
-        merchant = tenant.merchant
+    async with bench_platform(database_url) as (_platform, merchant):
         async with tenant_transaction(merchant.iso_id):
             for n in range(2):
                 await fetch(
@@ -138,17 +103,17 @@ async def run(database_url: str, iterations: int, warmup: int) -> None:
                     '["customer.created"]' if n else "[]", "whsec_" + "A" * 32,
                 )  # fmt: skip
 
-        real_kick = bus._kick_worker
+        real_kick = bus.kick_worker
 
         async def no_kick() -> None:
             return None
 
         async def emit_no_kick(m: MerchantView) -> None:
-            bus._kick_worker = no_kick  # type: ignore[assignment]
+            bus.kick_worker = no_kick  # type: ignore[assignment]
             try:
                 await with_emit(m)
             finally:
-                bus._kick_worker = real_kick  # type: ignore[assignment]
+                bus.kick_worker = real_kick  # type: ignore[assignment]
 
         series: dict[str, Callable[[MerchantView], Awaitable[None]]] = {
             "baseline": baseline,
@@ -178,14 +143,6 @@ async def run(database_url: str, iterations: int, warmup: int) -> None:
         say(f"target: under 2 ms median -> {'met' if overhead < 2 else 'NOT met'}")
         row = counts[0]
         say(f"rows written: {row['audit']} audit records (head seq {row['head']}), {row['deliveries']} deliveries")
-    finally:
-        if platform is not None:
-            await platform.stop()
-        admin = await asyncpg.connect(database_url)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from portal.config import Settings
 from portal.db.engine import fetch
 from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import pending_migrations, use_apps
+from portal.events.delivery import close_clients
 from portal.mail import MailCatcher
 from portal.plugins.manager import create_plugin_manager
 from portal.plugins.registry import PluginRegistry
@@ -99,6 +100,7 @@ class Platform:
         if self.broker is not None:
             await self.broker.shutdown()
             self.broker = None
+        await close_clients()
         await self.tenants.close()
         await self.database.close()
         self.started = False
