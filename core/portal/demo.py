@@ -60,6 +60,7 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
         smtp_port=smtp_port,
         smtp_security="none",
         mail_from=f"portal@{settings.base_domain}",
+        webhook_allow_private=True,  # the demo's webhook receivers run on this machine
     )
     platform = Platform(settings)
     platform.mail_catcher = catcher
