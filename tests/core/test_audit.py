@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,9 +22,8 @@ from portal.ids import new_id
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.testing import apply_tenants
-from support.distributions import write_distribution
+from support.cli import cli_environment, portal
 
-ROOT = Path(__file__).parents[2]
 ACTOR = Actor(type="operator", id="op_test", ip="192.0.2.1", user_agent="pytest", request_id="req_test")
 
 
@@ -88,20 +84,8 @@ async def owner(platform: Platform) -> asyncpg.Connection:
 
 @pytest.fixture
 def cli_env(shared_tenants: Platform, tmp_path: Path) -> dict[str, str]:
-    site = tmp_path / "site"
-    write_distribution(site, "portal-example", {"example": "support.example_plugin"})
-    write_distribution(site, "portal-theme-harbor", {"theme-harbor": "support.example_theme"})
-    write_distribution(site, "portal-theme-harbor-night", {"theme-harbor-night": "support.child_theme"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env["PORTAL_DATABASE_URL"] = str(shared_tenants.settings.database_url)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT / "tests")])
-    return env
-
-
-def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    """Environment for a ``portal`` process: the test database and the example plugin installed."""
+    return cli_environment(str(shared_tenants.settings.database_url), tmp_path / "site")
 
 
 async def test_the_chain_is_gapless_and_linked_over_several_emits(fresh: Tenant) -> None:

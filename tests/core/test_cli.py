@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,28 +10,13 @@ import pytest
 
 from portal.db.engine import with_database
 from portal.platform import Platform
-from support.distributions import write_distribution
-
-ROOT = Path(__file__).parents[2]
+from support.cli import cli_environment, portal
 
 
 @pytest.fixture
 def cli_env(portal_platform: Platform, tmp_path: Path) -> dict[str, str]:
     """Environment for a ``portal`` process: the test database and the example plugin installed."""
-    site = tmp_path / "site"
-    write_distribution(site, "portal-example", {"example": "support.example_plugin"})
-    write_distribution(site, "portal-theme-harbor", {"theme-harbor": "support.example_theme"})
-    write_distribution(site, "portal-theme-harbor-night", {"theme-harbor-night": "support.child_theme"})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env["PORTAL_DATABASE_URL"] = str(portal_platform.settings.database_url)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT / "tests")])
-    return env
-
-
-def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    return cli_environment(str(portal_platform.settings.database_url), tmp_path / "site")
 
 
 def test_migrate_again_has_nothing_to_do(cli_env: dict[str, str]) -> None:
