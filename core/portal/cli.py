@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import os
 import re
@@ -403,35 +404,17 @@ def api_keys_create(
 ) -> None:
     """Create an API key and print it once."""
     from portal.api.keys import SCOPES, ApiKeyError, create_api_key
-    from portal.db.engine import fetch, system_transaction, tenant_transaction
-    from portal.platform import Platform
 
     if (merchant_slug is None) == (iso_slug is None):
         raise click.UsageError("give exactly one of --merchant or --iso")
     settings = _settings(ctx)
     chosen = scopes or SCOPES
 
-    async def go() -> tuple[str, str]:
-        if merchant_slug is not None:
-
-            async def action(platform: Any, tenant: Any) -> tuple[str, str]:
-                return await create_api_key(tenant.merchant.iso_id, tenant.merchant.id, name=name, scopes=chosen)
-
-            return await _with_merchant(settings, merchant_slug, action)
-        platform = Platform(settings)
-        await platform.start()
-        try:
-            async with system_transaction():
-                rows = await fetch("SELECT portal_iso_id_for_slug($1) AS id", iso_slug)
-            if not rows[0]["id"]:
-                raise click.ClickException(f"no ISO with slug {iso_slug!r}")
-            async with tenant_transaction(rows[0]["id"]):
-                return await create_api_key(rows[0]["id"], None, name=name, scopes=chosen)
-        finally:
-            await platform.stop()
+    async def action(iso_id: str, merchant_id: str | None) -> tuple[str, str]:
+        return await create_api_key(iso_id, merchant_id, name=name, scopes=chosen)
 
     try:
-        key_id, secret = _run(go())
+        key_id, secret = _run(_with_iso_or_merchant(settings, merchant_slug, iso_slug, action))
     except ApiKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"id:     {key_id}\nkey:    {secret}\nscopes: {', '.join(sorted(chosen))}")
@@ -498,6 +481,88 @@ def audit_verify(ctx: click.Context, merchant_slug: str | None) -> None:
             f"audit chain of merchant {failed.merchant_id} is broken at seq {failed.broken.seq} "
             f"({failed.broken.id}): {failed.broken.problem}"
         )
+
+
+async def _with_iso_or_merchant(
+    settings: Settings,
+    merchant_slug: str | None,
+    iso_slug: str | None,
+    action: Callable[[str, str | None], Awaitable[R]],
+) -> R:
+    """Run ``action(iso_id, merchant_id or None)`` in the tenant transaction of a merchant or an ISO."""
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+    from portal.platform import Platform
+
+    if merchant_slug is not None:
+
+        async def for_merchant(platform: Any, tenant: Any) -> R:
+            return await action(tenant.merchant.iso_id, tenant.merchant.id)
+
+        return await _with_merchant(settings, merchant_slug, for_merchant)
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        async with system_transaction():
+            rows = await fetch("SELECT portal_iso_id_for_slug($1) AS id", iso_slug)
+        if not rows[0]["id"]:
+            raise click.ClickException(f"no ISO with slug {iso_slug!r}")
+        async with tenant_transaction(rows[0]["id"]):
+            return await action(rows[0]["id"], None)
+    finally:
+        await platform.stop()
+
+
+@api_keys.command("list")
+@click.option("--merchant", "merchant_slug", default=None, help="The merchant's keys.")
+@click.option("--iso", "iso_slug", default=None, help="The ISO's own keys.")
+@click.pass_context
+@_fail_cleanly
+def api_keys_list(ctx: click.Context, merchant_slug: str | None, iso_slug: str | None) -> None:
+    """List API keys (never the keys themselves: id, last four characters, scopes, state)."""
+    from portal.db.engine import fetch
+
+    if (merchant_slug is None) == (iso_slug is None):
+        raise click.UsageError("give exactly one of --merchant or --iso")
+    settings = _settings(ctx)
+
+    async def action(iso_id: str, merchant_id: str | None) -> list[dict[str, Any]]:
+        return await fetch(
+            "SELECT id, kind, name, hint, scopes, created_at, last_used_at, revoked_at FROM portal_api_key "
+            "WHERE merchant_id IS NOT DISTINCT FROM $1 ORDER BY created_at DESC",
+            merchant_id,
+        )
+
+    for row in _run(_with_iso_or_merchant(settings, merchant_slug, iso_slug, action)):
+        state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "live"
+        used = f"{row['last_used_at']:%Y-%m-%d}" if row["last_used_at"] else "never"
+        scopes = ", ".join(json.loads(row["scopes"]) if isinstance(row["scopes"], str) else row["scopes"])
+        click.echo(f"{row['id']}  …{row['hint']}  {state:<18} used {used:<10} {row['name'] or '-'}  [{scopes}]")
+
+
+@api_keys.command("revoke")
+@click.option("--merchant", "merchant_slug", default=None)
+@click.option("--iso", "iso_slug", default=None)
+@click.argument("key_id")
+@click.pass_context
+@_fail_cleanly
+def api_keys_revoke(ctx: click.Context, merchant_slug: str | None, iso_slug: str | None, key_id: str) -> None:
+    """Revoke an API key at once; requests with it answer 401 from then on."""
+    from portal.api.keys import revoke_api_key
+    from portal.db.engine import fetch
+
+    if (merchant_slug is None) == (iso_slug is None):
+        raise click.UsageError("give exactly one of --merchant or --iso")
+    settings = _settings(ctx)
+
+    async def action(iso_id: str, merchant_id: str | None) -> bool:
+        owned = await fetch(
+            "SELECT 1 FROM portal_api_key WHERE id = $1 AND merchant_id IS NOT DISTINCT FROM $2", key_id, merchant_id
+        )
+        return bool(owned) and await revoke_api_key(key_id)
+
+    if not _run(_with_iso_or_merchant(settings, merchant_slug, iso_slug, action)):
+        raise click.ClickException(f"no live API key {key_id!r} there")
+    click.echo(f"revoked {key_id}")
 
 
 # --- processes -----------------------------------------------------------------------------

@@ -147,3 +147,23 @@ def test_operators_mint_links_and_keys(cli_env: dict[str, str], shared_tenants: 
     assert "lsk_" not in listed.stdout
     retired = portal(cli_env, "signing-keys", "retire", "--merchant", "t-pinnacle", kid)
     assert retired.returncode == 0 and retired.stdout == f"retired {kid}\n"
+
+
+def test_operators_list_and_revoke_api_keys(cli_env: dict[str, str], shared_tenants: Platform) -> None:
+    import re
+
+    created = portal(cli_env, "api-keys", "create", "--merchant", "t-apex", "--name", "billing backend")
+    key_id = re.search(r"^id:     (key_\w{26})$", created.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    secret = re.search(r"^key:    (sk_[\w-]+)$", created.stdout, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    listed = portal(cli_env, "api-keys", "list", "--merchant", "t-apex")
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(key_id))
+    assert f"…{secret[-4:]}" in line and "live" in line and "billing backend" in line
+    assert secret not in listed.stdout
+    elsewhere = portal(cli_env, "api-keys", "revoke", "--merchant", "t-pinnacle", key_id)
+    assert elsewhere.returncode == 1 and "no live API key" in elsewhere.stderr
+    revoked = portal(cli_env, "api-keys", "revoke", "--merchant", "t-apex", key_id)
+    assert revoked.returncode == 0 and revoked.stdout == f"revoked {key_id}\n"
+    again = portal(cli_env, "api-keys", "list", "--merchant", "t-apex")
+    assert "revoked" in next(line for line in again.stdout.splitlines() if line.startswith(key_id))
+    iso_keys = portal(cli_env, "api-keys", "list", "--iso", "t-harbor")
+    assert iso_keys.returncode == 0 and key_id not in iso_keys.stdout
