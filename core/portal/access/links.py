@@ -7,7 +7,6 @@ simultaneous uses of a single-use link cannot both succeed.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -230,8 +229,3 @@ async def fulfil_link(tenant: Tenant, link_id: str) -> None:
         tenant.merchant.id,
         link_id,
     )
-
-
-def new_jti() -> str:
-    """A random link id for links minted outside the API (e.g. by operators)."""
-    return "pl_" + secrets.token_urlsafe(16)

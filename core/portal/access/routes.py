@@ -64,9 +64,31 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
     platform = platform_of(request)
     tenant = tenant_of(request)
     settings = platform.settings
-    try:
+    old = cookie_of(request.scope, COOKIE_NAME)
+    try:  # one transaction: the link's use, the new session and its audit record stand or fall together
         async with tenant_transaction(tenant.merchant.iso_id):
             redeemed = await redeem(tenant, token)
+            claims = redeemed.claims
+            if old:
+                await end_session(tenant, old)
+            session = await start_session(
+                tenant,
+                claims.customer,
+                timedelta(seconds=settings.session_absolute_timeout),
+                link_id=redeemed.link_id,
+                flow=claims.flow,
+                return_url=redeemed.return_url,
+                locale=redeemed.locale,
+            )
+            await emit(
+                tenant.merchant,
+                "portal_session.started",
+                SessionPayload(customer=claims.customer, link=claims.jti, purpose=claims.purpose, flow=claims.flow),
+                actor=customer_actor(request, claims.customer),
+                target=("customer", claims.customer),
+                customer_id=claims.customer,
+                enabled_plugins=tenant.enabled_plugins,
+            )
     except LinkRefusedError as refusal:
         log.info("link refused on %s: %s", tenant.merchant.slug, refusal.reason)
         title, detail = PROBLEMS[refusal.reason]
@@ -79,29 +101,6 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             detail=detail,
             can_resend=refusal.claims is not None and refusal.reason in RESENDABLE,
             token=token if refusal.claims is not None and refusal.reason in RESENDABLE else "",
-        )
-    claims = redeemed.claims
-    old = cookie_of(request.scope, COOKIE_NAME)
-    if old:
-        await end_session(tenant, old)
-    async with tenant_transaction(tenant.merchant.iso_id):
-        session = await start_session(
-            tenant,
-            claims.customer,
-            timedelta(seconds=settings.session_absolute_timeout),
-            link_id=redeemed.link_id,
-            flow=claims.flow,
-            return_url=redeemed.return_url,
-            locale=redeemed.locale,
-        )
-        await emit(
-            tenant.merchant,
-            "portal_session.started",
-            SessionPayload(customer=claims.customer, link=claims.jti, purpose=claims.purpose, flow=claims.flow),
-            actor=customer_actor(request, claims.customer),
-            target=("customer", claims.customer),
-            customer_id=claims.customer,
-            enabled_plugins=tenant.enabled_plugins,
         )
     target = resolve_flow(platform.registry.link_flows, tenant, claims.flow)
     if claims.purpose == "update_payment" and claims.flow is None:

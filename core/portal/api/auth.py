@@ -32,6 +32,12 @@ async def api_principal(request: Request[Any, Any, Any]) -> ApiPrincipal:
     return principal
 
 
+def merchant_scope(request: Request[Any, Any, Any], principal: ApiPrincipal) -> str | None:
+    """The one merchant a key (or the host) confines lookups by id to; ``None`` for ISO keys on the API host."""
+    host_tenant = request.scope.get(TENANT_KEY)
+    return principal.merchant_id or (host_tenant.merchant.id if isinstance(host_tenant, Tenant) else None)
+
+
 def require(principal: ApiPrincipal, scope: str) -> None:
     """403 unless the key carries ``scope``."""
     if scope not in principal.scopes:

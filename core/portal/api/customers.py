@@ -12,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from portal.api.auth import merchant_tenant, require
+from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
 from portal.api.schemas import Customer, CustomerCreate, CustomerList, CustomerUpdate
 from portal.db.engine import fetch, tenant_transaction
@@ -218,15 +218,11 @@ class CustomerController(Controller):
 
 async def find_customer(request: Request[Any, Any, Any], principal: ApiPrincipal, customer_id: str) -> dict[str, Any]:
     """A customer the key may act on (its merchant's, or its ISO's for ISO keys); else 404."""
-    from portal.web.state import TENANT_KEY
-
-    host_tenant = request.scope.get(TENANT_KEY)
-    merchant_scope = principal.merchant_id or (host_tenant.merchant.id if isinstance(host_tenant, Tenant) else None)
     async with tenant_transaction(principal.iso_id):
         rows = await fetch(
             f"SELECT {COLUMNS} FROM portal_customer WHERE id = $1 AND ($2::text IS NULL OR merchant_id = $2)",
             customer_id,
-            merchant_scope,
+            merchant_scope(request, principal),
         )
     if not rows:
         raise NotFoundException(detail="No such customer.")

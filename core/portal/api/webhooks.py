@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from portal.api.auth import merchant_tenant, require
+from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
 from portal.api.schemas import (
     WebhookAttempt,
@@ -33,8 +33,7 @@ from portal.db.engine import fetch, tenant_transaction
 from portal.events.delivery import replay, replay_since
 from portal.events.signing import new_secret
 from portal.ids import new_id
-from portal.tenancy.models import Tenant
-from portal.web.state import TENANT_KEY, platform_of
+from portal.web.state import platform_of
 
 DELETED = "deleted"
 """``disabled_reason`` of a deleted endpoint: kept (disabled, secret wiped) so its deliveries keep their history."""
@@ -50,12 +49,6 @@ DELIVERY_COLUMNS = (
 STATUSES = ("pending", "succeeded", "failed", "cancelled")
 MerchantParam = Annotated[str | None, QueryParameter(description="ISO keys: the merchant's id or slug")]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
-
-
-def merchant_scope(request: Request[Any, Any, Any], principal: ApiPrincipal) -> str | None:
-    """The one merchant a key (or the host) confines lookups by id to; ``None`` for ISO keys on the API host."""
-    host_tenant = request.scope.get(TENANT_KEY)
-    return principal.merchant_id or (host_tenant.merchant.id if isinstance(host_tenant, Tenant) else None)
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
