@@ -16,6 +16,7 @@ from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import pending_migrations, use_apps
 from portal.events.delivery import close_clients
 from portal.mail import MailCatcher
+from portal.payments.choice import GatewayAdapters
 from portal.plugins.manager import create_plugin_manager
 from portal.plugins.registry import PluginRegistry
 from portal.tasks import runtime
@@ -50,6 +51,8 @@ class Platform:
         )
         self.database = DatabaseRuntime(settings)
         self.tenants = TenantResolver(self.registry, settings.base_domain, settings.tenant_cache_ttl)
+        self.gateways = GatewayAdapters(self.registry)
+        """Each merchant's payment gateway adapter, built on first use."""
         self.started = False
         self.broker: AsyncBroker | None = None
         self.mail_catcher: MailCatcher | None = None
@@ -101,6 +104,7 @@ class Platform:
             await self.broker.shutdown()
             self.broker = None
         await close_clients()
+        await self.gateways.aclose()
         await self.tenants.close()
         await self.database.close()
         self.started = False

@@ -146,8 +146,15 @@ class LinkFlow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PaymentGateway(msgspec.Struct, frozen=True, kw_only=True):
-    """A payment gateway adapter, chosen per merchant in its settings."""
+    """A payment gateway adapter, chosen per merchant (``[isos.merchants.gateway]``).
+
+    ``factory(settings, merchant)`` builds the merchant's adapter, an object implementing
+    :class:`portal.payments.gateway.PaymentGatewayAdapter`, from its validated ``settings``
+    Struct (``None`` when the gateway takes none) and its :class:`MerchantView`.
+    """
 
     key: str
     title: str
-    factory: Callable[..., Any]
+    factory: Callable[[Any, Any], Any]
+    settings: type[msgspec.Struct] | None = None
+    """Struct validating the merchant's credentials and options for this gateway."""

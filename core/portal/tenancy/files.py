@@ -20,6 +20,7 @@ import msgspec
 
 from portal.db.engine import ENGINE, fetch
 from portal.ids import new_id
+from portal.payments.choice import validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
 from portal.tenancy.models import normalize_email
 
@@ -58,6 +59,13 @@ class PluginSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     settings: dict[str, Any] = {}
 
 
+class GatewaySpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[isos.merchants.gateway]``: the payment gateway and its credentials and options."""
+
+    key: str
+    settings: dict[str, Any] = {}
+
+
 class CustomerSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[[isos.merchants.customers]]``: a customer, matched by normalised email."""
 
@@ -80,6 +88,8 @@ class MerchantSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """HTTPS origins allowed to embed the portal in a frame; empty (the default): none."""
     brand: BrandSpec = msgspec.field(default_factory=BrandSpec)
     plugins: dict[str, PluginSpec] = {}
+    gateway: GatewaySpec | None = None
+    """No gateway: card features show that payments are not set up."""
     customers: list[CustomerSpec] = []
 
 
@@ -191,6 +201,11 @@ def _check(spec: TenantFile, registry: PluginRegistry, base_domain: str) -> list
                     registry.validate_settings(key, plugin.settings)
                 except SettingsError as exc:
                     problems.append(f"{at}.plugins.{key}.settings: {exc}")
+            if merchant.gateway is not None:
+                try:
+                    validate_gateway(registry, merchant.gateway.key, merchant.gateway.settings)
+                except SettingsError as exc:
+                    problems.append(f"{at}.gateway: {exc}")
             emails: set[str] = set()
             refs: set[str] = set()
             for k, customer in enumerate(merchant.customers):
@@ -284,12 +299,22 @@ async def _apply_iso(iso: IsoSpec, registry: PluginRegistry, changes: list[Chang
     return plans
 
 
+JSON_COLUMNS = frozenset({"frame_ancestors", "gateway"})
+
+
+def _same(current: Any, wanted: Any, column: str) -> bool:
+    """Equal values; JSON columns compare parsed (PostgreSQL reorders object keys)."""
+    if column in JSON_COLUMNS and isinstance(current, str) and isinstance(wanted, str):
+        return bool(json.loads(current) == json.loads(wanted))
+    return bool(current == wanted)
+
+
 async def _update(
     table: str, key_column: str, key: str, wanted: dict[str, Any], changes: list[Change], kind: str, label: str
 ) -> None:
     columns = ", ".join(wanted)
     current = (await fetch(f"SELECT {columns} FROM {table} WHERE {key_column} = $1", key))[0]
-    differing = [name for name, value in wanted.items() if current[name] != value]
+    differing = [name for name, value in wanted.items() if not _same(current[name], value, name)]
     if not differing:
         return
     assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(differing))
@@ -316,6 +341,7 @@ async def _apply_merchant(
         "terms_url": merchant.brand.terms_url,
         "privacy_url": merchant.brand.privacy_url,
         "frame_ancestors": json.dumps(merchant.frame_ancestors),
+        "gateway": json.dumps(msgspec.to_builtins(merchant.gateway), sort_keys=True) if merchant.gateway else None,
     }
     rows = await fetch("SELECT id FROM portal_merchant WHERE slug = $1", merchant.slug)
     if rows:

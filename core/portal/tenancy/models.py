@@ -42,6 +42,10 @@ class Tenant(msgspec.Struct, frozen=True, kw_only=True):
     merchant: MerchantView
     plugin_settings: dict[str, Any]
     """Enabled plugin key to its validated settings Struct (or ``None`` when it has none)."""
+    gateway: Any = None
+    """The merchant's payment gateway (:class:`portal.payments.choice.GatewayChoice`), if any.
+
+    Kept off :class:`MerchantView` so credentials never reach a template context."""
 
     @property
     def enabled_plugins(self) -> frozenset[str]:

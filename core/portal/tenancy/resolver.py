@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from portal.db.engine import fetch, system_transaction, tenant_transaction
+from portal.payments.choice import GatewayChoice, validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
 from portal.tenancy.models import Brand, MerchantView, Tenant, contrast_color
 
@@ -89,7 +90,7 @@ class TenantResolver:
         if not rows:
             return None
         row = rows[0]
-        return Tenant(merchant=_merchant_view(row), plugin_settings=self._settings(row))
+        return Tenant(merchant=_merchant_view(row), plugin_settings=self._settings(row), gateway=self._gateway(row))
 
     def _settings(self, row: dict[str, Any]) -> dict[str, Any]:
         activated: dict[str, Any] = _json(row["plugins"])
@@ -103,6 +104,16 @@ class TenantResolver:
             except SettingsError as exc:
                 log.error("merchant %s: %s; the plugin stays off there", row["slug"], exc)
         return settings
+
+    def _gateway(self, row: dict[str, Any]) -> GatewayChoice | None:
+        raw = _json(row["gateway"])
+        if not raw:
+            return None
+        try:
+            return validate_gateway(self.registry, raw["key"], raw.get("settings"))
+        except SettingsError as exc:
+            log.error("merchant %s: %s; payments stay off there", row["slug"], exc)
+            return None
 
     # --- invalidation -------------------------------------------------------------------
 

@@ -40,6 +40,8 @@ class Merchant(Table, tablename="portal_merchant"):
     privacy_url = Text(null=True, default=None)
     frame_ancestors = JSONB(default="[]")
     """Origins allowed to embed the portal in a frame; empty: nobody."""
+    gateway = JSONB(null=True, default=None)
+    """The payment gateway: ``{"key": ..., "settings": {...}}``; null: payments are not set up."""
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
 

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
 from portal.tenancy.models import Tenant
 from portal.web.state import NONCE_KEY, REQUEST_ID_KEY, SESSION_KEY, TENANT_KEY
 
+EXTRA_ORIGINS_KEY = "portal_csp_origins"
 
-def content_security_policy(nonce: str, frame_ancestors: tuple[str, ...] = ()) -> str:
+
+def allow_origins(connection: ASGIConnection[Any, Any, Any, Any], origins: tuple[str, ...]) -> None:
+    """Let this one response load scripts and frames from, and send requests to, ``origins``.
+
+    For pages that embed a payment gateway's hosted fields; every other page keeps ``'self'``.
+    """
+    if origins:
+        current: tuple[str, ...] = connection.scope.get(EXTRA_ORIGINS_KEY, ())  # type: ignore[assignment]
+        connection.scope[EXTRA_ORIGINS_KEY] = tuple(dict.fromkeys((*current, *origins)))  # type: ignore[literal-required]
+
+
+def content_security_policy(
+    nonce: str, frame_ancestors: tuple[str, ...] = (), extra_origins: tuple[str, ...] = ()
+) -> str:
     """A strict, nonce-based policy: no inline code without the nonce; framing only if allowed."""
+    extra = "".join(f" {origin}" for origin in extra_origins)
     return "; ".join(
         [
             "default-src 'self'",
-            f"script-src 'self' 'nonce-{nonce}'",
+            f"script-src 'self' 'nonce-{nonce}'{extra}",
             f"style-src 'self' 'nonce-{nonce}'",
             "img-src 'self' https: data:",
             "font-src 'self'",
-            "connect-src 'self'",
+            f"connect-src 'self'{extra}",
+            f"frame-src 'self'{extra}",
             "form-action 'self'",
             "base-uri 'none'",
             "object-src 'none'",
@@ -41,7 +60,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     ancestors = tenant.merchant.frame_ancestors if isinstance(tenant, Tenant) else ()
     nonce = scope.get(NONCE_KEY)
     if nonce and "content-security-policy" not in headers:
-        headers["content-security-policy"] = content_security_policy(str(nonce), ancestors)
+        extra: tuple[str, ...] = scope.get(EXTRA_ORIGINS_KEY, ())  # type: ignore[assignment]
+        headers["content-security-policy"] = content_security_policy(str(nonce), ancestors, extra)
     if not ancestors:
         headers.setdefault("x-frame-options", "DENY")
     if scope.get("scheme") == "https":

@@ -1,0 +1,1 @@
+"""Payments: the gateway contract, the merchant's gateway choice and the built-in adapters."""
