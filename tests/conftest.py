@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+import support.card_required_plugin
 import support.child_theme
 import support.example_plugin
 import support.example_theme
@@ -24,6 +25,7 @@ def portal_plugins() -> list[tuple[str, object]]:
         ("example", support.example_plugin),
         ("theme-harbor", support.example_theme),
         ("theme-harbor-night", support.child_theme),
+        ("card-required", support.card_required_plugin),
     ]
 
 

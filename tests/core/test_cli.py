@@ -51,8 +51,10 @@ def test_plugins_list_shows_what_is_installed_and_on(cli_env: dict[str, str], sh
     assert any(line.startswith("theme   harbor ") and "(on base)" in line for line in lines)
     on = portal(cli_env, "plugins", "list", "--merchant", "t-greenfield")
     off = portal(cli_env, "plugins", "list", "--merchant", "t-pinnacle")
-    assert "plugin  example" in on.stdout and on.stdout.splitlines()[0].endswith("on")
-    assert off.stdout.splitlines()[0].endswith("off")
+    state = {line.split()[1]: line.split()[-1] for line in on.stdout.splitlines() if line.startswith("plugin")}
+    assert state["example"] == "on" and state["cards"] == "on"
+    state = {line.split()[1]: line.split()[-1] for line in off.stdout.splitlines() if line.startswith("plugin")}
+    assert state["example"] == "off" and state["cards"] == "on"
     missing = portal(cli_env, "plugins", "list", "--merchant", "nope")
     assert missing.returncode == 1 and "no merchant with slug 'nope'" in missing.stderr
 
@@ -110,7 +112,7 @@ async def test_migrate_needs_createrole_not_superuser(cli_env: dict[str, str], p
         assert migrated.returncode == 0, migrated.stderr
         applied = portal(env, "tenants", "apply", "tenants/demo.toml")
         assert applied.returncode == 0, applied.stderr
-        assert applied.stdout.endswith("11 change(s).\n")
+        assert applied.stdout.endswith("15 change(s).\n")
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.execute(f"DROP ROLE {role}")

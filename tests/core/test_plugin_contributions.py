@@ -29,8 +29,9 @@ def test_event_types_permissions_and_gateways_are_collected(portal_platform: Pla
     registry = portal_platform.registry
     assert registry.event_types["example.note_written"].payload.__name__ == "NoteWritten"
     assert registry.permissions["example.write_notes"].default is False
-    gateway = registry.payment_gateways["echo"].factory(api_key="k")
-    assert gateway.options == {"api_key": "k"}
+    gateway = registry.payment_gateways["echo"].factory(None, "merchant")
+    assert (gateway.key, gateway.settings, gateway.merchant) == ("echo", None, "merchant")
+    assert {"nmi", "sandbox"} <= set(registry.payment_gateways)  # core's own, through the same hook
 
 
 def test_two_plugins_cannot_claim_the_same_event_type(portal_platform: Platform) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portal.platform import Platform
+from portal.testing import apply_tenants
 
 GREENFIELD = "t-greenfield.portal.localhost"  # example plugin on
 PINNACLE = "t-pinnacle.portal.localhost"  # example plugin listed but off
@@ -45,7 +46,28 @@ async def test_nav_item_and_widget_only_where_the_plugin_is_on(
     assert 'href="/example"' in on_page and "Example widget" in on_page
     assert "Good morning, Jane Cooper" in on_page  # the widget loaded its data before rendering
     assert 'href="/example"' not in off_page and "Example widget" not in off_page
-    assert "Nothing to show here yet." in off_page
+    assert 'href="/payment-methods"' in off_page  # the plugins that are on there still show
+
+
+async def test_a_merchant_with_no_plugins_shows_an_empty_overview(
+    shared_tenants: Platform, portal_client, portal_sign_in, tmp_path
+) -> None:
+    toml = """
+[[isos]]
+slug = "t-bare-iso"
+name = "Bare ISO"
+[[isos.merchants]]
+slug = "t-bare"
+name = "Bare Shop"
+[[isos.merchants.customers]]
+email = "jane@globalco.com"
+"""
+    await apply_tenants(shared_tenants, toml, tmp_path)
+    client = portal_client("t-bare.portal.localhost")
+    await portal_sign_in(client, "jane@globalco.com")
+    page = (await client.get("/")).text
+    assert "Nothing to show here yet." in page
+    assert 'class="site-nav"' in page and 'href="/payment-methods"' not in page
 
 
 async def test_plugin_settings_are_per_merchant(shared_tenants: Platform) -> None:

@@ -18,6 +18,8 @@ THEME_PREFIX = "theme-"
 """Entry points named ``theme-<key>`` are theme packages: always loaded."""
 CORE_PLUGIN = "portal-core"
 """Name under which core registers its own hook implementations (its event types)."""
+PAYMENTS_PLUGIN = "portal-payments"
+"""Name under which core registers its built-in payment gateways."""
 
 
 class PluginLoadError(RuntimeError):
@@ -59,8 +61,10 @@ def create_plugin_manager(
     for name, plugin in extra_plugins:
         manager.register(plugin, name=name)
     from portal.events import core_types
+    from portal.payments import builtin
 
     manager.register(core_types, name=CORE_PLUGIN)
+    manager.register(builtin, name=PAYMENTS_PLUGIN)
     manager.hook.portal_addhooks.call_historic(kwargs={"pluginmanager": manager})
     try:
         manager.check_pending()

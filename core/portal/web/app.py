@@ -17,6 +17,7 @@ from portal.access.csrf import csrf_guard
 from portal.access.routes import ACCESS_ROUTES
 from portal.api.router import OPENAPI_CONFIG, api_router
 from portal.mail.pages import DEMO_MAIL_ROUTES
+from portal.payments.sandbox import SANDBOX_ROUTES
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS
@@ -93,6 +94,7 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
             api_router(),
             *ACCESS_ROUTES,
             *demo_routes,
+            *SANDBOX_ROUTES,
             *CORE_ROUTES,
         ],
         middleware=[TenantMiddleware()],

@@ -114,8 +114,11 @@ class NoteWritten(msgspec.Struct, frozen=True):
 class EchoGateway:
     """Not a payment gateway: only proves the hook's registration path."""
 
-    def __init__(self, **options: Any) -> None:
-        self.options = options
+    key = "echo"
+
+    def __init__(self, settings: Any, merchant: Any) -> None:
+        self.settings = settings
+        self.merchant = merchant
 
 
 @click.command("example-hello")

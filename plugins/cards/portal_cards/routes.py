@@ -1,0 +1,247 @@
+"""The customer's card pages: list, add, update after a failed charge, make default, remove.
+
+Every card id in a path is looked up within the signed-in customer's own cards at this
+merchant, so another customer's or another merchant's id answers 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect
+
+from portal.access.routes import customer_actor
+from portal.db.engine import tenant_transaction
+from portal.ids import has_prefix
+from portal.tenancy.models import CustomerView, Tenant
+from portal.web.headers import allow_origins
+from portal.web.render import render_page
+from portal.web.state import customer_of, optional_customer, platform_of, session_of, tenant_of
+from portal_cards import service, store
+from portal_cards.service import CardActionError, CardNotFoundError
+from portal_cards.views import CardView, card_view, today_for
+
+FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
+Form = Annotated[dict[str, str], FormBody]
+LIST_PATH = "/payment-methods"
+
+NOTICES = {
+    "added": "{card} was added.",
+    "updated": "{card} is now your default card. Thank you for updating it.",
+    "default": "{card} is now your default card.",
+    "removed": "{card} was removed.",
+}
+
+
+def _card_id(value: str) -> str:
+    if not has_prefix(value, "pm"):
+        raise NotFoundException()
+    return value
+
+
+async def _views(tenant: Tenant, customer: CustomerView, removed_id: str | None = None) -> list[CardView]:
+    """The customer's cards on file, then (when ``removed_id`` is given) that removed card."""
+    settings = service.settings_of(tenant)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        cards = await store.cards_on_file(tenant.merchant.id, customer.id)
+        removed = await store.removed_card(tenant.merchant.id, customer.id, removed_id) if removed_id else None
+    today = today_for(tenant.merchant, datetime.now(UTC))
+    return [card_view(card, today, settings.expiring_soon_days) for card in [*cards, *([removed] if removed else [])]]
+
+
+@get(LIST_PATH, name="cards_list")
+async def list_cards(
+    request: Request[Any, Any, Any], done: FromQuery[str] = "", card: FromQuery[str] = ""
+) -> Response[Any]:
+    """The customer's cards, with the outcome of the last change when there was one."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    settings = service.settings_of(tenant)
+    removed_id = card if done == "removed" and card and has_prefix(card, "pm") else None
+    listed = await _views(tenant, customer, removed_id)
+    views = [view for view in listed if view.id != removed_id]
+    notice = None
+    if done in NOTICES:
+        described = next((view.description for view in listed if view.id == card), None)
+        notice = NOTICES[done].format(card=described or "Your card")
+    return render_page(
+        request,
+        "cards/list.html",
+        tenant=tenant,
+        title="Payment methods",
+        active_nav="cards",
+        cards=views,
+        notice=notice,
+        expiring=[view for view in views if view.expiring_soon or view.expired],
+        can_add=settings.allow_add and len(views) < settings.max_cards,
+        at_limit=len(views) >= settings.max_cards,
+        max_cards=settings.max_cards,
+        can_remove=settings.allow_remove,
+        gateway_ready=tenant.gateway is not None,
+    )
+
+
+def _card_form(
+    request: Request[Any, Any, Any],
+    tenant: Tenant,
+    *,
+    mode: str,
+    error: str | None = None,
+    status_code: int = 200,
+    make_default: bool = False,
+) -> Response[Any]:
+    """The page with the gateway's hosted card fields (``mode`` is ``add`` or ``update``)."""
+    settings = service.settings_of(tenant)
+    hosted = None
+    if error is None and not settings.allow_add:
+        error, status_code = "Adding cards is not available here. Please contact the merchant.", 403
+    if settings.allow_add:
+        try:
+            adapter = service.adapter_for(platform_of(request), tenant)
+        except CardActionError as exc:
+            error, status_code = exc.message, exc.status_code
+        else:
+            hosted = adapter.hosted_fields(tenant.merchant.brand.color)
+            allow_origins(request, hosted.origins)
+    return render_page(
+        request,
+        "cards/add.html",
+        tenant=tenant,
+        title="Update your card" if mode == "update" else "Add a card",
+        active_nav="cards",
+        status_code=status_code,
+        mode=mode,
+        hosted=hosted,
+        error=error,
+        make_default=make_default,
+        action=f"{LIST_PATH}/update" if mode == "update" else LIST_PATH,
+    )
+
+
+@get(f"{LIST_PATH}/new", name="cards_new")
+async def new_card(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The add-a-card form."""
+    tenant = tenant_of(request)
+    if optional_customer(request) is None:
+        return Redirect("/login", status_code=303)
+    return _card_form(request, tenant, mode="add")
+
+
+@get(f"{LIST_PATH}/update", name="cards_update")
+async def update_card(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Where an ``update_payment`` link lands: replace the card after a failed charge."""
+    tenant = tenant_of(request)
+    if optional_customer(request) is None:
+        return Redirect("/login", status_code=303)
+    return _card_form(request, tenant, mode="update")
+
+
+async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replacing: bool) -> Response[Any]:
+    tenant = tenant_of(request)
+    customer = customer_of(request)
+    session = session_of(request)
+    make_default = data.get("make_default") == "on"
+    try:
+        card = await service.add_card(
+            platform_of(request),
+            tenant,
+            customer,
+            data.get("payment_token", "").strip(),
+            make_default=make_default,
+            actor=customer_actor(request, customer.id),
+            replacing=replacing,
+            fulfil_link_id=session.link_id if replacing and session else None,
+        )
+    except CardActionError as exc:
+        return _card_form(
+            request,
+            tenant,
+            mode="update" if replacing else "add",
+            error=exc.message,
+            status_code=exc.status_code,
+            make_default=make_default,
+        )
+    done = "updated" if replacing else ("default" if card.is_default and make_default else "added")
+    return Redirect(f"{LIST_PATH}?done={done}&card={card.id}", status_code=303)
+
+
+@post(LIST_PATH, name="cards_add", status_code=303)
+async def add_card(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Put the card behind a hosted-fields payment token on file."""
+    return await _add(request, data, replacing=False)
+
+
+@post(f"{LIST_PATH}/update", name="cards_update_submit", status_code=303)
+async def submit_update(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    """Add the new card as the default and close the update link."""
+    return await _add(request, data, replacing=True)
+
+
+@post(f"{LIST_PATH}/{{card_id:str}}/default", name="cards_make_default", status_code=303)
+async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Redirect:
+    """Charge this card by default."""
+    tenant = tenant_of(request)
+    customer = customer_of(request)
+    try:
+        card = await service.set_default(
+            tenant, customer, _card_id(card_id), actor=customer_actor(request, customer.id)
+        )
+    except CardNotFoundError as exc:
+        raise NotFoundException() from exc
+    return Redirect(f"{LIST_PATH}?done=default&card={card.id}", status_code=303)
+
+
+async def _confirm_page(
+    request: Request[Any, Any, Any], tenant: Tenant, customer: CustomerView, card_id: str, **values: Any
+) -> Response[Any]:
+    views = await _views(tenant, customer)
+    view = next((candidate for candidate in views if candidate.id == card_id), None)
+    if view is None:
+        raise NotFoundException()
+    return render_page(
+        request,
+        "cards/remove.html",
+        tenant=tenant,
+        title=f"Remove {view.description}",
+        active_nav="cards",
+        card=view,
+        only_card=len(views) == 1,
+        **values,
+    )
+
+
+@get(f"{LIST_PATH}/{{card_id:str}}/remove", name="cards_remove_confirm")
+async def confirm_remove(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Response[Any]:
+    """Ask before removing a card."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    return await _confirm_page(request, tenant, customer, _card_id(card_id))
+
+
+@post(f"{LIST_PATH}/{{card_id:str}}/remove", name="cards_remove", status_code=303)
+async def remove(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Response[Any]:
+    """Remove a card (refused for the only card while something needs one)."""
+    tenant = tenant_of(request)
+    customer = customer_of(request)
+    card_id = _card_id(card_id)
+    try:
+        card = await service.remove_card(
+            platform_of(request), tenant, customer, card_id, actor=customer_actor(request, customer.id)
+        )
+    except CardNotFoundError as exc:
+        raise NotFoundException() from exc
+    except CardActionError as exc:
+        return await _confirm_page(request, tenant, customer, card_id, error=exc.message, status_code=exc.status_code)
+    return Redirect(f"{LIST_PATH}?done=removed&card={card.id}", status_code=303)
+
+
+CARD_ROUTES = [list_cards, new_card, update_card, add_card, submit_update, make_default, confirm_remove, remove]

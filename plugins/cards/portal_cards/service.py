@@ -1,0 +1,278 @@
+"""Adding, removing and choosing the default card: gateway call, database write and events.
+
+Each change is one tenant transaction holding the customer's card lock: the card rows, the
+audit records and the webhook outbox rows commit together or not at all. The gateway is called
+outside the transaction when adding (a vaulted card the portal fails to record is deleted
+again), and inside it when removing (a card the gateway still holds stays on file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from portal.db.engine import fetch, tenant_transaction
+from portal.events.bus import Actor, emit
+from portal.ids import new_id
+from portal.payments.choice import GatewayNotConfiguredError
+from portal.payments.gateway import GatewayDeclinedError, GatewayUnavailableError, PaymentGatewayAdapter, VaultCustomer
+from portal.tenancy.models import CustomerView, Tenant
+from portal_cards import store
+from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
+from portal_cards.messages import PROCESSOR_TROUBLE, decline_message
+from portal_cards.settings import CardsSettings
+from portal_cards.store import StoredCard
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
+
+log = logging.getLogger(__name__)
+
+PLUGIN_KEY = "cards"
+
+
+class CardActionError(Exception):
+    """A change the customer asked for cannot be made; the message says why, for them."""
+
+    def __init__(self, message: str, *, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+class CardNotFoundError(LookupError):
+    """No card with that id is on file for this customer at this merchant."""
+
+
+NOT_SET_UP = "Card payments are not set up for this merchant yet. Please contact them for help."
+
+
+def settings_of(tenant: Tenant) -> CardsSettings:
+    """The merchant's cards settings."""
+    settings = tenant.plugin_settings.get(PLUGIN_KEY)
+    return settings if isinstance(settings, CardsSettings) else CardsSettings()
+
+
+def adapter_for(platform: Platform, tenant: Tenant) -> PaymentGatewayAdapter:
+    """The merchant's gateway; :class:`CardActionError` when it has none."""
+    try:
+        return platform.gateways.for_tenant(tenant)
+    except GatewayNotConfiguredError as exc:
+        raise CardActionError(NOT_SET_UP, status_code=503) from exc
+
+
+def payload(card: StoredCard, *, is_default: bool | None = None) -> PaymentMethodPayload:
+    """The event payload describing ``card``."""
+    return PaymentMethodPayload(
+        id=card.id,
+        customer=card.customer_id,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        is_default=card.is_default if is_default is None else is_default,
+        gateway=card.gateway,
+    )
+
+
+async def _emit(tenant: Tenant, event: str, data: object, actor: Actor, customer_id: str, target: str | None) -> None:
+    await emit(
+        tenant.merchant,
+        event,
+        data,  # type: ignore[arg-type]
+        actor=actor,
+        target=("payment_method", target) if target else ("customer", customer_id),
+        customer_id=customer_id,
+        enabled_plugins=tenant.enabled_plugins,
+    )
+
+
+async def _refuse_when_full(tenant: Tenant, customer_id: str, settings: CardsSettings) -> None:
+    cards = await store.cards_on_file(tenant.merchant.id, customer_id)
+    if len(cards) >= settings.max_cards:
+        raise CardActionError(
+            f"You can keep up to {settings.max_cards} card{'s' if settings.max_cards != 1 else ''} on file. "
+            "Remove one before adding another.",
+            status_code=409,
+        )
+
+
+async def add_card(
+    platform: Platform,
+    tenant: Tenant,
+    customer: CustomerView,
+    payment_token: str,
+    *,
+    make_default: bool,
+    actor: Actor,
+    replacing: bool = False,
+    fulfil_link_id: str | None = None,
+) -> StoredCard:
+    """Vault the card behind ``payment_token`` and put it on file.
+
+    ``replacing`` is the update-after-a-failed-charge flow: the new card becomes the default and
+    ``fulfil_link_id`` (the update link) is marked done in the same transaction.
+    """
+    settings = settings_of(tenant)
+    if not settings.allow_add:
+        raise CardActionError("Adding cards is not available here. Please contact the merchant.", status_code=403)
+    if not payment_token or len(payment_token) > 200:
+        raise CardActionError("The card details did not arrive. Please enter them again.", status_code=400)
+    adapter = adapter_for(platform, tenant)
+    merchant = tenant.merchant
+    async with tenant_transaction(merchant.iso_id):
+        await _refuse_when_full(tenant, customer.id, settings)
+        vault_id = await store.vault_of(merchant.id, customer.id, adapter.key)
+    card_id = new_id("pm")
+    try:
+        entry = await adapter.vault_add(
+            payment_token=payment_token,
+            vault_id=vault_id,
+            billing_id=card_id,
+            customer=VaultCustomer(customer_id=customer.id, email=customer.email, name=customer.name),
+        )
+    except GatewayDeclinedError as exc:
+        log.info("gateway refused a card for %s: %s", merchant.slug, exc.response.response_code)
+        raise CardActionError(decline_message(exc.response)) from exc
+    except GatewayUnavailableError as exc:
+        log.warning("gateway unavailable for %s: %s", merchant.slug, exc)
+        raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
+    try:
+        async with tenant_transaction(merchant.iso_id):
+            await store.lock_customer(merchant.id, customer.id)
+            await _refuse_when_full(tenant, customer.id, settings)
+            cards = await store.cards_on_file(merchant.id, customer.id)
+            previous = next((card for card in cards if card.is_default), None)
+            is_default = make_default or replacing or previous is None
+            card = StoredCard(
+                id=card_id,
+                customer_id=customer.id,
+                gateway=adapter.key,
+                vault_id=entry.vault_id,
+                billing_id=entry.billing_id,
+                brand=entry.card.brand,
+                last4=entry.card.last4,
+                exp_month=entry.card.exp_month,
+                exp_year=entry.card.exp_year,
+                is_default=is_default,
+                created_at=datetime.now(UTC),
+            )
+            if is_default:
+                await store.clear_default(merchant.id, customer.id)
+            await store.insert_card(merchant.iso_id, merchant.id, card)
+            await _emit(tenant, ADDED, payload(card), actor, customer.id, card.id)
+            if is_default:
+                reason = "replaced" if replacing else ("chosen" if previous else "first_card")
+                change = DefaultChangedPayload(
+                    id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
+                )
+                await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+            if fulfil_link_id:
+                await _fulfil_update_link(tenant, fulfil_link_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the portal did not record it: the vault must not keep it
+            await adapter.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=not vault_id)
+        raise
+    return card
+
+
+async def _fulfil_update_link(tenant: Tenant, link_id: str) -> None:
+    """Mark an ``update_payment`` link done: the card was updated, the link cannot be reopened."""
+    from portal.access.links import fulfil_link
+
+    rows = await fetch(
+        "SELECT purpose FROM portal_link WHERE merchant_id = $1 AND id = $2", tenant.merchant.id, link_id
+    )
+    if rows and rows[0]["purpose"] == "update_payment":
+        await fulfil_link(tenant, link_id)
+
+
+def _find(cards: list[StoredCard], card_id: str) -> StoredCard:
+    for card in cards:
+        if card.id == card_id:
+            return card
+    raise CardNotFoundError(card_id)
+
+
+async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, actor: Actor) -> StoredCard:
+    """Make a card the default; nothing happens (and nothing is emitted) when it already is."""
+    merchant = tenant.merchant
+    async with tenant_transaction(merchant.iso_id):
+        await store.lock_customer(merchant.id, customer.id)
+        cards = await store.cards_on_file(merchant.id, customer.id)
+        card = _find(cards, card_id)
+        if card.is_default:
+            return card
+        previous = next((other for other in cards if other.is_default), None)
+        await store.make_default(merchant.id, customer.id, card.id)
+        change = DefaultChangedPayload(
+            id=card.id, customer=customer.id, previous=previous.id if previous else None, reason="chosen"
+        )
+        await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+    return card
+
+
+async def card_required_reason(platform: Platform, tenant: Tenant, customer_id: str) -> str | None:
+    """What needs the customer to keep a card, from plugins implementing ``portal_cards_card_required``."""
+    caller = platform.registry.hook_for("portal_cards_card_required", tenant.enabled_plugins)
+    for pending in caller(merchant=tenant.merchant, customer_id=customer_id):
+        reason = await pending if pending is not None else None
+        if reason:
+            return str(reason)
+    return None
+
+
+async def remove_card(
+    platform: Platform, tenant: Tenant, customer: CustomerView, card_id: str, *, actor: Actor
+) -> StoredCard:
+    """Take a card off file and out of the gateway's vault.
+
+    The only card stays while something (an active subscription) needs it. When the default
+    card goes, the newest remaining card becomes the default.
+    """
+    settings = settings_of(tenant)
+    merchant = tenant.merchant
+    async with tenant_transaction(merchant.iso_id):
+        await store.lock_customer(merchant.id, customer.id)
+        cards = await store.cards_on_file(merchant.id, customer.id)
+        card = _find(cards, card_id)
+        if not settings.allow_remove:
+            raise CardActionError("Removing cards is not available here. Please contact the merchant.", status_code=403)
+        others = [other for other in cards if other.id != card.id]
+        if not others:
+            reason = await card_required_reason(platform, tenant, customer.id)
+            if reason:
+                raise CardActionError(
+                    f"{reason} needs a card on file, so this card, your only one, cannot be removed. "
+                    "Add another card first, then remove this one.",
+                    status_code=409,
+                )
+        await store.mark_removed(merchant.id, customer.id, card.id)
+        await _emit(tenant, REMOVED, payload(card, is_default=False), actor, customer.id, card.id)
+        if card.is_default:
+            successor = max(others, key=lambda other: (other.created_at, other.id)) if others else None
+            if successor is not None:
+                await store.make_default(merchant.id, customer.id, successor.id)
+            change = DefaultChangedPayload(
+                id=successor.id if successor else None, customer=customer.id, previous=card.id, reason="removed"
+            )
+            await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, successor.id if successor else None)
+        adapter = adapter_for(platform, tenant) if card.gateway == _gateway_key(tenant) else None
+        if adapter is not None:
+            last_in_vault = not any(other.vault_id == card.vault_id for other in others)
+            try:
+                await adapter.vault_delete(
+                    vault_id=card.vault_id, billing_id=card.billing_id, last_in_vault=last_in_vault
+                )
+            except GatewayDeclinedError as exc:  # already gone from the vault: nothing left to delete
+                log.info("gateway did not delete %s for %s: %s", card.id, merchant.slug, exc.response.response_text)
+            except GatewayUnavailableError as exc:
+                raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
+    return card
+
+
+def _gateway_key(tenant: Tenant) -> str | None:
+    choice = tenant.gateway
+    return getattr(choice, "key", None)

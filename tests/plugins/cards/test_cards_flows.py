@@ -1,0 +1,186 @@
+"""The update-after-a-failed-charge flow, merchant settings, a missing gateway and the CSP."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+
+from plugins.cards.conftest import EXPIRED, GREENFIELD, MASTERCARD, VISA, Shopper, cards_of, events_of, tenant_at
+
+from portal.access.links import issue_link
+from portal.db.engine import tenant_transaction
+from portal.testing import apply_tenants, sign_in
+
+
+def _card(response) -> str:
+    assert response.status_code == 303, response.text
+    return re.search(r"card=(pm_[0-9a-z]+)", response.headers["location"]).group(1)  # type: ignore[union-attr]
+
+
+async def test_an_update_payment_link_replaces_the_default_card_and_closes(platform, shopper, portal_client) -> None:
+    jane = await shopper()
+    old = _card(await jane.add(VISA))
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        link = await issue_link(platform.settings, tenant, jane.id, purpose="update_payment")
+    assert (link.expires_at - datetime.now(UTC)).days == 6  # seven days, less the seconds elapsed
+
+    browser = portal_client(GREENFIELD)
+    landing = await browser.get(f"/access/{link.token}")
+    assert landing.status_code == 303 and landing.headers["location"] == "/payment-methods/update"
+    page = await browser.get("/payment-methods/update")
+    assert page.status_code == 200 and "Update your card" in page.text and "did not go through" in page.text
+
+    updater = Shopper(browser, jane.id)
+    token = await updater.tokenize(MASTERCARD)
+    response = await browser.post(
+        "/payment-methods/update",
+        data={"csrf_token": await updater.csrf("/payment-methods/update"), "payment_token": token},
+    )
+    new = _card(response)
+    assert response.headers["location"] == f"/payment-methods?done=updated&card={new}"
+    done = await browser.get(response.headers["location"])
+    assert "Mastercard ending in 4444 is now your default card. Thank you for updating it." in done.text
+
+    rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
+    assert rows[new]["is_default"] and not rows[old]["is_default"]
+    last = (await events_of(platform, GREENFIELD, jane.id))[-1]
+    assert last["data"] == {"id": new, "customer": jane.id, "previous": old, "reason": "replaced"}
+
+    reopened = await portal_client(GREENFIELD).get(f"/access/{link.token}")
+    assert reopened.status_code == 410 and "The task it was for is done" in reopened.text
+
+
+async def test_a_refused_update_keeps_the_link_open(platform, shopper, portal_client) -> None:
+    jane = await shopper()
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        link = await issue_link(platform.settings, tenant, jane.id, purpose="update_payment")
+    browser = portal_client(GREENFIELD)
+    await browser.get(f"/access/{link.token}")
+    updater = Shopper(browser, jane.id)
+    response = await browser.post(
+        "/payment-methods/update",
+        data={
+            "csrf_token": await updater.csrf("/payment-methods/update"),
+            "payment_token": await updater.tokenize(EXPIRED),
+        },
+    )
+    assert response.status_code == 422 and "This card has expired" in response.text
+    again = await portal_client(GREENFIELD).get(f"/access/{link.token}")
+    assert again.status_code == 303  # not fulfilled: the customer can still come back
+
+
+def _merchant_toml(slug: str, *, gateway: str, cards: str) -> str:
+    return f"""
+[[isos]]
+slug = "{slug}-iso"
+name = "Settings ISO"
+
+[[isos.merchants]]
+slug = "{slug}"
+name = "Settings Shop"
+{gateway}
+[isos.merchants.plugins.cards]
+{cards}
+[[isos.merchants.customers]]
+email = "jane@globalco.com"
+name = "Jane Cooper"
+"""
+
+
+async def _signed_in(platform, portal_client, slug: str):
+    client = portal_client(f"{slug}.portal.localhost")
+    tenant = await tenant_at(platform, f"{slug}.portal.localhost")
+    customer = await sign_in(platform, client, "jane@globalco.com")
+    assert tenant.merchant.slug == slug
+    return Shopper(client, customer)
+
+
+async def test_merchant_settings_limit_cards_and_removal(platform, portal_client, tmp_path) -> None:
+    slug = f"t-limits-{secrets.token_hex(3)}"
+    toml = _merchant_toml(
+        slug,
+        gateway='[isos.merchants.gateway]\nkey = "sandbox"',
+        cards="settings = { max_cards = 1, allow_remove = false }",
+    )
+    await apply_tenants(platform, toml, tmp_path)
+    jane = await _signed_in(platform, portal_client, slug)
+    card = _card(await jane.add(VISA))
+    listing = await jane.client.get("/payment-methods")
+    assert '/remove"' not in listing.text and 'href="/payment-methods/new"' not in listing.text
+    assert "as many cards on file as allowed (1)" in listing.text
+
+    refused = await jane.add(MASTERCARD)
+    assert refused.status_code == 409 and "You can keep up to 1 card on file." in refused.text
+    removal = await jane.post(f"/payment-methods/{card}/remove")
+    assert removal.status_code == 403 and "Removing cards is not available here." in removal.text
+    host = f"{slug}.portal.localhost"
+    assert [r["id"] for r in await cards_of(platform, host, jane.id) if r["removed_at"] is None] == [card]
+
+
+async def test_without_a_gateway_the_pages_say_payments_are_not_set_up(platform, portal_client, tmp_path) -> None:
+    slug = f"t-nogateway-{secrets.token_hex(3)}"
+    await apply_tenants(platform, _merchant_toml(slug, gateway="", cards=""), tmp_path)
+    jane = await _signed_in(platform, portal_client, slug)
+    listing = await jane.client.get("/payment-methods")
+    assert listing.status_code == 200 and "card payments are not set up" in listing.text
+    form = await jane.client.get("/payment-methods/new")
+    assert form.status_code == 503 and "Card payments are not set up for this merchant yet" in form.text
+    assert "data-tokenization-key" not in form.text
+    submitted = await jane.post("/payment-methods", payment_token="sbx_tok_x")
+    assert submitted.status_code == 503
+
+
+async def test_the_card_form_allows_only_the_gateways_script_origin(platform, portal_client, tmp_path) -> None:
+    slug = f"t-nmi-{secrets.token_hex(3)}"
+    gateway = (
+        '[isos.merchants.gateway]\nkey = "nmi"\n'
+        'settings = { security_key = "sk-test-123", tokenization_key = "tok-abc-123" }'
+    )
+    await apply_tenants(platform, _merchant_toml(slug, gateway=gateway, cards=""), tmp_path)
+    jane = await _signed_in(platform, portal_client, slug)
+    form = await jane.client.get("/payment-methods/new")
+    assert form.status_code == 200
+    policy = form.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)  # type: ignore[union-attr]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == f"'self' 'nonce-{nonce}' https://secure.nmi.com"
+    assert directives["frame-src"] == "'self' https://secure.nmi.com"
+    assert directives["connect-src"] == "'self' https://secure.nmi.com"
+    assert re.search(
+        rf'<script src="https://secure.nmi.com/token/Collect.js" nonce="{nonce}" data-tokenization-key="tok-abc-123"',
+        form.text,
+    )
+    assert "sk-test-123" not in form.text  # the security key never reaches a page
+    listing = await jane.client.get("/payment-methods")
+    assert "secure.nmi.com" not in listing.headers["content-security-policy"]
+
+
+async def test_the_sandbox_form_needs_no_outside_origin(platform, shopper) -> None:
+    jane = await shopper()
+    form = await jane.client.get("/payment-methods/new")
+    policy = form.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in policy and "https:" not in policy.split("img-src")[0]
+    assert 'src="/sandbox-gateway/collect.js"' in form.text
+
+
+async def test_a_card_expiring_this_month_is_flagged(platform, shopper) -> None:
+    jane = await shopper()
+    now = datetime.now(UTC)
+    await jane.add(VISA, exp=f"{now.month:02d} / {now.year % 100:02d}")
+    listing = await jane.client.get("/payment-methods")
+    assert "Expires soon</span>" in listing.text and "Expiring soon:" in listing.text
+    overview = await jane.client.get("/")
+    assert "Expiring soon:" in overview.text
+
+
+async def test_customers_of_one_merchant_have_separate_vaults(platform, shopper) -> None:
+    jane = await shopper()
+    sam = await shopper(name="Sam")
+    await jane.add(VISA)
+    await sam.add(VISA)
+    mine = (await cards_of(platform, GREENFIELD, jane.id))[0]
+    theirs = (await cards_of(platform, GREENFIELD, sam.id))[0]
+    assert mine["vault_id"] != theirs["vault_id"]
