@@ -294,6 +294,19 @@ async def test_an_unreadable_card_record_takes_the_card_back_out(gateway: NmiGat
     assert nmi.requests_to("transact")[-1].fields["customer_vault"] == "delete_customer"
 
 
+ENTITY_BOMB = (
+    '<?xml version="1.0"?><!DOCTYPE nm_response [<!ENTITY a "aaaaaaaaaa">'
+    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><nm_response><customer_vault>&b;</customer_vault></nm_response>'
+)
+
+
+async def test_an_answer_with_a_dtd_is_refused_unread(gateway: NmiGateway, nmi: NmiServer) -> None:
+    nmi.garble(ENTITY_BOMB, endpoint="query", times=None)
+    with pytest.raises(GatewayUnavailableError, match="unreadable"):
+        await first_card(gateway, nmi)
+    assert nmi.vault == {}  # the card went back out of the vault
+
+
 # ---- sales ------------------------------------------------------------------------------------
 
 

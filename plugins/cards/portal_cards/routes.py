@@ -32,6 +32,7 @@ LIST_PATH = "/payment-methods"
 
 NOTICES = {
     "added": "{card} was added.",
+    "added_default": "{card} was added and is now your default card.",
     "updated": "{card} is now your default card. Thank you for updating it.",
     "default": "{card} is now your default card.",
     "removed": "{card} was removed.",
@@ -168,7 +169,7 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
             status_code=exc.status_code,
             make_default=make_default,
         )
-    done = "updated" if replacing else ("default" if card.is_default and make_default else "added")
+    done = "updated" if replacing else ("added_default" if make_default else "added")
     return Redirect(f"{LIST_PATH}?done={done}&card={card.id}", status_code=303)
 
 
