@@ -64,6 +64,19 @@ async def list_cards(
     customer = optional_customer(request)
     if customer is None:
         return Redirect("/login", status_code=303)
+    return await _list_page(request, tenant, customer, done=done, card=card)
+
+
+async def _list_page(
+    request: Request[Any, Any, Any],
+    tenant: Tenant,
+    customer: CustomerView,
+    *,
+    done: str = "",
+    card: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
     settings = service.settings_of(tenant)
     removed_id = card if done == "removed" and card and has_prefix(card, "pm") else None
     listed = await _views(tenant, customer, removed_id)
@@ -78,8 +91,10 @@ async def list_cards(
         tenant=tenant,
         title="Payment methods",
         active_nav="cards",
+        status_code=status_code,
         cards=views,
         notice=notice,
+        error=error,
         expiring=[view for view in views if view.expiring_soon or view.expired],
         can_add=settings.allow_add and len(views) < settings.max_cards,
         at_limit=len(views) >= settings.max_cards,
@@ -186,7 +201,7 @@ async def submit_update(request: Request[Any, Any, Any], data: Form) -> Response
 
 
 @post(f"{LIST_PATH}/{{card_id:str}}/default", name="cards_make_default", status_code=303)
-async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Redirect:
+async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Response[Any]:
     """Charge this card by default."""
     tenant = tenant_of(request)
     customer = customer_of(request)
@@ -196,6 +211,8 @@ async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) 
         )
     except CardNotFoundError as exc:
         raise NotFoundException() from exc
+    except CardActionError as exc:
+        return await _list_page(request, tenant, customer, error=exc.message, status_code=exc.status_code)
     return Redirect(f"{LIST_PATH}?done=default&card={card.id}", status_code=303)
 
 

@@ -24,6 +24,7 @@ from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedP
 from portal_cards.messages import PROCESSOR_TROUBLE, decline_message
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
+from portal_cards.views import brand_name, expiry_day, today_for
 
 if TYPE_CHECKING:
     from portal.platform import Platform
@@ -205,6 +206,12 @@ async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, a
         card = _find(cards, card_id)
         if card.is_default:
             return card
+        if expiry_day(card) < today_for(merchant, datetime.now(UTC)):
+            raise CardActionError(
+                f"{brand_name(card.brand)} ending in {card.last4} has expired, so it cannot be your default card. "
+                "Add a new card instead.",
+                status_code=409,
+            )
         previous = next((other for other in cards if other.is_default), None)
         await store.make_default(merchant.id, customer.id, card.id)
         change = DefaultChangedPayload(

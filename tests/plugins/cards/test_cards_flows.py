@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from plugins.cards.conftest import EXPIRED, GREENFIELD, MASTERCARD, VISA, Shopper, cards_of, events_of, tenant_at
 
 from portal.access.links import issue_link
-from portal.db.engine import tenant_transaction
+from portal.db.engine import fetch, tenant_transaction
 from portal.testing import apply_tenants, sign_in
 
 
@@ -184,3 +184,22 @@ async def test_customers_of_one_merchant_have_separate_vaults(platform, shopper)
     mine = (await cards_of(platform, GREENFIELD, jane.id))[0]
     theirs = (await cards_of(platform, GREENFIELD, sam.id))[0]
     assert mine["vault_id"] != theirs["vault_id"]
+
+
+async def test_a_card_that_has_since_expired_cannot_become_the_default(platform, shopper) -> None:
+    jane = await shopper()
+    first = _card(await jane.add(VISA))
+    old = _card(await jane.add(MASTERCARD))
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):  # time passes: the card's expiry is behind us
+        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
+    listing = await jane.client.get("/payment-methods")
+    assert (
+        "Expired</span>" in listing.text and "Mastercard ending in 4444 expired at the end of 01/2020" in listing.text
+    )
+    assert f'action="/payment-methods/{old}/default"' not in listing.text
+    response = await jane.post(f"/payment-methods/{old}/default")
+    assert response.status_code == 409
+    assert "Mastercard ending in 4444 has expired, so it cannot be your default card." in response.text
+    rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
+    assert rows[first]["is_default"] and not rows[old]["is_default"]
