@@ -147,6 +147,7 @@ async def test_hosted_fields_are_collect_js_inline_with_the_origins_to_allow(nmi
         assert fields.script_url == "https://secure.nmi.com/token/Collect.js"
         assert fields.origins == ("https://secure.nmi.com",)
         assert fields.script_attributes == {"data-tokenization-key": TOKENIZATION_KEY, "data-variant": "inline"}
+        assert fields.test_mode is False  # real money moves
     finally:
         await default.aclose()
 

@@ -313,6 +313,7 @@ async def test_hosted_fields_point_at_the_sandbox_script(sandbox: Platform) -> N
         script_url="/sandbox-gateway/collect.js",
         origins=(),
         script_attributes={"data-tokenization-key": f"sbx_pk_{alpha_id}", "data-variant": "inline"},
+        test_mode=True,
     )
     assert (await adapter(sandbox, BETA)).hosted_fields("#000000").script_attributes[
         "data-tokenization-key"

@@ -38,6 +38,8 @@ class HostedFields(msgspec.Struct, frozen=True, kw_only=True):
     (empty when the script is served by the portal itself)."""
     script_attributes: dict[str, str]
     """Attributes of the script tag, such as ``data-tokenization-key``."""
+    test_mode: bool = False
+    """The gateway moves no money (the sandbox): pages say so and show the test cards."""
 
 
 class Card(msgspec.Struct, frozen=True, kw_only=True):

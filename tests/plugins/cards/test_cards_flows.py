@@ -154,6 +154,7 @@ async def test_the_card_form_allows_only_the_gateways_script_origin(platform, po
         form.text,
     )
     assert "sk-test-123" not in form.text  # the security key never reaches a page
+    assert "Test mode:" not in form.text
     listing = await jane.client.get("/payment-methods")
     assert "secure.nmi.com" not in listing.headers["content-security-policy"]
 
@@ -164,6 +165,7 @@ async def test_the_sandbox_form_needs_no_outside_origin(platform, shopper) -> No
     policy = form.headers["content-security-policy"]
     assert "script-src 'self' 'nonce-" in policy and "https:" not in policy.split("img-src")[0]
     assert 'src="/sandbox-gateway/collect.js"' in form.text
+    assert "Test mode:" in form.text and "no real charges" in form.text
 
 
 async def test_a_card_expiring_this_month_is_flagged(platform, shopper) -> None:

@@ -55,6 +55,7 @@ class SandboxAdapter:
             script_url=SCRIPT_URL,
             origins=(),
             script_attributes={"data-tokenization-key": self.tokenization_key, "data-variant": "inline"},
+            test_mode=True,
         )
 
     async def _missing(self, vault_id: str) -> GatewayResponse:
