@@ -140,6 +140,75 @@ def test_loopback_may_use_plain_http(base_url: str) -> None:
     assert msgspec.convert(values, NmiSettings, strict=True).base_url == base_url
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://secure.nmi.com;frame-ancestors *",
+        "https://secure.nmi.com;frame-ancestors",
+        "https://evil.test, *",
+        "https://evil.test,*",
+        "https://*",
+        "https://*.nmi.com",
+        "https://secure.nmi.com\n",
+        "https://secure.nmi.com/\tx",
+        "https://secure.nmi.com\\@evil.test",
+        "https://sécure.nmi.com",
+        "https://-secure.nmi.com",
+        "https://secure-.nmi.com",
+        "https://secure..nmi.com",
+        "https://secure.nmi.com.",
+        "https://" + "a" * 64 + ".nmi.com",
+        "https://1.2.3",
+        "https://0x7f.1",
+        "https://[fe80::1%25eth0]",
+        "https://[::1]evil",
+        "https://secure.nmi.com:0",
+        "https://secure.nmi.com:65536",
+        "https://secure.nmi.com:",
+        "https://secure.nmi.com#x",
+        "https://secure.nmi.com/?",
+        "http://[::2]",
+        "https://secure.nmi.com/token/'Collect\".js",
+    ],
+)
+@pytest.mark.parametrize("setting", ["base_url", "collect_js_url"])
+def test_urls_that_could_reach_into_a_csp_are_refused(setting: str, url: str) -> None:
+    values = {"security_key": "key", "tokenization_key": TOKENIZATION_KEY, setting: url}
+    with pytest.raises(msgspec.ValidationError, match=setting):
+        msgspec.convert(values, NmiSettings, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("collect_js_url", "base_url", "origins"),
+    [
+        ("https://secure.nmi.com/token/Collect.js", "https://secure.nmi.com", ("https://secure.nmi.com",)),
+        ("HTTPS://Secure.NMI.com:443/token/Collect.js", "https://secure.nmi.com/", ("https://secure.nmi.com",)),
+        (
+            "https://tokens.example-gw.test:8443/Collect.js",
+            "https://10.0.0.7:9443/nmi",
+            ("https://tokens.example-gw.test:8443", "https://10.0.0.7:9443"),
+        ),
+        ("https://[2001:DB8::1]/Collect.js", "http://[::1]:8123", ("https://[2001:db8::1]", "http://[::1]:8123")),
+        ("http://localhost:8000/Collect.js", "http://127.0.0.1:80", ("http://localhost:8000", "http://127.0.0.1")),
+    ],
+)
+async def test_origins_are_built_from_the_parsed_host_and_port(
+    collect_js_url: str, base_url: str, origins: tuple[str, ...]
+) -> None:
+    values = {
+        "security_key": "k",
+        "tokenization_key": TOKENIZATION_KEY,
+        "collect_js_url": collect_js_url,
+        "base_url": base_url,
+    }
+    gateway = NmiGateway(msgspec.convert(values, NmiSettings, strict=True))
+    try:
+        fields = gateway.hosted_fields("#000000")
+        assert fields.origins == origins and fields.script_url == collect_js_url
+    finally:
+        await gateway.aclose()
+
+
 async def test_hosted_fields_are_collect_js_inline_with_the_origins_to_allow(nmi: NmiServer) -> None:
     default = NmiGateway(msgspec.convert({"security_key": "k", "tokenization_key": TOKENIZATION_KEY}, NmiSettings))
     try:
@@ -176,7 +245,10 @@ async def test_a_first_card_creates_a_vault_record_named_after_the_customer(
     assert (record.first_name, record.last_name, record.email) == ("Jane", "van Dijk", "jane@globalco.test")
     assert list(record.billings) == ["pm01abc"]
 
-    add, read = nmi.requests
+    assert entry.new_vault  # this call created the record
+
+    check, add, read = nmi.requests
+    assert check.path == "/api/query.php" and check.fields["customer_vault_id"] == entry.vault_id
     assert add.path == "/api/transact.php" and add.method == "POST"
     assert add.fields["customer_vault"] == "add_customer" and add.fields["payment_token"] == token
     assert add.fields["customer_vault_id"] == entry.vault_id and add.fields["billing_id"] == "pm01abc"
@@ -197,6 +269,7 @@ async def test_several_billing_ids_live_in_one_vault_record(gateway: NmiGateway,
         payment_token=nmi.tokenize(AMEX, "0330"), vault_id=first.vault_id, billing_id="pm_03", customer=JANE
     )
     assert first.vault_id == second.vault_id == third.vault_id
+    assert (first.new_vault, second.new_vault, third.new_vault) == (True, False, False)
     assert [(e.billing_id, e.card.brand, e.card.last4) for e in (first, second, third)] == [
         ("pm01first", "visa", "1111"),
         ("pm02", "mastercard", "1111"),
@@ -249,6 +322,71 @@ async def test_deleting_the_last_card_deletes_the_customer_record(gateway: NmiGa
     await gateway.vault_delete(vault_id=second.vault_id, billing_id=second.billing_id, last_in_vault=True)
 
 
+async def test_deleting_a_card_or_record_already_gone_succeeds(gateway: NmiGateway, nmi: NmiServer) -> None:
+    entry = await first_card(gateway, nmi)
+    await gateway.vault_delete(vault_id=entry.vault_id, billing_id="pm_gone", last_in_vault=False)
+    (refused,) = [r for r in nmi.requests_to("transact") if r.fields["customer_vault"] == "delete_billing"]
+    assert refused.fields["billing_id"] == "pmgone"  # NMI answered "Invalid Billing Id": gone counts as deleted
+    assert list(nmi.vault[entry.vault_id].billings) == [entry.billing_id]
+
+    await gateway.vault_delete(vault_id="cus01nosuchrecord", billing_id="pm_1", last_in_vault=False)
+    await gateway.vault_delete(vault_id="cus01nosuchrecord", billing_id="pm_1", last_in_vault=True)
+
+
+REFUSAL = "response=3&responsetext=Vault change not allowed&response_code=300"
+
+
+@pytest.mark.parametrize(("last_in_vault", "action"), [(False, "delete_billing"), (True, "delete_customer")])
+async def test_a_refused_delete_that_leaves_the_card_raises(
+    gateway: NmiGateway, nmi: NmiServer, last_in_vault: bool, action: str
+) -> None:
+    entry = await first_card(gateway, nmi)
+    nmi.garble(REFUSAL, processed=False, endpoint="transact", match={"customer_vault": action})
+    with pytest.raises(GatewayDeclinedError) as refused:
+        await gateway.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=last_in_vault)
+    assert refused.value.response.response_text == "Vault change not allowed"
+    assert list(nmi.vault[entry.vault_id].billings) == [entry.billing_id]  # the card is still there
+
+
+@pytest.mark.parametrize("last_in_vault", [False, True])
+async def test_a_delete_whose_answer_is_lost_is_found_done_not_resent(
+    gateway: NmiGateway, nmi: NmiServer, last_in_vault: bool
+) -> None:
+    entry = await first_card(gateway, nmi)
+    await gateway.vault_add(payment_token=nmi.tokenize(), vault_id=entry.vault_id, billing_id="pm_02", customer=JANE)
+    nmi.drop(endpoint="transact", match={"customer_vault": "delete_customer" if last_in_vault else "delete_billing"})
+    await gateway.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=last_in_vault)
+    assert len([r for r in nmi.requests_to("transact") if r.fields["customer_vault"].startswith("delete")]) == 1
+    if last_in_vault:
+        assert entry.vault_id not in nmi.vault
+    else:
+        assert list(nmi.vault[entry.vault_id].billings) == ["pm02"]
+
+
+async def test_a_delete_that_never_arrived_is_sent_again(gateway: NmiGateway, nmi: NmiServer) -> None:
+    entry = await first_card(gateway, nmi)
+    nmi.drop(processed=False, endpoint="transact", match={"customer_vault": "delete_customer"})
+    await gateway.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=True)
+    assert entry.vault_id not in nmi.vault
+    assert [r.fault for r in nmi.requests_to("transact") if r.fields["customer_vault"] == "delete_customer"] == [
+        "drop",
+        None,
+    ]
+
+
+async def test_a_delete_with_a_lost_answer_that_cannot_be_looked_up_is_unavailable(
+    connect: Callable[..., NmiGateway], nmi: NmiServer
+) -> None:
+    entry = await first_card(connect(), nmi)
+    gateway = connect(timeout=0.2, max_attempts=3)
+    nmi.drop(processed=False, endpoint="transact", match={"customer_vault": "delete_billing"})
+    nmi.hang(5.0, endpoint="query", times=None)
+    with pytest.raises(GatewayUnavailableError):
+        await gateway.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=False)
+    assert len([r for r in nmi.requests_to("transact") if r.fields["customer_vault"] == "delete_billing"]) == 1
+    assert list(nmi.vault[entry.vault_id].billings) == [entry.billing_id]
+
+
 async def test_a_refused_card_raises_with_the_parsed_response(gateway: NmiGateway, nmi: NmiServer) -> None:
     with pytest.raises(GatewayDeclinedError) as expired:
         await first_card(gateway, nmi, exp="0120")
@@ -267,17 +405,86 @@ async def test_a_vault_record_left_from_before_gets_the_card_as_another_billing_
     nmi.add_customer(vault_reference(JANE.customer_id), billing_id="old1")
     entry = await first_card(gateway, nmi, MASTERCARD)
     assert entry.vault_id == vault_reference(JANE.customer_id) and entry.card.brand == "mastercard"
+    assert not entry.new_vault  # it joined the record: the caller must never delete it whole
     assert list(nmi.vault[entry.vault_id].billings) == ["old1", "pm01first"]
     kinds = [request.fields["customer_vault"] for request in nmi.requests_to("transact")]
+    assert kinds == ["add_billing"]  # the record was read first: no doomed add_customer
+
+
+CUSTOMER_VAULT = {"report_type": "customer_vault"}
+NO_RECORD = '<?xml version="1.0" encoding="UTF-8"?>\n<nm_response></nm_response>'
+
+
+async def test_a_record_created_meanwhile_is_joined_after_a_duplicate_refusal(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.garble(NO_RECORD, processed=False, endpoint="query", match=CUSTOMER_VAULT)  # absent when first read
+    nmi.add_customer(vault_reference(JANE.customer_id), billing_id="other1")  # another tab's add, say
+    entry = await first_card(gateway, nmi)
+    assert not entry.new_vault
+    kinds = [request.fields["customer_vault"] for request in nmi.requests_to("transact")]
     assert kinds == ["add_customer", "add_billing"]
+    assert list(nmi.vault[entry.vault_id].billings) == ["other1", "pm01first"]
+
+
+async def test_a_duplicate_refusal_joins_the_record_when_it_could_not_be_read_first(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.garble("<html>busy</html>", processed=False, endpoint="query", match=CUSTOMER_VAULT)
+    nmi.add_customer(vault_reference(JANE.customer_id), billing_id="old1")
+    entry = await first_card(gateway, nmi)
+    assert not entry.new_vault and list(nmi.vault[entry.vault_id].billings) == ["old1", "pm01first"]
+
+
+async def test_a_card_an_earlier_call_stored_is_returned_without_spending_the_token(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.add_customer(vault_reference(JANE.customer_id), billing_id="pm01first", number=MASTERCARD)
+    entry = await first_card(gateway, nmi)
+    assert (entry.billing_id, entry.card.brand, entry.new_vault) == ("pm01first", "mastercard", False)
+    assert nmi.requests_to("transact") == [] and nmi.used_tokens == set()
+
+
+async def test_a_card_found_after_a_refusal_is_not_claimed_without_a_lost_send(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.garble(NO_RECORD, processed=False, endpoint="query", match=CUSTOMER_VAULT)  # first read: absent
+    nmi.add_customer(vault_reference(JANE.customer_id), billing_id="pm01first")  # yet there, with this card
+    entry = await first_card(gateway, nmi)
+    assert not entry.new_vault  # add_customer was refused outright: this call created nothing
+    assert [request.fields["customer_vault"] for request in nmi.requests_to("transact")] == ["add_customer"]
 
 
 async def test_a_vault_add_whose_answer_is_lost_is_found_not_resent(gateway: NmiGateway, nmi: NmiServer) -> None:
     nmi.drop(endpoint="transact", match={"customer_vault": "add_customer"})
     entry = await first_card(gateway, nmi)
     assert entry.card.last4 == "1111"
+    assert entry.new_vault  # the record was absent before: the lost add_customer created it
     assert len(nmi.requests_to("transact")) == 1  # the token was used once: the lookup found the card
     assert len(nmi.vault[entry.vault_id].billings) == 1
+
+
+async def test_a_lost_add_is_not_claimed_as_new_when_the_record_could_not_be_read_first(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.garble("<html>busy</html>", processed=False, endpoint="query", match=CUSTOMER_VAULT)
+    nmi.drop(endpoint="transact", match={"customer_vault": "add_customer"})
+    entry = await first_card(gateway, nmi)
+    assert not entry.new_vault  # it may have been there before this call: False is the safe answer
+    assert entry.vault_id in nmi.vault and len(nmi.requests_to("transact")) == 1
+
+
+async def test_a_lost_add_that_lands_late_still_counts_as_creating_the_record(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.delay(0.0, endpoint="query", match=CUSTOMER_VAULT)  # the first read gets through: no record
+    nmi.garble(NO_RECORD, endpoint="query", match=CUSTOMER_VAULT)  # the lookup misses the slow add
+    nmi.drop(endpoint="transact", match={"customer_vault": "add_customer"})
+    entry = await first_card(gateway, nmi)
+    assert entry.new_vault  # the resend was refused as a duplicate of this call's own first send
+    kinds = [(request.fields["customer_vault"], request.fault) for request in nmi.requests_to("transact")]
+    assert kinds == [("add_customer", "drop"), ("add_customer", None)]
+    assert list(nmi.vault[entry.vault_id].billings) == ["pm01first"]
 
 
 async def test_a_vault_add_that_never_arrived_is_sent_again(gateway: NmiGateway, nmi: NmiServer) -> None:
@@ -293,6 +500,18 @@ async def test_an_unreadable_card_record_takes_the_card_back_out(gateway: NmiGat
         await first_card(gateway, nmi)
     assert nmi.vault == {}  # added, unreadable, deleted again
     assert nmi.requests_to("transact")[-1].fields["customer_vault"] == "delete_customer"
+
+
+async def test_an_unreadable_card_in_a_joined_record_takes_only_the_card_out(
+    gateway: NmiGateway, nmi: NmiServer
+) -> None:
+    nmi.add_customer(vault_reference(JANE.customer_id), billing_id="old1")
+    nmi.delay(0.0, endpoint="query", match=CUSTOMER_VAULT)  # the first read shows the record
+    nmi.garble("<nm_response><customer_vault><customer id=", endpoint="query", times=None)
+    with pytest.raises(GatewayUnavailableError):
+        await first_card(gateway, nmi)
+    assert list(nmi.vault[vault_reference(JANE.customer_id)].billings) == ["old1"]  # the record stays
+    assert nmi.requests_to("transact")[-1].fields["customer_vault"] == "delete_billing"
 
 
 ENTITY_BOMB = (
@@ -371,6 +590,34 @@ async def test_amounts_are_sent_with_the_currency_decimals(
 def test_amounts_that_cannot_be_charged_are_refused(amount: Money) -> None:
     with pytest.raises(ValueError):
         nmi_amount(amount)
+
+
+@pytest.mark.parametrize(
+    ("amount", "order_id", "billing_id", "text", "answered_order"),
+    [
+        (Money(0, "USD"), "inv_1", "pm_1", "Invalid amount", "inv_1"),
+        (Money(-5, "USD"), "inv_1", "pm_1", "Invalid amount", "inv_1"),
+        (Money(100, "usd"), "inv_1", "pm_1", "Invalid currency", "inv_1"),
+        (Money(100, "ZZZ"), "inv_1", "pm_1", "Invalid currency", "inv_1"),
+        (Money(100, "USD"), "", "pm_1", "Invalid order id", None),
+        (Money(100, "USD"), "   ", "pm_1", "Invalid order id", None),
+        (Money(100, "USD"), "x" * 201, "pm_1", "Invalid order id", None),
+        (Money(100, "USD"), "inv_1", "_-_", "Invalid Billing Id", "inv_1"),
+    ],
+)
+async def test_a_sale_that_cannot_be_sent_gets_the_gateway_error_answer(
+    gateway: NmiGateway,
+    nmi: NmiServer,
+    amount: Money,
+    order_id: str,
+    billing_id: str,
+    text: str,
+    answered_order: str | None,
+) -> None:
+    response = await gateway.sale(vault_id="cus01", billing_id=billing_id, amount=amount, order_id=order_id)
+    assert response == GatewayResponse(outcome="error", response_code=300, response_text=text, order_id=answered_order)
+    assert classify(response) == "final" and not response.retryable
+    assert nmi.requests == []  # nothing sent, not even a lookup
 
 
 async def test_a_sale_whose_connection_dropped_charges_exactly_once(gateway: NmiGateway, nmi: NmiServer) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,16 +27,21 @@ from portal.payments.gateway import (
     classify,
 )
 from portal.payments.sandbox import SANDBOX_GATEWAY, SandboxAdapter, SandboxSettings
-from portal.payments.sandbox.cards import brand_of, check_card, luhn_valid
+from portal.payments.sandbox.cards import TEST_CARDS, Behaviour, InvalidFieldsError, brand_of, check_card, luhn_valid
 from portal.platform import Platform
 from portal.plugins.registry import SettingsError
 from portal.testing import BASE_DOMAIN, ClientFactory, apply_tenants
 
 RUN = uuid.uuid4().hex[:6]
-ALPHA, BETA, GAMMA, ECHO, NONE = (f"sbx-{name}-{RUN}" for name in ("alpha", "beta", "gamma", "echo", "none"))
+ALPHA, BETA, GAMMA, ECHO, NONE, LIMITED = (
+    f"sbx-{name}-{RUN}" for name in ("alpha", "beta", "gamma", "echo", "none", "limited")
+)
 BETA_KEY = f"beta_public_key_{RUN}"
 CUSTOMER = VaultCustomer(customer_id="cus_sandbox_test", email="jane@example.test", name="Jane Example")
 FUTURE = f"12 / {(datetime.now(UTC).year + 3) % 100:02d}"
+VISA = "4111111111111111"
+NOT_A_TEST_CARD = "Use a test card number: this is a test gateway"
+PAYMENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "payments.md"
 
 TENANTS = f"""
 [[isos]]
@@ -54,6 +61,13 @@ frame_ancestors = ["https://shop.beta.test"]
 [isos.merchants.gateway]
 key = "sandbox"
 settings = {{ tokenization_key = "{BETA_KEY}" }}
+
+[[isos.merchants]]
+slug = "{LIMITED}"
+name = "Limited"
+[isos.merchants.gateway]
+key = "sandbox"
+settings = {{ tokenize_limit_per_hour = 2 }}
 
 [[isos.merchants]]
 slug = "{ECHO}"
@@ -155,6 +169,60 @@ def test_brand_from_the_bin(number: str, brand: str) -> None:
     assert brand_of(number) == brand
 
 
+APPROVING = {
+    "4111111111111111": "visa",
+    "4242424242424242": "visa",
+    "4012888888881881": "visa",
+    "5555555555554444": "mastercard",
+    "5105105105105100": "mastercard",
+    "2223003122003222": "mastercard",
+    "378282246310005": "amex",
+    "371449635398431": "amex",
+    "6011111111111117": "discover",
+    "6011000990139424": "discover",
+    "3566002020360505": "card",
+}
+
+
+def test_the_test_cards_are_the_five_special_ones_and_public_approving_numbers() -> None:
+    assert {number: behaviour for number, behaviour in TEST_CARDS.items() if behaviour != Behaviour.APPROVE} == {
+        "4000000000000002": Behaviour.INSUFFICIENT_FUNDS,
+        "4000000000000069": Behaviour.EXPIRED_CARD,
+        "4000000000000119": Behaviour.PROCESSOR_ERROR,
+        "4000000000000341": Behaviour.DECLINE_AFTER_ATTACH,
+    }
+    assert {number for number, behaviour in TEST_CARDS.items() if behaviour == Behaviour.APPROVE} == set(APPROVING)
+    assert all(luhn_valid(number) for number in TEST_CARDS)
+    today = datetime.now(UTC).date()
+    for number, brand in APPROVING.items():
+        cvv = "1234" if brand == "amex" else "123"
+        assert check_card(number, FUTURE, cvv, today=today, cvv_required=True).brand == brand
+
+
+def test_the_docs_list_exactly_the_test_cards() -> None:
+    text = PAYMENTS_DOC.read_text(encoding="utf-8")
+    section = text[text.index("### Test cards") :]
+    section = section[: section.index("\n### ", 1)]
+    listed = {re.sub(r"\s", "", found) for found in re.findall(r"`([\d ]{15,23})`", section)}
+    assert listed == set(TEST_CARDS)
+
+
+@pytest.mark.parametrize(
+    ("number", "cvv", "errors"),
+    [
+        ("4929 1234 5678 9015", "123", {"ccnumber": NOT_A_TEST_CARD}),
+        ("340000000000009", "1234", {"ccnumber": NOT_A_TEST_CARD}),  # its brand still sets the code's length
+        ("340000000000009", "123", {"ccnumber": NOT_A_TEST_CARD, "cvv": "CVV is invalid"}),
+        ("4111 1111 1111 1112", "123", {"ccnumber": "Card number is invalid"}),  # Luhn keeps its own message
+    ],
+)
+def test_only_test_card_numbers_pass(number: str, cvv: str, errors: dict[str, str]) -> None:
+    assert luhn_valid(number.replace(" ", "")) == (errors["ccnumber"] == NOT_A_TEST_CARD)
+    with pytest.raises(InvalidFieldsError) as refused:
+        check_card(number, FUTURE, cvv, today=datetime.now(UTC).date(), cvv_required=True)
+    assert refused.value.errors == errors
+
+
 def test_check_card_keeps_no_number() -> None:
     today = datetime.now(UTC).date()
     details = check_card("4111 1111 1111 1111", FUTURE, "123", today=today, cvv_required=True)
@@ -210,6 +278,11 @@ async def test_tokens_live_24_hours(sandbox: Platform, portal_client: ClientFact
     [
         ({"ccnumber": "4111111111111112"}, {"ccnumber": "Card number is invalid"}),
         ({"ccnumber": "4111"}, {"ccnumber": "Card number is invalid"}),
+        ({"ccnumber": "4929123456789015"}, {"ccnumber": NOT_A_TEST_CARD}),
+        (
+            {"ccnumber": "4999 9999 9999 9996", "ccexp": "01/20"},
+            {"ccnumber": NOT_A_TEST_CARD, "ccexp": "Card is expired"},
+        ),
         ({"ccnumber": ""}, {"ccnumber": "Card number is required"}),
         ({"ccexp": "01/20"}, {"ccexp": "Card is expired"}),
         ({"ccexp": "13/30"}, {"ccexp": "Expiration date is invalid"}),
@@ -276,6 +349,22 @@ async def test_configured_tokenization_key_replaces_the_default(
     assert (await tokenize(client, f"sbx_pk_{beta_id}", "4111111111111111")).status_code == 401
 
 
+async def test_the_tokenization_limit_is_a_setting(sandbox: Platform, portal_client: ClientFactory) -> None:
+    assert (await adapter(sandbox, LIMITED)).settings == SandboxSettings(tokenize_limit_per_hour=2)
+    assert SandboxSettings().tokenize_limit_per_hour == 300
+    if (left := 3600 - time.time() % 3600) < 5:  # keep the three requests in one hourly window
+        await asyncio.sleep(left + 0.1)
+    client, key = portal_client(host(LIMITED)), await key_of(sandbox, LIMITED)
+    assert (await tokenize(client, key, "4111111111111111")).status_code == 200
+    assert (await tokenize(client, key, "4111111111111112")).status_code == 422  # refused requests count too
+    third = await tokenize(client, key, "4111111111111111")
+    assert third.status_code == 429
+    assert third.headers["retry-after"] == "3600"
+    assert third.headers["content-type"].startswith("application/problem+json")
+    assert "token" not in third.json()
+    assert (await tokenize(portal_client(host(ALPHA)), await key_of(sandbox, ALPHA), VISA)).status_code == 200
+
+
 async def test_tokenize_needs_no_csrf_token_but_a_json_body(sandbox: Platform, portal_client: ClientFactory) -> None:
     client = portal_client(host(ALPHA))
     response = await client.post(
@@ -320,23 +409,14 @@ async def test_hosted_fields_point_at_the_sandbox_script(sandbox: Platform) -> N
     ] == BETA_KEY
 
 
-@pytest.mark.parametrize(
-    ("number", "cvv", "brand"),
-    [
-        ("4111111111111111", "123", "visa"),
-        ("5555555555554444", "123", "mastercard"),
-        ("378282246310005", "1234", "amex"),
-        ("6011111111111117", "123", "discover"),
-        ("4242424242424242", "123", "visa"),
-    ],
-)
+@pytest.mark.parametrize(("number", "brand"), APPROVING.items())
 async def test_approving_cards_go_on_file_and_charge(
-    sandbox: Platform, portal_client: ClientFactory, number: str, cvv: str, brand: str
+    sandbox: Platform, portal_client: ClientFactory, number: str, brand: str
 ) -> None:
     gateway = await adapter(sandbox, ALPHA)
-    token = await token_for(sandbox, portal_client, ALPHA, number, cvv=cvv)
+    token = await token_for(sandbox, portal_client, ALPHA, number, cvv="1234" if brand == "amex" else "123")
     entry = await gateway.vault_add(payment_token=token, vault_id=None, billing_id="pm_1", customer=CUSTOMER)
-    assert entry.vault_id.startswith("sbx_cv_") and entry.billing_id == "pm_1"
+    assert entry.vault_id.startswith("sbx_cv_") and entry.billing_id == "pm_1" and entry.new_vault
     assert (entry.card.brand, entry.card.last4, entry.card.exp_month) == (brand, number[-4:], 12)
     assert entry.card.exp_year == datetime.now(UTC).year + 3
     result = await gateway.sale(
@@ -472,8 +552,8 @@ async def test_another_merchants_token_and_vault_are_unknown(sandbox: Platform, 
             vault_id=entry.vault_id, billing_id="pm_a", amount=Money(100, "USD"), order_id=f"o-{uuid.uuid4().hex}"
         )
         assert (sale.outcome, sale.response_code, sale.response_text) == ("error", 300, "Invalid Customer Vault Id")
-        with pytest.raises(GatewayDeclinedError):
-            await other.vault_delete(vault_id=entry.vault_id, billing_id="pm_a", last_in_vault=True)
+        for last_in_vault in (False, True):  # unknown to them, so "already gone": no error, and nothing deleted
+            await other.vault_delete(vault_id=entry.vault_id, billing_id="pm_a", last_in_vault=last_in_vault)
     sale = await alpha.sale(
         vault_id=entry.vault_id, billing_id="pm_a", amount=Money(100, "USD"), order_id=f"o-{uuid.uuid4().hex}"
     )
@@ -528,6 +608,7 @@ async def test_vault_add_update_and_delete(sandbox: Platform, portal_client: Cli
         customer=CUSTOMER,
     )
     assert second.vault_id == first.vault_id and second.card.brand == "mastercard"
+    assert first.new_vault and not second.new_vault
     with pytest.raises(GatewayDeclinedError) as duplicate:
         await gateway.vault_add(
             payment_token=await token_for(sandbox, portal_client, ALPHA, "4111111111111111"),
@@ -568,9 +649,7 @@ async def test_vault_add_update_and_delete(sandbox: Platform, portal_client: Cli
 
     await gateway.vault_delete(vault_id=first.vault_id, billing_id="pm_second", last_in_vault=False)
     assert await owner.fetchval("SELECT count(*) FROM portal_sandbox_vault WHERE vault_id = $1", first.vault_id) == 1
-    with pytest.raises(GatewayDeclinedError) as gone:
-        await gateway.vault_delete(vault_id=first.vault_id, billing_id="pm_second", last_in_vault=False)
-    assert (gone.value.response.response_code, gone.value.response.response_text) == (300, "Invalid Billing Id")
+    await gateway.vault_delete(vault_id=first.vault_id, billing_id="pm_second", last_in_vault=False)  # already gone
     await gateway.vault_delete(vault_id=first.vault_id, billing_id="pm_first", last_in_vault=True)
     assert await owner.fetchval("SELECT count(*) FROM portal_sandbox_vault WHERE vault_id = $1", first.vault_id) == 0
     with pytest.raises(GatewayDeclinedError) as no_vault:
@@ -581,6 +660,28 @@ async def test_vault_add_update_and_delete(sandbox: Platform, portal_client: Cli
             customer=CUSTOMER,
         )
     assert no_vault.value.response.response_text == "Invalid Customer Vault Id"
+
+
+async def test_deleting_what_is_already_gone_succeeds(sandbox: Platform, portal_client: ClientFactory, owner) -> None:
+    gateway = await adapter(sandbox, ALPHA)
+    entry = await gateway.vault_add(
+        payment_token=await token_for(sandbox, portal_client, ALPHA, "4111111111111111"),
+        vault_id=None,
+        billing_id="pm_kept",
+        customer=CUSTOMER,
+    )
+
+    async def rows(table: str) -> int:
+        return int(await owner.fetchval(f"SELECT count(*) FROM {table} WHERE vault_id = $1", entry.vault_id))
+
+    await gateway.vault_delete(vault_id=entry.vault_id, billing_id="pm_never_there", last_in_vault=False)
+    assert (await rows("portal_sandbox_vault"), await rows("portal_sandbox_billing")) == (1, 1)
+    # the last card's billing id is already gone (an earlier, interrupted removal): the record still goes
+    await gateway.vault_delete(vault_id=entry.vault_id, billing_id="pm_never_there", last_in_vault=True)
+    assert (await rows("portal_sandbox_vault"), await rows("portal_sandbox_billing")) == (0, 0)
+    for last_in_vault in (False, True):
+        await gateway.vault_delete(vault_id=entry.vault_id, billing_id="pm_kept", last_in_vault=last_in_vault)
+        await gateway.vault_delete(vault_id="sbx_cv_unknown", billing_id="pm_kept", last_in_vault=last_in_vault)
 
 
 async def test_the_adapter_joins_the_callers_transaction(
@@ -705,9 +806,11 @@ async def test_the_field_frame_renders_a_labelled_input_with_its_nonce(
     assert '<label for="field" class="visually-hidden">Numéro de carte</label>' in html
     assert 'autocomplete="cc-number"' in html and 'inputmode="numeric"' in html
     assert 'placeholder="1234 1234 1234 1234"' in html and 'data-instance="abc123"' in html
+    assert f'data-test-cards="{" ".join(TEST_CARDS)}"' in html  # what the number frame sends at all
     for field, autocomplete in (("ccexp", "cc-exp"), ("cvv", "cc-csc")):
         page = await client.get(f"/sandbox-gateway/fields/{field}", params={"key": key})
         assert page.status_code == 200 and f'autocomplete="{autocomplete}"' in page.text
+        assert "data-test-cards" not in page.text
 
 
 async def test_the_field_frame_may_be_framed_where_the_portal_may(
@@ -754,7 +857,18 @@ def test_settings_are_checked(portal_platform: Platform) -> None:
     assert validate_gateway(portal_platform.registry, "sandbox", {"tokenization_key": "key_12345678"}).settings == (
         SandboxSettings(tokenization_key="key_12345678")
     )
-    for bad in ({"api_key": "x"}, {"tokenization_key": "short"}, {"tokenization_key": "has spaces in it"}):
+    for limit in (1, 100_000):
+        settings = validate_gateway(portal_platform.registry, "sandbox", {"tokenize_limit_per_hour": limit}).settings
+        assert settings == SandboxSettings(tokenize_limit_per_hour=limit)
+    for bad in (
+        {"api_key": "x"},
+        {"tokenization_key": "short"},
+        {"tokenization_key": "has spaces in it"},
+        {"tokenize_limit_per_hour": 0},
+        {"tokenize_limit_per_hour": 100_001},
+        {"tokenize_limit_per_hour": "300"},
+        {"tokenize_limit_per_hour": True},
+    ):
         with pytest.raises(SettingsError):
             validate_gateway(portal_platform.registry, "sandbox", bad)
 
@@ -779,6 +893,8 @@ MERCHANT_PAGE = """<!doctype html>
 </main>
 <script src="/sandbox-gateway/collect.js" data-tokenization-key="{key}" data-variant="inline" nonce="{nonce}"></script>
 <script nonce="{nonce}">
+window.seenMessages = [];
+window.addEventListener("message", function (event) {{ window.seenMessages.push(JSON.stringify(event.data)); }});
 function note(field, valid, message) {{
   var item = document.createElement("li");
   item.setAttribute("data-field", field);
@@ -843,6 +959,11 @@ async def test_collect_js_in_a_browser(sandbox: Platform, live: Any, browser_pag
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
+    requests: list[Any] = []
+    page.on("request", lambda request: requests.append(request))
+
+    def tokenize_requests() -> list[Any]:
+        return [request for request in requests if request.url.endswith("/sandbox-gateway/tokenize")]
 
     async def merchant_page(route: Any) -> None:
         from portal.web.headers import content_security_policy
@@ -883,15 +1004,38 @@ async def test_collect_js_in_a_browser(sandbox: Platform, live: Any, browser_pag
     assert await page.text_content("#result") == ""
     await axe_check(page)
 
-    await number.fill("4000 0000 0000 0341")
+    await number.fill("4929 1234 5678 9015")  # passes the Luhn check, but no test card: never sent
     await cvv.fill("123")
     await page.click("#payButton")
+    await page.locator("#validations li[data-field='ccnumber']", has_text=NOT_A_TEST_CARD).wait_for()
+    assert tokenize_requests() == []
+    assert await page.text_content("#result") == ""
+
+    await number.fill("4000 0000 0000 0341")
+    await page.click("#payButton")
     await page.locator("#result:not(:empty)").wait_for()
-    response = json.loads(await page.text_content("#result") or "{}")
+    result = await page.text_content("#result") or "{}"
+    response = json.loads(result)
     assert response["tokenType"] == "inline" and response["token"].startswith("sbx_tok_")
-    assert response["card"]["number"] == "400000******0341" and response["card"]["type"] == "visa"
-    seen_by_page = await page.evaluate("document.documentElement.outerHTML")
-    assert "4000000000000341" not in seen_by_page and "4000 0000 0000 0341" not in seen_by_page
+    assert response["card"] == {
+        "number": "400000******0341",
+        "bin": "400000",
+        "exp": FUTURE[:2] + FUTURE[-2:],
+        "type": "visa",
+        "hash": "",
+    }
+    card_number = ("4000000000000341", "4000 0000 0000 0341")
+    seen_by_page = [result, *await page.evaluate("window.seenMessages")]  # the callback, and every message
+    assert not [seen for seen in seen_by_page if any(form in seen for form in card_number)]
+    assert any("400000******0341" in seen for seen in seen_by_page)
+    [sent] = tokenize_requests()  # only the number frame's own POST carries the card
+    assert sent.method == "POST" and "/sandbox-gateway/fields/ccnumber?" in sent.frame.url
+    assert json.loads(sent.post_data)["ccnumber"] == "4000 0000 0000 0341"
+    for request in requests:
+        if request is sent:
+            continue
+        carried = " ".join((request.url, request.post_data or "", *(await request.all_headers()).values()))
+        assert not any(form in carried for form in card_number), request.url
     assert problems == []
 
     entry = await (await adapter(sandbox, ALPHA)).vault_add(

@@ -7,6 +7,7 @@ receiver that verifies its Standard Webhooks signature.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from playwright.async_api import Page, expect
 
@@ -73,6 +74,15 @@ async def test_jane_manages_her_cards(
         "response",
         lambda response: problems.append(f"{response.status} {response.url}") if response.status == 404 else None,
     )
+    submitted: list[str] = []  # what the portal's own page sends when a card form is submitted
+    page.on(
+        "request",
+        lambda request: (
+            submitted.append(request.post_data or "")
+            if request.method == "POST" and request.url.endswith("/payment-methods")
+            else None
+        ),
+    )
 
     await sign_in(page, live_portal, GREENFIELD, JANE)
     await page.get_by_role("navigation", name="Portal").get_by_role("link", name="Payment methods").click()
@@ -138,8 +148,12 @@ async def test_jane_manages_her_cards(
     await axe_check(page)
     await assert_reflows(page, viewport)
 
-    html = await page.content()
-    assert "4111111111111111" not in html and VISA not in html
+    assert len(submitted) == 2  # the two cards; only a payment token travels with each
+    for body in submitted:
+        fields = dict(parse_qsl(body))
+        assert set(fields) <= {"csrf_token", "payment_token", "make_default"}, fields
+        assert fields["payment_token"].startswith("sbx_tok_")
+        assert "4111" not in body and "5555" not in body
     assert problems == []
     assert webhook_receiver.failures == []
     delivered = sorted((e["audit_seq"], e["type"]) for e in webhook_receiver.events())  # delivery order may vary

@@ -58,6 +58,8 @@ class VaultEntry(msgspec.Struct, frozen=True, kw_only=True):
     vault_id: str
     billing_id: str
     card: Card
+    new_vault: bool = False
+    """This request created the customer vault record (False when it joined an existing one)."""
 
 
 class VaultCustomer(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,7 +149,11 @@ class PaymentGatewayAdapter(Protocol):
         ...
 
     async def vault_delete(self, *, vault_id: str, billing_id: str, last_in_vault: bool) -> None:
-        """Forget one card; with ``last_in_vault`` the whole customer vault record goes."""
+        """Forget one card; with ``last_in_vault`` the whole customer vault record goes.
+
+        A card (or record) that is already gone counts as deleted. :class:`GatewayDeclinedError`
+        means the gateway refused and the card is still there.
+        """
         ...
 
     async def sale(self, *, vault_id: str, billing_id: str, amount: Money, order_id: str) -> GatewayResponse:

@@ -13,6 +13,7 @@ only when it did not.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -52,10 +53,16 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOOKUP_MARGIN = timedelta(seconds=60)
 """How much older than the sale call a declined attempt found by order id may be (clock skew)."""
 
+MAX_ORDER_ID = 200
+"""The longest order id a sale takes (as the sandbox)."""
+
 _OUTCOMES: dict[str, Outcome] = {"1": "approved", "2": "declined", "3": "error"}
 _CODE = re.compile(r"[0-9]{1,4}")
 _EXPIRY = re.compile(r"(0[1-9]|1[0-2])([0-9]{2})")
 _LAST4 = re.compile(r"([0-9]{4})$")
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+_PATH = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]*)*")
 _BRANDS = {
     "visa": "visa",
     "mastercard": "mastercard",
@@ -75,22 +82,58 @@ _BRANDS = {
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S+$")]
 
 
-def _check_url(name: str, value: str) -> None:
+def _url_origin(name: str, value: str) -> str:
+    """The origin of a settings URL, ``scheme://host[:port]``, built from its checked, lower-cased parts.
+
+    The host must be a DNS name or an IP literal, so nothing else (a ``;``, a ``,``, a ``*``) can
+    reach the Content-Security-Policy the origin goes into.
+
+    Raises:
+        ValueError: the URL is not an https URL of a valid host (plain http only for loopback),
+            or it has credentials, a query, a fragment, a bad port or a bad path.
+    """
+    if not value.isascii() or any(char <= " " or char in "\x7f\\" for char in value):
+        raise ValueError(f"{name} must be a plain ASCII URL without spaces, control characters or backslashes")
     parts = urlsplit(value)
-    try:
-        parts.port  # noqa: B018 (raises ValueError for a malformed port)
-    except ValueError:
-        raise ValueError(f"{name} has an invalid port") from None
-    host = parts.hostname or ""
-    if not (parts.scheme == "https" or (parts.scheme == "http" and host in LOOPBACK_HOSTS)):
-        raise ValueError(f"{name} must be an https URL (plain http only for 127.0.0.1 or localhost)")
-    if not host or parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+    netloc = parts.netloc.lower()
+    if "@" in netloc or "?" in value or "#" in value:
         raise ValueError(f"{name} must name a host, without credentials, query or fragment")
+    colon = netloc.find(":", netloc.find("]") + 1 if netloc.startswith("[") else 0)
+    host, port_text = (netloc[:colon], netloc[colon + 1 :]) if colon >= 0 else (netloc, None)
+    port = None
+    if port_text is not None:
+        if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"{name} has an invalid port")
+        port = int(port_text)
+    host = _checked_host(name, host)
+    if not (parts.scheme == "https" or (parts.scheme == "http" and host.strip("[]") in LOOPBACK_HOSTS)):
+        raise ValueError(f"{name} must be an https URL (plain http only for 127.0.0.1, ::1 or localhost)")
+    if not _PATH.fullmatch(parts.path):
+        raise ValueError(f"{name} has an invalid path")
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default_port else "")
+
+
+def _checked_host(name: str, host: str) -> str:
+    """``host`` (lower case) as a DNS name, an IPv4 address or a bracketed IPv6 address."""
+    problem = ValueError(f"{name} must name a valid host: a DNS name or an IP address")
+    try:
+        if host.startswith("["):
+            if not re.fullmatch(r"\[[0-9a-f:.]+\]", host):
+                raise problem
+            return f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        labels = host.split(".")
+        if _NUMERIC_LABEL.fullmatch(labels[-1]):  # a browser would read it as an IPv4 address
+            return str(ipaddress.IPv4Address(host))
+    except ipaddress.AddressValueError:
+        raise problem from None
+    if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise problem
+    return host
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    return _url_origin("url", url)
 
 
 class NmiSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -111,8 +154,8 @@ class NmiSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Seconds to wait before looking a request up after it got no answer."""
 
     def __post_init__(self) -> None:
-        _check_url("base_url", self.base_url)
-        _check_url("collect_js_url", self.collect_js_url)
+        _url_origin("base_url", self.base_url)
+        _url_origin("collect_js_url", self.collect_js_url)
 
     def __repr__(self) -> str:
         return (
@@ -238,6 +281,11 @@ def _action_date(action: ET.Element) -> datetime | None:
         return None
 
 
+def _gateway_error(text: str, order_id: str | None = None) -> GatewayResponse:
+    """A request refused before sending, answered as NMI's gateway would (response 3, code 300)."""
+    return GatewayResponse(outcome="error", response_code=300, response_text=text, order_id=order_id)
+
+
 def _split_name(name: str) -> tuple[str, str]:
     parts = name.split(None, 1)
     return (parts[0] if parts else "", parts[1] if len(parts) > 1 else "")
@@ -292,43 +340,77 @@ class NmiGateway:
         """Store a tokenized card: ``add_customer`` when ``vault_id`` is None, else ``add_billing``.
 
         A new customer vault record is named after the portal customer (:func:`vault_reference`),
-        so an answer lost on the way can be looked up. The billing id is
-        ``vault_reference(billing_id)``; the returned entry carries both as NMI holds them.
+        so an answer lost on the way can be looked up. The record is read first: one that exists
+        already gets the card with ``add_billing``. ``new_vault`` is True only when this call's
+        ``add_customer`` created the record; when that cannot be known (the first read got no
+        answer), it is False. The billing id is ``vault_reference(billing_id)``; the returned
+        entry carries both ids as NMI holds them.
         """
         billing = vault_reference(billing_id)
         first_name, last_name = _split_name(customer.name)
         target = vault_id if vault_id is not None else vault_reference(customer.customer_id)
         fields = {
-            "customer_vault": "add_billing" if vault_id is not None else "add_customer",
+            "customer_vault": "add_billing",
             "customer_vault_id": target,
             "billing_id": billing,
             "payment_token": payment_token,
         }
         details = {"email": customer.email, "first_name": first_name, "last_name": last_name}
         fields.update({name: value for name, value in details.items() if value})
-        result = await self._exactly_once(fields, find=lambda: self._billing_present(target, billing))
-        if isinstance(result, ET.Element):
-            return VaultEntry(vault_id=target, billing_id=billing, card=card_of(result))
+        if vault_id is not None:
+            return await self._add(fields, target, billing, new_vault=False)
+        try:
+            before = await self._billings(target)
+        except (_NoAnswerError, _QueryRefusedError, GatewayUnavailableError) as exc:
+            log.warning("NMI vault record of %s unknown before add_customer (%s)", self._label, exc)
+            absent = False  # unknown: whatever is found later may predate this call
+        else:
+            if before is not None and billing in before:  # an earlier call stored it: keep the token unspent
+                return VaultEntry(vault_id=target, billing_id=billing, card=card_of(before[billing]))
+            if before is not None:  # a record the portal does not know of: add the card to it
+                return await self._add(fields, target, billing, new_vault=False)
+            absent = True
+        fields["customer_vault"] = "add_customer"
+        looked_up = False
+
+        async def find() -> ET.Element | None:
+            nonlocal looked_up
+            looked_up = True  # a send got no answer: it may have created the record
+            return await self._billing_present(target, billing)
+
+        result = await self._exactly_once(fields, find=find)
+        if isinstance(result, ET.Element):  # a lost add_customer landed (or the card was there already)
+            return VaultEntry(vault_id=target, billing_id=billing, card=card_of(result), new_vault=absent)
         response, answered_vault = result
-        if not response.approved and vault_id is None:
-            existing = await self._quietly(self._billings(target))
-            if existing is not None and billing in existing:  # an earlier attempt stored it
-                return VaultEntry(vault_id=target, billing_id=billing, card=card_of(existing[billing]))
-            if existing is not None:  # the record exists (unknown to the portal): add the card to it
-                fields["customer_vault"] = "add_billing"
-                result = await self._exactly_once(fields, find=lambda: self._billing_present(target, billing))
-                if isinstance(result, ET.Element):
-                    return VaultEntry(vault_id=target, billing_id=billing, card=card_of(result))
-                response, answered_vault = result
+        if response.approved:
+            return await self._read_back(answered_vault or target, billing, new_vault=True)
+        existing = await self._quietly(self._billings(target))
+        if existing is None:
+            raise GatewayDeclinedError(response)
+        if billing in existing:  # stored by a send of this call that went unanswered, or by an earlier call
+            created = absent and looked_up
+            return VaultEntry(vault_id=target, billing_id=billing, card=card_of(existing[billing]), new_vault=created)
+        fields["customer_vault"] = "add_billing"  # "Duplicate Customer Vault Id": created meanwhile, join it
+        return await self._add(fields, target, billing, new_vault=False)
+
+    async def _add(self, fields: dict[str, str], vault_id: str, billing: str, *, new_vault: bool) -> VaultEntry:
+        """Add the card to an existing record (``add_billing``) and return the entry."""
+        result = await self._exactly_once(fields, find=lambda: self._billing_present(vault_id, billing))
+        if isinstance(result, ET.Element):
+            return VaultEntry(vault_id=vault_id, billing_id=billing, card=card_of(result), new_vault=new_vault)
+        response, answered_vault = result
         if not response.approved:
             raise GatewayDeclinedError(response)
-        stored_in = answered_vault or target
+        return await self._read_back(answered_vault or vault_id, billing, new_vault=new_vault)
+
+    async def _read_back(self, vault_id: str, billing: str, *, new_vault: bool) -> VaultEntry:
+        """The entry NMI accepted; a card that cannot be read is taken back out (the record too if new)."""
         try:
-            card = await self._stored_card(stored_in, billing)
+            card = await self._stored_card(vault_id, billing)
         except GatewayUnavailableError:
-            await self._undo(stored_in, billing, whole_record=fields["customer_vault"] == "add_customer")
+            await self._undo(vault_id, billing, whole_record=new_vault)
             raise
-        return VaultEntry(vault_id=stored_in, billing_id=billing, card=card)
+        return VaultEntry(vault_id=vault_id, billing_id=billing, card=card, new_vault=new_vault)
 
     async def vault_update(self, *, payment_token: str, vault_id: str, billing_id: str) -> VaultEntry:
         """Replace the card behind a billing id (``update_billing``)."""
@@ -347,7 +429,9 @@ class NmiGateway:
     async def vault_delete(self, *, vault_id: str, billing_id: str, last_in_vault: bool) -> None:
         """Forget one card (``delete_billing``), or the whole record (``delete_customer``).
 
-        Deleting what is already gone succeeds.
+        Deleting what is already gone succeeds: after a refusal or a lost answer the vault record
+        is read, and a card (with ``last_in_vault``, a record) no longer there counts as deleted.
+        A refusal raises :class:`GatewayDeclinedError` unless that read shows it gone.
         """
         billing = vault_reference(billing_id)
         if last_in_vault:
@@ -372,17 +456,30 @@ class NmiGateway:
         An approved sale already on record for ``order_id`` is returned without charging again.
         When a send gets no answer the order id is looked up before anything is resent.
 
+        A blank or over-long order id, a non-positive amount, an unknown currency or a billing id
+        without letters or digits gets the gateway's error answer (``error``, code 300), as from
+        the sandbox, and nothing is sent.
+
         Raises:
             GatewayUnavailableError: NMI could not be asked, or did not say what became of the sale.
-            ValueError: ``order_id`` is empty or ``amount`` is not a positive ISO 4217 amount.
         """
-        if not order_id.strip():
-            raise ValueError("a sale needs an order id")
+        if not order_id.strip() or len(order_id) > MAX_ORDER_ID:
+            return _gateway_error("Invalid order id")
+        if amount.minor_units <= 0:
+            return _gateway_error("Invalid amount", order_id)
+        try:
+            sent_amount = nmi_amount(amount)
+        except ValueError:
+            return _gateway_error("Invalid currency", order_id)
+        try:
+            billing = vault_reference(billing_id)
+        except ValueError:
+            return _gateway_error("Invalid Billing Id", order_id)
         fields = {
             "type": "sale",
             "customer_vault_id": vault_id,
-            "billing_id": vault_reference(billing_id),
-            "amount": nmi_amount(amount),
+            "billing_id": billing,
+            "amount": sent_amount,
             "currency": amount.currency,
             "orderid": order_id,
         }

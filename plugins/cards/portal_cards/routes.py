@@ -80,7 +80,8 @@ async def _list_page(
     settings = service.settings_of(tenant)
     removed_id = card if done == "removed" and card and has_prefix(card, "pm") else None
     listed = await _views(tenant, customer, removed_id)
-    views = [view for view in listed if view.id != removed_id]
+    on_file = len(listed) - (1 if removed_id and any(view.id == removed_id for view in listed[-1:]) else 0)
+    views = listed[:on_file]
     notice = None
     if done in NOTICES:
         described = next((view.description for view in listed if view.id == card), None)
@@ -104,7 +105,7 @@ async def _list_page(
     )
 
 
-def _card_form(
+async def _card_form(
     request: Request[Any, Any, Any],
     tenant: Tenant,
     *,
@@ -126,6 +127,10 @@ def _card_form(
         else:
             hosted = adapter.hosted_fields(tenant.merchant.brand.color)
             allow_origins(request, hosted.origins)
+    at_limit = False
+    customer = optional_customer(request)
+    if mode == "update" and customer is not None:
+        at_limit = len(await _views(tenant, customer)) >= settings.max_cards
     return render_page(
         request,
         "cards/add.html",
@@ -137,6 +142,7 @@ def _card_form(
         hosted=hosted,
         error=error,
         make_default=make_default,
+        at_limit=at_limit,
         action=f"{LIST_PATH}/update" if mode == "update" else LIST_PATH,
     )
 
@@ -147,7 +153,7 @@ async def new_card(request: Request[Any, Any, Any]) -> Response[Any]:
     tenant = tenant_of(request)
     if optional_customer(request) is None:
         return Redirect("/login", status_code=303)
-    return _card_form(request, tenant, mode="add")
+    return await _card_form(request, tenant, mode="add")
 
 
 @get(f"{LIST_PATH}/update", name="cards_update")
@@ -156,7 +162,7 @@ async def update_card(request: Request[Any, Any, Any]) -> Response[Any]:
     tenant = tenant_of(request)
     if optional_customer(request) is None:
         return Redirect("/login", status_code=303)
-    return _card_form(request, tenant, mode="update")
+    return await _card_form(request, tenant, mode="update")
 
 
 async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replacing: bool) -> Response[Any]:
@@ -176,7 +182,7 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
             fulfil_link_id=session.link_id if replacing and session else None,
         )
     except CardActionError as exc:
-        return _card_form(
+        return await _card_form(
             request,
             tenant,
             mode="update" if replacing else "add",
@@ -223,6 +229,7 @@ async def _confirm_page(
     view = next((candidate for candidate in views if candidate.id == card_id), None)
     if view is None:
         raise NotFoundException()
+    settings = service.settings_of(tenant)
     return render_page(
         request,
         "cards/remove.html",
@@ -231,6 +238,9 @@ async def _confirm_page(
         active_nav="cards",
         card=view,
         only_card=len(views) == 1,
+        can_add=settings.allow_add and len(views) < settings.max_cards,
+        can_replace=settings.allow_add,
+        retryable=values.get("status_code", 200) in (502, 503),
         **values,
     )
 

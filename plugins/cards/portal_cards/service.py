@@ -8,7 +8,7 @@ again), and inside it when removing (a card the gateway still holds stays on fil
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -17,7 +17,13 @@ from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
 from portal.payments.choice import GatewayNotConfiguredError
-from portal.payments.gateway import GatewayDeclinedError, GatewayUnavailableError, PaymentGatewayAdapter, VaultCustomer
+from portal.payments.gateway import (
+    GatewayDeclinedError,
+    GatewayUnavailableError,
+    PaymentGatewayAdapter,
+    VaultCustomer,
+    VaultEntry,
+)
 from portal.tenancy.models import CustomerView, Tenant
 from portal_cards import store
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
@@ -48,6 +54,13 @@ class CardNotFoundError(LookupError):
 
 
 NOT_SET_UP = "Card payments are not set up for this merchant yet. Please contact them for help."
+TRY_AGAIN = "Your cards changed while this one was being saved. Please enter it again."
+REMOVE_REFUSED = (
+    "The card processor did not let us remove this card just now, so it is still on file. Please try again later."
+)
+
+GATEWAY_BUDGET = 15.0
+"""Seconds a gateway call may take while a database transaction (and its connection) waits on it."""
 
 
 def settings_of(tenant: Tenant) -> CardsSettings:
@@ -93,11 +106,7 @@ async def _emit(tenant: Tenant, event: str, data: object, actor: Actor, customer
 async def _refuse_when_full(tenant: Tenant, customer_id: str, settings: CardsSettings) -> None:
     cards = await store.cards_on_file(tenant.merchant.id, customer_id)
     if len(cards) >= settings.max_cards:
-        raise CardActionError(
-            f"You can keep up to {settings.max_cards} card{'s' if settings.max_cards != 1 else ''} on file. "
-            "Remove one before adding another.",
-            status_code=409,
-        )
+        raise _full(settings)
 
 
 async def add_card(
@@ -124,7 +133,8 @@ async def add_card(
     adapter = adapter_for(platform, tenant)
     merchant = tenant.merchant
     async with tenant_transaction(merchant.iso_id):
-        await _refuse_when_full(tenant, customer.id, settings)
+        if not replacing:  # a replacement may take the place of the card it replaces
+            await _refuse_when_full(tenant, customer.id, settings)
         vault_id = await store.vault_of(merchant.id, customer.id, adapter.key)
     card_id = new_id("pm")
     try:
@@ -135,7 +145,7 @@ async def add_card(
             customer=VaultCustomer(customer_id=customer.id, email=customer.email, name=customer.name),
         )
     except GatewayDeclinedError as exc:
-        log.info("gateway refused a card for %s: %s", merchant.slug, exc.response.response_code)
+        _log_refusal(merchant.slug, "add", exc)
         raise CardActionError(decline_message(exc.response)) from exc
     except GatewayUnavailableError as exc:
         log.warning("gateway unavailable for %s: %s", merchant.slug, exc)
@@ -143,9 +153,19 @@ async def add_card(
     try:
         async with tenant_transaction(merchant.iso_id):
             await store.lock_customer(merchant.id, customer.id)
-            await _refuse_when_full(tenant, customer.id, settings)
             cards = await store.cards_on_file(merchant.id, customer.id)
-            previous = next((card for card in cards if card.is_default), None)
+            if vault_id is not None and not any(other.vault_id == entry.vault_id for other in cards):
+                # The vault record this card was added to lost its last card meanwhile, and removing
+                # that card may have deleted the record: nothing on file vouches for it any more.
+                # (A record the gateway joined on its own, with no card on file, is fine: an undo
+                # deletes a whole record only when no card on file uses it.)
+                raise CardActionError(TRY_AGAIN, status_code=409)
+            previous = next((other for other in cards if other.is_default), None)
+            retired = None
+            if len(cards) >= settings.max_cards:
+                if not (replacing and previous is not None):
+                    raise _full(settings)
+                retired = previous  # the failing card makes room for its replacement
             is_default = make_default or replacing or previous is None
             card = StoredCard(
                 id=card_id,
@@ -170,13 +190,71 @@ async def add_card(
                     id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
                 )
                 await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+            if retired is not None:
+                await store.mark_removed(merchant.id, customer.id, retired.id)
+                await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
+                others = [other for other in cards if other.id != retired.id] + [card]
+                await _delete_from_vault(platform, tenant, retired, others)
             if fulfil_link_id:
                 await _fulfil_update_link(tenant, fulfil_link_id)
     except BaseException:
-        with contextlib.suppress(Exception):  # the portal did not record it: the vault must not keep it
-            await adapter.vault_delete(vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=not vault_id)
+        await _undo_vault_add(adapter, tenant, customer.id, entry)
         raise
     return card
+
+
+def _full(settings: CardsSettings) -> CardActionError:
+    plural = "s" if settings.max_cards != 1 else ""
+    return CardActionError(
+        f"You can keep up to {settings.max_cards} card{plural} on file. Remove one before adding another.",
+        status_code=409,
+    )
+
+
+def _log_refusal(merchant_slug: str, action: str, exc: GatewayDeclinedError) -> None:
+    """Card declines are routine (INFO); gateway-side errors need the merchant's attention (WARNING)."""
+    response = exc.response
+    level = logging.INFO if response.outcome == "declined" else logging.WARNING
+    log.log(level, "gateway refused to %s a card for %s: %s %s", action, merchant_slug, response.response_code,
+            response.response_text)  # fmt: skip
+
+
+async def _undo_vault_add(adapter: PaymentGatewayAdapter, tenant: Tenant, customer_id: str, entry: VaultEntry) -> None:
+    """Take a card the portal did not record back out of the vault (best effort, logged).
+
+    The whole vault record goes only when this add created it and no card on file uses it.
+    """
+    merchant = tenant.merchant
+    try:
+        async with tenant_transaction(merchant.iso_id):
+            await store.lock_customer(merchant.id, customer_id)
+            cards = await store.cards_on_file(merchant.id, customer_id)
+        in_use = any(card.vault_id == entry.vault_id and card.gateway == adapter.key for card in cards)
+        async with asyncio.timeout(GATEWAY_BUDGET):
+            await adapter.vault_delete(
+                vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=entry.new_vault and not in_use
+            )
+    except Exception:
+        log.warning("card %s stays in the %s vault of %s unrecorded", entry.billing_id, adapter.key, merchant.slug)
+
+
+async def _delete_from_vault(platform: Platform, tenant: Tenant, card: StoredCard, remaining: list[StoredCard]) -> None:
+    """Delete a card at the gateway inside the caller's transaction; refusals roll the change back."""
+    if card.gateway != _gateway_key(tenant):
+        log.info("card %s of %s was vaulted at %s, no longer the merchant's gateway", card.id, tenant.merchant.slug,
+                 card.gateway)  # fmt: skip
+        return
+    adapter = adapter_for(platform, tenant)
+    last_in_vault = not any(other.vault_id == card.vault_id for other in remaining)
+    try:
+        async with asyncio.timeout(GATEWAY_BUDGET):
+            await adapter.vault_delete(vault_id=card.vault_id, billing_id=card.billing_id, last_in_vault=last_in_vault)
+    except GatewayDeclinedError as exc:
+        _log_refusal(tenant.merchant.slug, "delete", exc)
+        raise CardActionError(REMOVE_REFUSED, status_code=502) from exc
+    except (GatewayUnavailableError, TimeoutError) as exc:
+        log.warning("gateway unavailable for %s while deleting %s: %s", tenant.merchant.slug, card.id, exc)
+        raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
 
 
 async def _fulfil_update_link(tenant: Tenant, link_id: str) -> None:
@@ -237,7 +315,9 @@ async def remove_card(
     """Take a card off file and out of the gateway's vault.
 
     The only card stays while something (an active subscription) needs it. When the default
-    card goes, the newest remaining card becomes the default.
+    card goes, the newest remaining card that has not expired becomes the default (none when
+    every remaining card has expired). A gateway that refuses or cannot be reached leaves the
+    card on file: the transaction rolls back.
     """
     settings = settings_of(tenant)
     merchant = tenant.merchant
@@ -253,30 +333,26 @@ async def remove_card(
             if reason:
                 raise CardActionError(
                     f"{reason} needs a card on file, so this card, your only one, cannot be removed. "
-                    "Add another card first, then remove this one.",
+                    + (
+                        "Add another card first, then remove this one."
+                        if settings.allow_add and settings.max_cards > 1
+                        else "You can replace it with another card instead."
+                    ),
                     status_code=409,
                 )
         await store.mark_removed(merchant.id, customer.id, card.id)
         await _emit(tenant, REMOVED, payload(card, is_default=False), actor, customer.id, card.id)
         if card.is_default:
-            successor = max(others, key=lambda other: (other.created_at, other.id)) if others else None
+            today = today_for(merchant, datetime.now(UTC))
+            usable = [other for other in others if expiry_day(other) >= today]
+            successor = max(usable, key=lambda other: (other.created_at, other.id)) if usable else None
             if successor is not None:
                 await store.make_default(merchant.id, customer.id, successor.id)
             change = DefaultChangedPayload(
                 id=successor.id if successor else None, customer=customer.id, previous=card.id, reason="removed"
             )
             await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, successor.id if successor else None)
-        adapter = adapter_for(platform, tenant) if card.gateway == _gateway_key(tenant) else None
-        if adapter is not None:
-            last_in_vault = not any(other.vault_id == card.vault_id for other in others)
-            try:
-                await adapter.vault_delete(
-                    vault_id=card.vault_id, billing_id=card.billing_id, last_in_vault=last_in_vault
-                )
-            except GatewayDeclinedError as exc:  # already gone from the vault: nothing left to delete
-                log.info("gateway did not delete %s for %s: %s", card.id, merchant.slug, exc.response.response_text)
-            except GatewayUnavailableError as exc:
-                raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
+        await _delete_from_vault(platform, tenant, card, others)
     return card
 
 

@@ -188,12 +188,12 @@ async def test_a_payment_token_works_once(platform, shopper) -> None:
     assert len(await cards_of(platform, GREENFIELD, jane.id)) == 1
 
 
-async def test_a_token_cannot_serve_a_second_customer(platform, shopper) -> None:
+async def test_a_token_is_used_up_by_whoever_submits_it_first(platform, shopper) -> None:
     jane = await shopper()
     sam = await shopper(name="Sam")
     token = await sam.tokenize(VISA)
-    # a token is bound to the merchant, not the customer; what matters is it is single-use and
-    # vaulted for whoever submits it first: Sam's own submission after Jane's is refused
+    # Like NMI's, a payment token is bound to the merchant, not to a customer: it is single-use,
+    # so whoever submits it first gets the card and a second submission is refused.
     form = {"csrf_token": await jane.csrf("/payment-methods/new"), "payment_token": token}
     assert (await jane.client.post("/payment-methods", data=form)).status_code == 303
     form = {"csrf_token": await sam.csrf("/payment-methods/new"), "payment_token": token}

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from plugins.cards.conftest import EXPIRED, GREENFIELD, MASTERCARD, VISA, Shopper, cards_of, events_of, tenant_at
 
+import support.card_required_plugin as card_required
 from portal.access.links import issue_link
 from portal.db.engine import fetch, tenant_transaction
 from portal.testing import apply_tenants, sign_in
@@ -30,7 +31,7 @@ async def test_an_update_payment_link_replaces_the_default_card_and_closes(platf
     landing = await browser.get(f"/access/{link.token}")
     assert landing.status_code == 303 and landing.headers["location"] == "/payment-methods/update"
     page = await browser.get("/payment-methods/update")
-    assert page.status_code == 200 and "Update your card" in page.text and "did not go through" in page.text
+    assert page.status_code == 200 and "Update your card" in page.text and "to charge from now on" in page.text
 
     updater = Shopper(browser, jane.id)
     token = await updater.tokenize(MASTERCARD)
@@ -205,3 +206,56 @@ async def test_a_card_that_has_since_expired_cannot_become_the_default(platform,
     assert "Mastercard ending in 4444 has expired, so it cannot be your default card." in response.text
     rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
     assert rows[first]["is_default"] and not rows[old]["is_default"]
+
+
+async def test_removing_the_default_never_promotes_an_expired_card(platform, shopper) -> None:
+    jane = await shopper()
+    first = _card(await jane.add(VISA))
+    old = _card(await jane.add(MASTERCARD))
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
+    assert (await jane.post(f"/payment-methods/{first}/remove")).status_code == 303
+    rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
+    assert not rows[old]["is_default"] and rows[old]["removed_at"] is None
+    last = (await events_of(platform, GREENFIELD, jane.id))[-1]
+    assert last["data"] == {"id": None, "customer": jane.id, "previous": first, "reason": "removed"}
+
+
+async def test_at_the_card_limit_an_update_replaces_the_failing_card(platform, portal_client, tmp_path) -> None:
+    slug = f"t-one-card-{secrets.token_hex(3)}"
+    toml = _merchant_toml(
+        slug, gateway='[isos.merchants.gateway]\nkey = "sandbox"', cards="settings = { max_cards = 1 }"
+    )
+    await apply_tenants(platform, toml, tmp_path)
+    host = f"{slug}.portal.localhost"
+    jane = await _signed_in(platform, portal_client, slug)
+    old = _card(await jane.add(VISA))
+    card_required.SUBSCRIBED[jane.id] = "Monthly Bread Box"
+    try:
+        removal = await jane.post(f"/payment-methods/{old}/remove")
+        assert removal.status_code == 409 and "You can replace it with another card instead." in removal.text
+        assert 'href="/payment-methods/update">Replace this card</a>' in removal.text
+
+        update = await jane.client.get("/payment-methods/update")
+        assert "replaces your current default card" in update.text
+        response = await jane.client.post(
+            "/payment-methods/update",
+            data={
+                "csrf_token": await jane.csrf("/payment-methods/update"),
+                "payment_token": await jane.tokenize(MASTERCARD),
+            },
+        )
+        new = _card(response)
+    finally:
+        card_required.SUBSCRIBED.pop(jane.id, None)
+    rows = {r["id"]: r for r in await cards_of(platform, host, jane.id)}
+    assert rows[new]["is_default"] and rows[new]["removed_at"] is None
+    assert rows[old]["removed_at"] is not None
+    events = await events_of(platform, host, jane.id)
+    assert [e["type"] for e in events[-3:]] == [
+        "payment_method.added",
+        "payment_method.default_changed",
+        "payment_method.removed",
+    ]
+    assert events[-2]["data"]["reason"] == "replaced" and events[-1]["data"]["id"] == old

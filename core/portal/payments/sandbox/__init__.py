@@ -2,7 +2,8 @@
 
 The default gateway of the demo and the tests. Card fields live in frames the sandbox serves;
 tokenizing keeps only the brand, last four digits and expiry, never the number or the code.
-Test cards (see ``docs/payments.md``) choose approvals, declines and processor errors.
+It accepts test card numbers only (see ``docs/payments.md``); they choose approvals, declines
+and processor errors.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class SandboxAdapter:
     async def vault_add(
         self, *, payment_token: str, vault_id: str | None, billing_id: str, customer: VaultCustomer
     ) -> VaultEntry:
-        """Verify the tokenized card and store it: in a new vault record, or under ``vault_id``."""
+        """Verify the tokenized card and store it: in a new vault record (``new_vault``), or under ``vault_id``."""
         if not 0 < len(billing_id) <= MAX_ID_LENGTH:
             raise GatewayDeclinedError(gateway_error("Invalid Billing Id"))
         merchant, now = self.merchant, self._clock()
@@ -79,13 +79,14 @@ class SandboxAdapter:
             elif (card := await store.consume_token(merchant.id, payment_token, now)) is None:
                 refusal = gateway_error("Invalid payment token")
             elif (refusal := verification(card.behaviour)) is None:
+                new_vault = vault_id is None
                 if vault_id is None:
                     vault_id = store.new_vault_id()
                     await store.insert_vault(
                         merchant.iso_id, merchant.id, vault_id, customer.customer_id, customer.email, customer.name
                     )
                 if await store.insert_billing(merchant.iso_id, merchant.id, vault_id, billing_id, card, now):
-                    entry = VaultEntry(vault_id=vault_id, billing_id=billing_id, card=card.card)
+                    entry = VaultEntry(vault_id=vault_id, billing_id=billing_id, card=card.card, new_vault=new_vault)
                 else:
                     refusal = gateway_error("Duplicate Billing Id")
         if entry is None:
@@ -112,16 +113,16 @@ class SandboxAdapter:
         return entry
 
     async def vault_delete(self, *, vault_id: str, billing_id: str, last_in_vault: bool) -> None:
-        """Forget one billing id; with ``last_in_vault`` the whole vault record goes too."""
+        """Forget one billing id; with ``last_in_vault`` the whole vault record goes, billing ids and all.
+
+        As at NMI, what is already gone (or was never this merchant's) counts as deleted.
+        """
         merchant = self.merchant
-        refusal: GatewayResponse | None = None
         async with tenant_transaction(merchant.iso_id):
-            if not await store.delete_billing(merchant.id, vault_id, billing_id):
-                refusal = await self._missing(vault_id)
-            elif last_in_vault:
+            if last_in_vault:
                 await store.delete_vault(merchant.id, vault_id)
-        if refusal is not None:
-            raise GatewayDeclinedError(refusal)
+            else:
+                await store.delete_billing(merchant.id, vault_id, billing_id)
 
     async def sale(self, *, vault_id: str, billing_id: str, amount: Money, order_id: str) -> GatewayResponse:
         """Charge a stored card; an order id that already has an approved sale returns that sale.

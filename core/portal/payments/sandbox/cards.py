@@ -1,7 +1,8 @@
 """Test cards, brand detection and the field checks the hosted fields run before tokenizing.
 
 Numbers, expiry dates and security codes are checked here and forgotten: only the brand, the
-last four digits, the expiry and the test-card behaviour go on.
+last four digits, the expiry and the test-card behaviour go on. Only the test cards below are
+accepted, so a real card's number is refused rather than tokenized.
 """
 
 from __future__ import annotations
@@ -29,8 +30,18 @@ TEST_CARDS: dict[str, Behaviour] = {
     "4000000000000069": Behaviour.EXPIRED_CARD,
     "4000000000000119": Behaviour.PROCESSOR_ERROR,
     "4000000000000341": Behaviour.DECLINE_AFTER_ATTACH,
+    "4242424242424242": Behaviour.APPROVE,
+    "4012888888881881": Behaviour.APPROVE,
+    "5555555555554444": Behaviour.APPROVE,
+    "5105105105105100": Behaviour.APPROVE,
+    "2223003122003222": Behaviour.APPROVE,
+    "378282246310005": Behaviour.APPROVE,
+    "371449635398431": Behaviour.APPROVE,
+    "6011111111111117": Behaviour.APPROVE,
+    "6011000990139424": Behaviour.APPROVE,
+    "3566002020360505": Behaviour.APPROVE,
 }
-"""Numbers with a special behaviour; every other Luhn-valid number approves."""
+"""The only numbers the sandbox accepts: the five of its own, then well-known public test numbers."""
 
 FIELDS = ("ccnumber", "ccexp", "cvv")
 """The Collect.js field names."""
@@ -38,6 +49,7 @@ FIELDS = ("ccnumber", "ccexp", "cvv")
 MESSAGES = {
     "ccnumber_missing": "Card number is required",
     "ccnumber_invalid": "Card number is invalid",
+    "ccnumber_not_test": "Use a test card number: this is a test gateway",
     "ccexp_missing": "Expiration date is required",
     "ccexp_invalid": "Expiration date is invalid",
     "ccexp_past": "Card is expired",
@@ -125,15 +137,18 @@ def parse_expiry(value: str) -> tuple[int, int] | None:
 def check_card(ccnumber: str, ccexp: str, cvv: str | None, *, today: date, cvv_required: bool) -> CardDetails:
     """Check the three fields like the hosted fields do; raise :class:`InvalidFieldsError` listing each bad one.
 
-    ``cvv`` None means the form had no security code field; an empty one is checked only when
-    ``cvv_required``.
+    A well-formed number that is not in :data:`TEST_CARDS` gets its own message. ``cvv`` None
+    means the form had no security code field; an empty one is checked only when ``cvv_required``.
     """
     errors: dict[str, str] = {}
     number = digits_of(ccnumber)
+    well_formed = 12 <= len(number) <= 19 and luhn_valid(number)
     if not number:
         errors["ccnumber"] = MESSAGES["ccnumber_missing"]
-    elif not (12 <= len(number) <= 19 and luhn_valid(number)):
+    elif not well_formed:
         errors["ccnumber"] = MESSAGES["ccnumber_invalid"]
+    elif number not in TEST_CARDS:
+        errors["ccnumber"] = MESSAGES["ccnumber_not_test"]
     expiry = parse_expiry(ccexp)
     if not ccexp.strip():
         errors["ccexp"] = MESSAGES["ccexp_missing"]
@@ -143,7 +158,7 @@ def check_card(ccnumber: str, ccexp: str, cvv: str | None, *, today: date, cvv_r
         errors["ccexp"] = MESSAGES["ccexp_past"]
     elif expiry[1] > today.year + 20:
         errors["ccexp"] = MESSAGES["ccexp_invalid"]
-    brand = brand_of(number) if "ccnumber" not in errors else "card"
+    brand = brand_of(number) if well_formed else "card"
     code = (cvv or "").strip()
     if not code:
         if cvv is not None and cvv_required:
@@ -160,5 +175,5 @@ def check_card(ccnumber: str, ccexp: str, cvv: str | None, *, today: date, cvv_r
         masked=mask(number),
         exp_month=expiry[0],
         exp_year=expiry[1],
-        behaviour=TEST_CARDS.get(number, Behaviour.APPROVE),
+        behaviour=TEST_CARDS[number],
     )

@@ -16,6 +16,8 @@ import jinja2
 import msgspec
 from markupsafe import Markup
 
+from portal.payments.sandbox.cards import TEST_CARDS
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _ENVIRONMENT = jinja2.Environment(
@@ -115,7 +117,7 @@ def render_field(
     instance: str,
     tokenization_key: str,
 ) -> str:
-    """The HTML of one field frame."""
+    """The HTML of one field frame; the card number frame also gets the test card numbers it accepts."""
     template = _ENVIRONMENT.get_template("field.html")
     return template.render(
         field=spec,
@@ -126,4 +128,5 @@ def render_field(
         nonce=nonce,
         instance=instance,
         tokenization_key=tokenization_key,
+        test_cards=" ".join(TEST_CARDS) if spec.name == "ccnumber" else "",
     )

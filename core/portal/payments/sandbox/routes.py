@@ -34,8 +34,6 @@ COLLECT_JS = (STATIC / "collect.js").read_bytes()
 FIELD_JS = (STATIC / "field.js").read_bytes()
 JAVASCRIPT = "text/javascript; charset=utf-8"
 TOKEN_LIFETIME = timedelta(hours=24)
-TOKENIZE_LIMIT = 300
-"""Tokenizations per hour per merchant and client address."""
 KEY_HEADER = "x-tokenization-key"
 
 
@@ -143,7 +141,8 @@ async def tokenize(request: Request[Any, Any, Any]) -> Response[Any]:
 
     Keyed by the merchant's public tokenization key (in the body or the ``X-Tokenization-Key``
     header) rather than a CSRF token, like NMI's endpoint. 401 for a wrong key, 422 with
-    ``errors`` (field name to message) for invalid fields, 429 when a client sends too many.
+    ``errors`` (field name to message) for invalid fields and numbers that are not test cards,
+    429 after ``tokenize_limit_per_hour`` requests from one client address in an hour.
     """
     tenant, settings = _sandbox_tenant(request)
     try:
@@ -158,7 +157,8 @@ async def tokenize(request: Request[Any, Any, Any]) -> Response[Any]:
     now = utc_now()
     token, details, errors = "", None, {}
     async with tenant_transaction(merchant.iso_id):
-        allowed = await allow(merchant.iso_id, bucket_key("sandbox-tokenize", merchant.id, client), TOKENIZE_LIMIT)
+        bucket = bucket_key("sandbox-tokenize", merchant.id, client)
+        allowed = await allow(merchant.iso_id, bucket, settings.tokenize_limit_per_hour)
         if allowed:
             try:
                 details = check_card(

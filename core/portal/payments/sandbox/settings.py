@@ -21,6 +21,8 @@ class SandboxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
     Public by design, like NMI's tokenization key: it only lets a page turn a card into a token
     for this merchant."""
+    tokenize_limit_per_hour: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 300
+    """Tokenizations allowed per hour from one client address for this merchant (then 429)."""
 
 
 def tokenization_key(settings: SandboxSettings | None, merchant: MerchantView) -> str:

@@ -1,7 +1,10 @@
 /* The sandbox gateway's Collect.js: NMI's inline hosted-fields API, served by the portal.
    CollectJS.configure(config) puts a frame with one card input into each field's element;
    CollectJS.startPaymentRequest() asks the card number frame to tokenize, and config.callback
-   receives the single-use token and the masked card. This page never sees the card number. */
+   receives the single-use token and the masked card, never the number. That is the protocol,
+   not a browser boundary: the frames are served from the merchant's own host, the same origin
+   as this page, so a script on the page could read their inputs. NMI's real fields are on
+   NMI's origin, out of the page's reach. */
 (function () {
   "use strict";
   if (window.CollectJS) { return; }

@@ -1,13 +1,17 @@
 /* One hosted card field of the sandbox gateway, inside its frame.
    The card number frame also tokenizes: on the parent's request it gathers the values of the
-   other frames of the same form (same origin), sends them to the sandbox and hands the parent
-   only the token and the masked card. Values never leave the frames any other way. */
+   other frames of the same form, sends them to POST /sandbox-gateway/tokenize and hands the
+   parent only the token and the masked card. It sends nothing for a number that is not one of
+   the sandbox's test cards. The frames share the merchant page's origin (that is how this
+   frame reads the others), so they keep the number from the portal's page scripts by protocol
+   only: a script on the page could read these inputs. NMI's real fields are cross-origin. */
 (function () {
   "use strict";
   var script = document.currentScript;
   var field = script.getAttribute("data-field");
   var instance = script.getAttribute("data-instance");
   var tokenizationKey = script.getAttribute("data-tokenization-key");
+  var testCards = (script.getAttribute("data-test-cards") || "").split(" ");
   var tokenizeUrl = new URL("tokenize", script.src).href;
   var origin = window.location.origin;
   var input = document.getElementById("field");
@@ -15,6 +19,7 @@
   var MESSAGES = {
     ccnumber_missing: "Card number is required",
     ccnumber_invalid: "Card number is invalid",
+    ccnumber_not_test: "Use a test card number: this is a test gateway",
     ccexp_missing: "Expiration date is required",
     ccexp_invalid: "Expiration date is invalid",
     ccexp_past: "Card is expired",
@@ -41,10 +46,13 @@
     return total % 10 === 0;
   }
 
+  function wellFormed(number) { return /^\d{12,19}$/.test(number) && luhn(number); }
+
   function checkNumber(value) {
     var number = digits(value);
     if (!number) { return MESSAGES.ccnumber_missing; }
-    if (!/^\d{12,19}$/.test(number) || !luhn(number)) { return MESSAGES.ccnumber_invalid; }
+    if (!wellFormed(number)) { return MESSAGES.ccnumber_invalid; }
+    if (testCards.indexOf(number) === -1) { return MESSAGES.ccnumber_not_test; }
     return "";
   }
 
@@ -128,7 +136,7 @@
     var errors = {};
     var numberError = checkNumber(number);
     var expiryError = checkExpiry(apis.ccexp.value());
-    var brandIsAmex = numberError ? undefined : /^3[47]/.test(digits(number));
+    var brandIsAmex = wellFormed(digits(number)) ? /^3[47]/.test(digits(number)) : undefined;
     var cvvError = apis.cvv ? checkCvv(cvv, request.cvvRequired === true, brandIsAmex) : "";
     if (numberError) { errors.ccnumber = numberError; }
     if (expiryError) { errors.ccexp = expiryError; }
