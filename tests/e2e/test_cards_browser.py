@@ -181,3 +181,35 @@ async def test_a_refused_card_is_explained(page: Page, viewport: Viewport, live_
     await expect(page.locator("#card-number-error")).to_have_text("Card number is invalid")
     await expect(page.get_by_role("button", name="Add card")).to_be_enabled()
     await axe_check(page)
+
+
+async def test_an_update_payment_link_replaces_the_card(
+    page: Page, viewport: Viewport, live_portal: LivePortal, webhook_receiver
+) -> None:
+    jane = await clear_cards(live_portal, JANE)
+    await webhook_receiver.register(GREENFIELD, ["payment_method.default_changed"])
+    await sign_in(page, live_portal, GREENFIELD, JANE)
+    await page.goto(live_portal.url(GREENFIELD, "/payment-methods/new"))
+    await expect(page.get_by_role("button", name="Add card")).to_be_enabled()
+    await fill_card(page, VISA)
+    await page.get_by_role("button", name="Add card").click()
+    await expect(page.get_by_role("status")).to_contain_text("Visa ending in 1111 was added.")
+
+    link = await sign_in(page, live_portal, GREENFIELD, JANE, purpose="update_payment")
+    assert page.url == live_portal.url(GREENFIELD, "/payment-methods/update")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Update your card")
+    await expect(page.get_by_role("button", name="Update card")).to_be_enabled()
+    await axe_check(page)
+    await assert_reflows(page, viewport)
+    await fill_card(page, MASTERCARD, expiry="08 / 31")
+    await page.get_by_role("button", name="Update card").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        "Mastercard ending in 4444 is now your default card. Thank you for updating it."
+    )
+    changed = await event_about(webhook_receiver, "payment_method.default_changed", customer=jane, reason="replaced")
+    assert changed["data"]["object"]["previous"] is not None
+
+    reopened = await page.goto(live_portal.url(GREENFIELD, f"/access/{link.token}"))
+    assert reopened is not None and reopened.status == 410  # the link did its job and is closed
+    await expect(page.get_by_role("heading", level=1)).to_have_text("This link was already used")
+    await axe_check(page)
