@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import support.example_plugin
 import support.example_theme
 from portal.platform import Platform
 from portal.tenancy.files import apply_tenant_file, load_tenant_file
+from support.nmi_server import NmiServer
 
 pytest_plugins = ["portal.testing"]
 
@@ -36,3 +38,14 @@ async def shared_tenants(portal_platform: Platform) -> Platform:
     await apply_tenant_file(spec, portal_platform.registry)
     portal_platform.tenants.invalidate()
     return portal_platform
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def nmi() -> AsyncIterator[NmiServer]:
+    """A local server speaking NMI's documented API (the one third-party service tests fake)."""
+    server = NmiServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

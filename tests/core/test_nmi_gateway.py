@@ -51,16 +51,6 @@ def settings(server: NmiServer, **overrides: Any) -> NmiSettings:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def nmi() -> AsyncIterator[NmiServer]:
-    server = NmiServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
 async def connect(nmi: NmiServer) -> AsyncIterator[Callable[..., NmiGateway]]:
     adapters: list[NmiGateway] = []
 

@@ -222,10 +222,16 @@ async def is_revoked(tenant: Tenant, jti: str) -> bool:
     return bool(rows)
 
 
-async def fulfil_link(tenant: Tenant, link_id: str) -> None:
-    """Mark a purpose link done (for example the card was updated): it cannot be reopened."""
+async def fulfil_link(tenant: Tenant, link_id: str, *, purpose: Purpose | None = None) -> None:
+    """Mark a purpose link done (for example the card was updated): it cannot be reopened.
+
+    With ``purpose``, only a link issued for that purpose is marked (a general portal link that
+    opened the same page stays usable).
+    """
     await fetch(
-        "UPDATE portal_link SET fulfilled_at = coalesce(fulfilled_at, now()) WHERE merchant_id = $1 AND id = $2",
+        "UPDATE portal_link SET fulfilled_at = coalesce(fulfilled_at, now()) "
+        "WHERE merchant_id = $1 AND id = $2 AND ($3::text IS NULL OR purpose = $3)",
         tenant.merchant.id,
         link_id,
+        purpose,
     )

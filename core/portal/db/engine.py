@@ -93,6 +93,15 @@ def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
     callbacks.append(callback)
 
 
+async def transaction_lock(*key: str) -> None:
+    """Hold a PostgreSQL advisory lock named by ``key`` (joined with ``:``) until the transaction ends.
+
+    Serialises work on one thing (a merchant's audit chain, a customer's cards, an order) across
+    processes; other keys never wait.
+    """
+    await fetch("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ":".join(key))
+
+
 def current_iso() -> str | None:
     """The ISO of the enclosing tenant transaction, if any."""
     return _CURRENT_ISO.get() if ENGINE.current_transaction.get() is not None else None

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from portal.db.engine import TenantScopeError, after_commit, current_iso, fetch
+from portal.db.engine import TenantScopeError, after_commit, current_iso, fetch, transaction_lock
 from portal.events.chain import GENESIS, chain_hash
 from portal.ids import new_id
 from portal.tenancy.models import MerchantView
@@ -102,7 +102,7 @@ async def emit(
         data = msgspec.to_builtins(payload)
     else:
         data = msgspec.to_builtins(msgspec.convert(payload, registered.payload))
-    await fetch("SELECT pg_advisory_xact_lock(hashtextextended('portal-audit:' || $1, 0))", merchant.id)
+    await transaction_lock("portal-audit", merchant.id)
     last = await fetch(
         "SELECT seq, hash FROM portal_audit_event WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1", merchant.id
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from portal.db.engine import current_iso, tenant_transaction
+from portal.db.engine import tenant_transaction
 from portal.plugin import EventType, LinkFlow, NavItem, PiccoloApp, PluginInfo, RouteSet, Widget, hookimpl
 from portal.tenancy.context import PageContext
 from portal_cards import hookspecs, store
@@ -81,10 +81,7 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
     if customer is None:
         return {"cards": 0, "default": None, "attention": None}
     settings = context.plugin_settings("cards")
-    if current_iso() is None:  # the Overview opens the tenant transaction; keep working without one
-        async with tenant_transaction(context.iso_id):
-            cards = await store.cards_on_file(context.merchant.id, customer.id)
-    else:
+    async with tenant_transaction(context.iso_id):  # joins the Overview's transaction
         cards = await store.cards_on_file(context.merchant.id, customer.id)
     today = today_for(context.merchant, datetime.now(UTC))
     views = [card_view(card, today, settings.expiring_soon_days) for card in cards]

@@ -45,14 +45,17 @@ def _card_id(value: str) -> str:
     return value
 
 
-async def _views(tenant: Tenant, customer: CustomerView, removed_id: str | None = None) -> list[CardView]:
-    """The customer's cards on file, then (when ``removed_id`` is given) that removed card."""
+async def _views(
+    tenant: Tenant, customer: CustomerView, removed_id: str | None = None
+) -> tuple[list[CardView], CardView | None]:
+    """The customer's cards on file, and the removed card ``removed_id`` when it is one of theirs."""
     settings = service.settings_of(tenant)
     async with tenant_transaction(tenant.merchant.iso_id):
         cards = await store.cards_on_file(tenant.merchant.id, customer.id)
         removed = await store.removed_card(tenant.merchant.id, customer.id, removed_id) if removed_id else None
     today = today_for(tenant.merchant, datetime.now(UTC))
-    return [card_view(card, today, settings.expiring_soon_days) for card in [*cards, *([removed] if removed else [])]]
+    views = [card_view(card, today, settings.expiring_soon_days) for card in cards]
+    return views, card_view(removed, today, settings.expiring_soon_days) if removed else None
 
 
 @get(LIST_PATH, name="cards_list")
@@ -78,13 +81,12 @@ async def _list_page(
     status_code: int = 200,
 ) -> Response[Any]:
     settings = service.settings_of(tenant)
-    removed_id = card if done == "removed" and card and has_prefix(card, "pm") else None
-    listed = await _views(tenant, customer, removed_id)
-    on_file = len(listed) - (1 if removed_id and any(view.id == removed_id for view in listed[-1:]) else 0)
-    views = listed[:on_file]
+    removed_id = card if done == "removed" and has_prefix(card, "pm") else None
+    views, removed = await _views(tenant, customer, removed_id)
     notice = None
     if done in NOTICES:
-        described = next((view.description for view in listed if view.id == card), None)
+        candidates = views if done != "removed" else [removed] if removed else []
+        described = next((view.description for view in candidates if view.id == card), None)
         notice = NOTICES[done].format(card=described or "Your card")
     return render_page(
         request,
@@ -130,7 +132,7 @@ async def _card_form(
     at_limit = False
     customer = optional_customer(request)
     if mode == "update" and customer is not None:
-        at_limit = len(await _views(tenant, customer)) >= settings.max_cards
+        at_limit = len((await _views(tenant, customer))[0]) >= settings.max_cards
     return render_page(
         request,
         "cards/add.html",
@@ -225,7 +227,7 @@ async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) 
 async def _confirm_page(
     request: Request[Any, Any, Any], tenant: Tenant, customer: CustomerView, card_id: str, **values: Any
 ) -> Response[Any]:
-    views = await _views(tenant, customer)
+    views, _ = await _views(tenant, customer)
     view = next((candidate for candidate in views if candidate.id == card_id), None)
     if view is None:
         raise NotFoundException()

@@ -13,7 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from portal.db.engine import fetch, tenant_transaction
+from portal.access.links import fulfil_link
+from portal.db.engine import tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
 from portal.payments.choice import GatewayNotConfiguredError
@@ -103,12 +104,6 @@ async def _emit(tenant: Tenant, event: str, data: object, actor: Actor, customer
     )
 
 
-async def _refuse_when_full(tenant: Tenant, customer_id: str, settings: CardsSettings) -> None:
-    cards = await store.cards_on_file(tenant.merchant.id, customer_id)
-    if len(cards) >= settings.max_cards:
-        raise _full(settings)
-
-
 async def add_card(
     platform: Platform,
     tenant: Tenant,
@@ -133,9 +128,11 @@ async def add_card(
     adapter = adapter_for(platform, tenant)
     merchant = tenant.merchant
     async with tenant_transaction(merchant.iso_id):
-        if not replacing:  # a replacement may take the place of the card it replaces
-            await _refuse_when_full(tenant, customer.id, settings)
-        vault_id = await store.vault_of(merchant.id, customer.id, adapter.key)
+        on_file = await store.cards_on_file(merchant.id, customer.id)
+    if len(on_file) >= settings.max_cards and not replacing:  # a replacement may take its card's place
+        raise _full(settings)
+    same_gateway = [card for card in on_file if card.gateway == adapter.key]
+    vault_id = max(same_gateway, key=lambda card: card.created_at).vault_id if same_gateway else None
     card_id = new_id("pm")
     try:
         entry = await adapter.vault_add(
@@ -195,8 +192,8 @@ async def add_card(
                 await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
                 others = [other for other in cards if other.id != retired.id] + [card]
                 await _delete_from_vault(platform, tenant, retired, others)
-            if fulfil_link_id:
-                await _fulfil_update_link(tenant, fulfil_link_id)
+            if fulfil_link_id:  # an update link is done once its card is replaced
+                await fulfil_link(tenant, fulfil_link_id, purpose="update_payment")
     except BaseException:
         await _undo_vault_add(adapter, tenant, customer.id, entry)
         raise
@@ -257,17 +254,6 @@ async def _delete_from_vault(platform: Platform, tenant: Tenant, card: StoredCar
         raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
 
 
-async def _fulfil_update_link(tenant: Tenant, link_id: str) -> None:
-    """Mark an ``update_payment`` link done: the card was updated, the link cannot be reopened."""
-    from portal.access.links import fulfil_link
-
-    rows = await fetch(
-        "SELECT purpose FROM portal_link WHERE merchant_id = $1 AND id = $2", tenant.merchant.id, link_id
-    )
-    if rows and rows[0]["purpose"] == "update_payment":
-        await fulfil_link(tenant, link_id)
-
-
 def _find(cards: list[StoredCard], card_id: str) -> StoredCard:
     for card in cards:
         if card.id == card_id:
@@ -302,8 +288,8 @@ async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, a
 async def card_required_reason(platform: Platform, tenant: Tenant, customer_id: str) -> str | None:
     """What needs the customer to keep a card, from plugins implementing ``portal_cards_card_required``."""
     caller = platform.registry.hook_for("portal_cards_card_required", tenant.enabled_plugins)
-    for pending in caller(merchant=tenant.merchant, customer_id=customer_id):
-        reason = await pending if pending is not None else None
+    for pending in caller(merchant=tenant.merchant, customer_id=customer_id):  # pluggy drops None results
+        reason = await pending
         if reason:
             return str(reason)
     return None

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_lock
 
 COLUMNS = "id, customer_id, gateway, vault_id, billing_id, brand, last4, exp_month, exp_year, is_default, created_at"
 
@@ -62,21 +62,7 @@ async def removed_card(merchant_id: str, customer_id: str, card_id: str) -> Stor
 
 async def lock_customer(merchant_id: str, customer_id: str) -> None:
     """Serialise card changes of one customer until the transaction ends."""
-    await fetch(
-        "SELECT pg_advisory_xact_lock(hashtextextended('cards:' || $1 || ':' || $2, 0))", merchant_id, customer_id
-    )
-
-
-async def vault_of(merchant_id: str, customer_id: str, gateway: str) -> str | None:
-    """The customer's vault id at ``gateway``, when a card is on file there."""
-    rows = await fetch(
-        "SELECT vault_id FROM cards_payment_method WHERE merchant_id = $1 AND customer_id = $2 AND gateway = $3 "
-        "AND removed_at IS NULL ORDER BY created_at DESC LIMIT 1",
-        merchant_id,
-        customer_id,
-        gateway,
-    )
-    return str(rows[0]["vault_id"]) if rows else None
+    await transaction_lock("cards", merchant_id, customer_id)
 
 
 async def insert_card(iso_id: str, merchant_id: str, card: StoredCard) -> None:

@@ -5,24 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator
 
-import pytest_asyncio
 from plugins.cards.conftest import CSRF, Shopper, cards_of, events_of
 
 from portal.payments.nmi import vault_reference
 from portal.testing import apply_tenants, sign_in
 from support.nmi_server import NmiServer
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def nmi() -> AsyncIterator[NmiServer]:
-    server = NmiServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def nmi_shop(platform, tmp_path, nmi: NmiServer, cards: str = "") -> str:

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_lock
 from portal.ids import new_id
 from portal.payments.gateway import Card, GatewayResponse, Money
 from portal.payments.sandbox.cards import Behaviour, CardDetails
@@ -210,9 +210,7 @@ def _response(row: dict[str, Any]) -> GatewayResponse:
 
 async def lock_order(merchant_id: str, order_id: str) -> None:
     """Serialise sales of one order id until the transaction ends."""
-    await fetch(
-        "SELECT pg_advisory_xact_lock(hashtextextended('sandbox-sale:' || $1 || ':' || $2, 0))", merchant_id, order_id
-    )
+    await transaction_lock("sandbox-sale", merchant_id, order_id)
 
 
 async def approved_sale(merchant_id: str, order_id: str) -> GatewayResponse | None:
