@@ -34,7 +34,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from typing import Any
 import httpx
 import uvicorn
 from asyncpg.connection import Connection
-from harness import bench_platform
+from harness import BASE_DOMAIN, bench_platform, free_port, say
 
 from portal.db.engine import tenant_transaction
 from portal.platform import Platform
@@ -63,7 +62,6 @@ from portal_cards import store
 ISO = "bench-iso"
 CARDS_MERCHANT = "bench-cards"
 PLAIN_MERCHANT = "bench-plain"
-BASE_DOMAIN = "bench.localhost"
 NUMBERS = ("4111111111111111", "5555555555554444")
 """Sandbox cards that approve (Visa, Mastercard); cards alternate between them."""
 
@@ -86,18 +84,6 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
 """
-
-
-def say(line: str) -> None:
-    """Write one line of the report."""
-    sys.stdout.write(line + "\n")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def host_of(merchant: str) -> str:

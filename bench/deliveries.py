@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import time
 
-from harness import bench_platform
+from harness import bench_platform, free_port, no_worker_kick, say
 
 from portal.db.engine import fetch, tenant_transaction
 from portal.events import bus
@@ -50,18 +49,6 @@ asyncio.run(main())
 """
 
 
-def say(line: str) -> None:
-    """Write one line of the report."""
-    sys.stdout.write(line + "\n")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def run(database_url: str, messages: int) -> None:
     """Queue ``messages`` events, deliver them with one worker loop, report the rate."""
     port = free_port()
@@ -74,13 +61,7 @@ async def run(database_url: str, messages: int) -> None:
                     "VALUES ($1, $2, $3, $4, $5)",
                     new_id("we"), merchant.iso_id, merchant.id, f"http://127.0.0.1:{port}/hooks", new_secret(),
                 )  # fmt: skip
-            real_kick = bus.kick_worker
-
-            async def no_kick() -> None:
-                return None
-
-            bus.kick_worker = no_kick  # type: ignore[assignment] - measure the worker loop alone
-            try:
+            with no_worker_kick():  # measure the worker loop alone
                 for start in range(0, messages, 500):
                     async with tenant_transaction(merchant.iso_id):
                         for n in range(start, min(start + 500, messages)):
@@ -88,8 +69,6 @@ async def run(database_url: str, messages: int) -> None:
                                         "name": f"Customer {n}", "external_ref": None}  # fmt: skip
                             await bus.emit(merchant, "customer.created", customer, actor=bus.SYSTEM,
                                            enabled_plugins=frozenset())  # fmt: skip
-            finally:
-                bus.kick_worker = real_kick  # type: ignore[assignment]
             await asyncio.sleep(0.5)  # let the receiver process start listening
             started = time.perf_counter()
             while await deliver_due(platform, merchant.iso_id):

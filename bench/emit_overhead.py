@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from harness import bench_platform
+from harness import bench_platform, no_worker_kick, say
 
 from portal.db.engine import fetch, tenant_transaction
 from portal.events import bus
@@ -33,11 +32,6 @@ from portal.ids import new_id
 from portal.tenancy.models import MerchantView, normalize_email
 
 ACTOR = bus.Actor(type="merchant_api_key", id="key_bench", ip="203.0.113.7", user_agent="bench/1", request_id="req_b")
-
-
-def say(line: str) -> None:
-    """Write one line of the report."""
-    sys.stdout.write(line + "\n")
 
 
 async def insert_customer(merchant: MerchantView) -> dict[str, object]:
@@ -103,17 +97,9 @@ async def run(database_url: str, iterations: int, warmup: int) -> None:
                     '["customer.created"]' if n else "[]", "whsec_" + "A" * 32,
                 )  # fmt: skip
 
-        real_kick = bus.kick_worker
-
-        async def no_kick() -> None:
-            return None
-
         async def emit_no_kick(m: MerchantView) -> None:
-            bus.kick_worker = no_kick  # type: ignore[assignment]
-            try:
+            with no_worker_kick():
                 await with_emit(m)
-            finally:
-                bus.kick_worker = real_kick  # type: ignore[assignment]
 
         series: dict[str, Callable[[MerchantView], Awaitable[None]]] = {
             "baseline": baseline,

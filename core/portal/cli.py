@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
-import re
 import signal
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError
@@ -17,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from portal.access.tokens import redact_tokens
 from portal.config import ConfigError, Settings, load_settings
 from portal.db.migrate import MigrationError
 from portal.plugins.manager import PluginLoadError, discover
@@ -100,13 +99,11 @@ def main(ctx: click.Context, config: Path | None) -> None:
 class RedactLinkTokens(logging.Filter):
     """Keep sign-in tokens out of access logs: ``/access/<token>`` becomes ``/access/…``."""
 
-    _token = re.compile(r"/access/pt1\.[A-Za-z0-9_.-]+")
-
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record's arguments in place; never drop it."""
         if isinstance(record.args, tuple):
-            record.args = tuple(self._token.sub("/access/…", a) if isinstance(a, str) else a for a in record.args)
-        record.msg = self._token.sub("/access/…", str(record.msg))
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        record.msg = redact_tokens(str(record.msg))
         return True
 
 
@@ -438,6 +435,7 @@ def audit_verify(ctx: click.Context, merchant_slug: str | None) -> None:
     from portal.db.engine import fetch, system_transaction, tenant_transaction
     from portal.events.verify import VerifyResult, verify_chain
     from portal.platform import Platform
+    from portal.tasks.system import iso_ids
 
     settings = _settings(ctx)
 
@@ -448,10 +446,8 @@ def audit_verify(ctx: click.Context, merchant_slug: str | None) -> None:
             if not found:
                 raise click.ClickException(f"no merchant with slug {merchant_slug!r}")
             return [(found[0]["iso_id"], found[0]["merchant_id"], merchant_slug)]
-        async with system_transaction():
-            isos = await fetch("SELECT portal_iso_ids(true) AS id")
         listed: list[tuple[str, str, str]] = []
-        for iso in sorted(row["id"] for row in isos):
+        for iso in await iso_ids(include_suspended=True):
             async with tenant_transaction(iso):
                 rows = await fetch("SELECT id, slug FROM portal_merchant ORDER BY slug")
             listed.extend((iso, row["id"], row["slug"]) for row in rows)
@@ -519,7 +515,7 @@ async def _with_iso_or_merchant(
 @_fail_cleanly
 def api_keys_list(ctx: click.Context, merchant_slug: str | None, iso_slug: str | None) -> None:
     """List API keys (never the keys themselves: id, last four characters, scopes, state)."""
-    from portal.db.engine import fetch
+    from portal.db.engine import fetch, json_value
 
     if (merchant_slug is None) == (iso_slug is None):
         raise click.UsageError("give exactly one of --merchant or --iso")
@@ -535,7 +531,7 @@ def api_keys_list(ctx: click.Context, merchant_slug: str | None, iso_slug: str |
     for row in _run(_with_iso_or_merchant(settings, merchant_slug, iso_slug, action)):
         state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "live"
         used = f"{row['last_used_at']:%Y-%m-%d}" if row["last_used_at"] else "never"
-        scopes = ", ".join(json.loads(row["scopes"]) if isinstance(row["scopes"], str) else row["scopes"])
+        scopes = ", ".join(json_value(row["scopes"]))
         click.echo(f"{row['id']}  …{row['hint']}  {state:<18} used {used:<10} {row['name'] or '-'}  [{scopes}]")
 
 

@@ -85,6 +85,7 @@ class Platform:
             await self.database.close()
             raise
         await self.tenants.listen(await self.database.app_dsn())
+        runtime.set_platform(self)  # tasks and emit() find the platform of this process
         self.broker = await self._start_broker(worker)
         self.started = True
 
@@ -92,7 +93,6 @@ class Platform:
         """The task broker, started for kicking tasks (workers also receive with it)."""
         for module in [*CORE_TASK_MODULES, *self.registry.task_modules]:
             importlib.import_module(module)
-        runtime.set_platform(self)
         broker = create_broker(self.settings, await self.database.app_dsn())
         broker.is_worker_process = worker
         await broker.startup()

@@ -17,6 +17,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,23 +67,35 @@ def portal_server_dsn(request: pytest.FixtureRequest) -> Iterator[str]:
     yield request.config.getoption("--portal-db-url") or os.environ.get("PORTAL_TEST_DATABASE_URL") or DEFAULT_SERVER
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def portal_database(portal_server_dsn: str) -> AsyncIterator[str]:
-    """A fresh, empty database for this test process; dropped afterwards. Yields its owner DSN."""
-    name = f"portal_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(portal_server_dsn)
+@asynccontextmanager
+async def scratch_database(server_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the server of ``server_dsn``; yields its owner DSN.
+
+    ``server_dsn`` is an owner connection (a role that may create databases) to any database of
+    the server. The new database is named ``prefix`` plus 12 random hex digits, and is dropped
+    ``WITH (FORCE)`` when the block ends, closing any connection still open to it.
+    """
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     try:
-        yield with_database(portal_server_dsn, name)
+        yield with_database(server_dsn, name)
     finally:
-        admin = await asyncpg.connect(portal_server_dsn)
+        admin = await asyncpg.connect(server_dsn)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def portal_database(portal_server_dsn: str) -> AsyncIterator[str]:
+    """A fresh, empty database for this test process; dropped afterwards. Yields its owner DSN."""
+    async with scratch_database(portal_server_dsn, "portal_test_") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")
@@ -196,4 +209,4 @@ def portal_sign_in(portal_platform: Platform) -> Callable[[httpx.AsyncClient, st
     return do
 
 
-__all__ = ["BASE_DOMAIN", "apply_tenants", "customer_id", "sign_in"]
+__all__ = ["BASE_DOMAIN", "apply_tenants", "customer_id", "scratch_database", "sign_in"]

@@ -309,7 +309,9 @@ async def test_deleting_the_last_card_deletes_the_customer_record(gateway: NmiGa
     assert last["customer_vault"] == "delete_customer" and "billing_id" not in last
 
     # deleting what is already gone succeeds (a retry after a lost answer, say)
+    sent = len(nmi.requests_to("transact"))
     await gateway.vault_delete(vault_id=second.vault_id, billing_id=second.billing_id, last_in_vault=True)
+    assert len(nmi.requests_to("transact")) > sent  # NMI was asked, and "not found" counted as deleted
 
 
 async def test_deleting_a_card_or_record_already_gone_succeeds(gateway: NmiGateway, nmi: NmiServer) -> None:
@@ -319,8 +321,11 @@ async def test_deleting_a_card_or_record_already_gone_succeeds(gateway: NmiGatew
     assert refused.fields["billing_id"] == "pmgone"  # NMI answered "Invalid Billing Id": gone counts as deleted
     assert list(nmi.vault[entry.vault_id].billings) == [entry.billing_id]
 
+    sent = len(nmi.requests_to("transact"))
     await gateway.vault_delete(vault_id="cus01nosuchrecord", billing_id="pm_1", last_in_vault=False)
     await gateway.vault_delete(vault_id="cus01nosuchrecord", billing_id="pm_1", last_in_vault=True)
+    asked = [r.fields["customer_vault"] for r in nmi.requests_to("transact")[sent:]]
+    assert "delete_billing" in asked and "delete_customer" in asked
 
 
 REFUSAL = "response=3&responsetext=Vault change not allowed&response_code=300"

@@ -68,5 +68,6 @@ async def test_a_suspended_iso_hides_all_its_merchants(portal_platform: Platform
     iso, slug = f"iso-{uuid.uuid4().hex[:8]}", f"m-{uuid.uuid4().hex[:8]}"
     text = f'[[isos]]\nslug = "{iso}"\nname = "I"\n[[isos.merchants]]\nslug = "{slug}"\nname = "M"\n'
     await apply_tenants(portal_platform, text, tmp_path)
+    assert await portal_platform.tenants.resolve(f"{slug}.portal.localhost") is not None
     await apply_tenants(portal_platform, text.replace('name = "I"', 'name = "I"\nstatus = "suspended"'), tmp_path)
     assert await portal_platform.tenants.resolve(f"{slug}.portal.localhost") is None

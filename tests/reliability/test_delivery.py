@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
-from conftest import (
+from reliability.conftest import (
     HookMerchant,
     Receiver,
     Reply,
@@ -329,7 +329,7 @@ async def test_the_last_attempt_fails_the_message(
 async def test_an_endpoint_failing_for_days_is_disabled_and_the_merchant_emailed(
     hooks: Any, merchant: HookMerchant, receiver: Receiver, owner: asyncpg.Connection, portal_mail: MailCatcher
 ) -> None:
-    receiver.respond = script((500, {}, b""))
+    receiver.respond = script((500, {}, b"boom"))  # the response body must not reach the email
     endpoint = await add_endpoint(merchant, receiver.url, receiver.secrets[0])
     await owner.execute(
         "UPDATE portal_webhook_endpoint SET failing_since = now() - interval '6 days' WHERE id = $1", endpoint

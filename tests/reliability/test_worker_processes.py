@@ -9,7 +9,17 @@ import time
 from typing import Any
 
 import asyncpg
-from conftest import HookMerchant, Receiver, Reply, Request, Workers, add_endpoint, deliveries, emit_events, kicking
+from reliability.conftest import (
+    HookMerchant,
+    Receiver,
+    Reply,
+    Request,
+    Workers,
+    add_endpoint,
+    deliveries,
+    emit_events,
+    kicking,
+)
 
 from portal.events.delivery import lease_for
 

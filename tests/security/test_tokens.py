@@ -6,7 +6,7 @@ import string
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, mint, tenant_at
 
@@ -50,8 +50,7 @@ def test_no_single_character_mutation_is_accepted(claims: Claims, data: st.DataO
 
 @given(claims_strategy, st.text(min_size=1, max_size=40))
 def test_another_secret_never_verifies(claims: Claims, other: str) -> None:
-    if other == SECRET:
-        return
+    assume(other != SECRET)
     with pytest.raises(TokenError):
         verify(sign(claims, KID, SECRET), other)
 
@@ -90,17 +89,17 @@ async def test_every_single_byte_changed_is_refused_by_the_portal(platform) -> N
 
 
 @pytest.mark.parametrize(
-    ("changes", "reason"),
+    ("changes", "reason", "status"),
     [
-        ({"kid": new_id("lk")}, "invalid"),  # unknown key id
-        ({"secret": "lsk_not-the-merchants-secret"}, "invalid"),  # wrong key
-        ({"exp": 1_000_000_000, "iat": 999_999_000}, "expired"),
-        ({"iat": 4_000_000_000, "exp": 4_000_000_600}, "not_yet_valid"),
-        ({"exp": 4_000_000_000}, "invalid"),  # lives longer than a portal link may
+        ({"kid": new_id("lk")}, "invalid", 400),  # unknown key id
+        ({"secret": "lsk_not-the-merchants-secret"}, "invalid", 400),  # wrong key
+        ({"exp": 1_000_000_000, "iat": 999_999_000}, "expired", 410),
+        ({"iat": 4_000_000_000, "exp": 4_000_000_600}, "not_yet_valid", 400),
+        ({"exp": 4_000_000_000}, "invalid", 400),  # lives longer than a portal link may
     ],
     ids=["unknown-kid", "wrong-key", "expired", "not-yet-valid", "too-long"],
 )
-async def test_forged_or_stale_tokens_are_refused(platform, land, changes: dict, reason: str) -> None:
+async def test_forged_or_stale_tokens_are_refused(platform, land, changes: dict, reason: str, status: int) -> None:
     token = await mint(platform, GREENFIELD, **changes)
     tenant = await tenant_at(platform, GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
@@ -108,7 +107,7 @@ async def test_forged_or_stale_tokens_are_refused(platform, land, changes: dict,
             await authenticate(tenant, token, datetime.now(UTC))
     assert refused.value.reason == reason
     _, response = await land(GREENFIELD, token)
-    assert response.status_code in (400, 410)
+    assert response.status_code == status
     assert "__Host-portal_session" not in response.headers.get("set-cookie", "")
 
 

@@ -21,10 +21,6 @@ class SigningKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     retire_at: datetime | None
 
-    def active(self, now: datetime) -> bool:
-        """True while the key still verifies."""
-        return self.retire_at is None or self.retire_at > now
-
 
 async def create_key(iso_id: str, merchant_id: str, *, retire_others_after: timedelta | None = None) -> tuple[str, str]:
     """Make a new primary key; optionally schedule the merchant's other keys to retire.

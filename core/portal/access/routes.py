@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
-from portal.access.flows import resolve_flow
+from portal.access.flows import PURPOSE_FLOWS, resolve_flow
 from portal.access.links import LinkRefusedError, authenticate, is_revoked, redeem
 from portal.access.login_task import send_login_link
 from portal.access.ratelimit import allow, bucket_key
@@ -102,9 +102,7 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             can_resend=refusal.claims is not None and refusal.reason in RESENDABLE,
             token=token if refusal.claims is not None and refusal.reason in RESENDABLE else "",
         )
-    target = resolve_flow(platform.registry.link_flows, tenant, claims.flow)
-    if claims.purpose == "update_payment" and claims.flow is None:
-        target = resolve_flow(platform.registry.link_flows, tenant, "payment_method_update")
+    target = resolve_flow(platform.registry.link_flows, tenant, claims.flow or PURPOSE_FLOWS.get(claims.purpose))
     response = Redirect(target, status_code=303)
     _set_session_cookie(response, session, settings.session_absolute_timeout)
     return response

@@ -20,7 +20,14 @@ from typing import Annotated, Literal
 import msgspec
 
 VERSION = "pt1"
-PURPOSES = ("portal", "update_payment", "switch")
+_LINK_IN_PATH = re.compile(rf"/access/{VERSION}\.[A-Za-z0-9_.-]+")
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with every ``/access/<token>`` path written as ``/access/…`` (for logs)."""
+    return _LINK_IN_PATH.sub("/access/…", text)
+
+
 Purpose = Literal["portal", "update_payment", "switch"]
 
 _KID = re.compile(r"^lk_[0-9a-z]{26}$")

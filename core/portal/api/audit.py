@@ -18,7 +18,7 @@ from litestar.response import Stream
 from portal.api.auth import merchant_tenant, require
 from portal.api.keys import ApiPrincipal
 from portal.api.schemas import AuditActor, AuditEvent, AuditEventList, AuditTarget
-from portal.db.engine import fetch, tenant_transaction
+from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.tenancy.models import MerchantView
 
 COLUMNS = (
@@ -45,10 +45,6 @@ SinceParam = Annotated[datetime | None, QueryParameter(description="Only records
 UntilParam = Annotated[datetime | None, QueryParameter(description="Only records that occurred before")]
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def to_audit_event(row: dict[str, Any]) -> AuditEvent:
     """A stored record as the API shows it."""
     return AuditEvent(
@@ -58,9 +54,9 @@ def to_audit_event(row: dict[str, Any]) -> AuditEvent:
         actor=AuditActor(type=row["actor_type"], id=row["actor_id"]),
         target=AuditTarget(type=row["target_type"], id=row["target_id"]),
         customer=row["customer_id"],
-        data=_json(row["data"]),
-        before=_json(row["before"]),
-        after=_json(row["after"]),
+        data=json_value(row["data"]),
+        before=json_value(row["before"]),
+        after=json_value(row["after"]),
         ip=row["ip"],
         user_agent=row["user_agent"],
         request_id=row["request_id"],

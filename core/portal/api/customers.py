@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import asyncpg
@@ -23,20 +22,7 @@ from portal.tenancy.models import Tenant, normalize_email
 from portal.web.state import request_id_of
 
 COLUMNS = "id, merchant_id, email, name, external_ref, created_at"
-REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CONFLICT = "The merchant already has a customer with this email or external_ref."
-
-
-def request_id(request: Request[Any, Any, Any]) -> str:
-    """The caller's ``X-Request-Id`` when it is well formed (1-64 of ``[A-Za-z0-9_-]``), else a new ``req_`` id.
-
-    The tenant middleware decides it once per request (and echoes it in the response); this reads it.
-    """
-    decided = request_id_of(request)
-    if REQUEST_ID.fullmatch(decided):
-        return decided
-    given = request.headers.get("x-request-id", "")
-    return given if REQUEST_ID.fullmatch(given) else new_id("req")
 
 
 def api_actor(request: Request[Any, Any, Any], principal: ApiPrincipal) -> Actor:
@@ -47,7 +33,7 @@ def api_actor(request: Request[Any, Any, Any], principal: ApiPrincipal) -> Actor
         id=principal.key_id,
         ip=request.client.host if request.client else None,
         user_agent=user_agent[:1000] if user_agent else None,
-        request_id=request_id(request),
+        request_id=request_id_of(request),  # decided once per request by the tenant middleware
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from portal.db.engine import fetch
+from portal.db.engine import fetch, json_value
 from portal.ids import new_id
 
 SCOPES = (
@@ -99,7 +99,7 @@ async def principal_for(secret: str) -> ApiPrincipal | None:
     if not rows:
         return None
     row = rows[0]
-    scopes = json.loads(row["scopes"]) if isinstance(row["scopes"], str) else row["scopes"]
+    scopes = json_value(row["scopes"])
     return ApiPrincipal(
         key_id=row["id"], kind=row["kind"], iso_id=iso_id, merchant_id=row["merchant_id"], scopes=frozenset(scopes)
     )

@@ -81,9 +81,6 @@ class PortalLinkRevoked(msgspec.Struct, kw_only=True):
     object: Literal["portal_link"] = "portal_link"
 
 
-RequestId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-
-
 class CustomerUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Change a customer: give at least one field (``external_ref: null`` clears it)."""
 

@@ -29,7 +29,7 @@ from portal.api.schemas import (
     WebhookReplay,
     WebhookReplayResult,
 )
-from portal.db.engine import fetch, tenant_transaction
+from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.events.delivery import replay, replay_since
 from portal.events.signing import new_secret
 from portal.ids import new_id
@@ -87,7 +87,7 @@ def check_event_types(request: Request[Any, Any, Any], event_types: list[str]) -
 
 
 def _json_list(value: Any) -> list[str]:
-    loaded = json.loads(value) if isinstance(value, str) else value
+    loaded = json_value(value)
     return [str(item) for item in loaded or []]
 
 

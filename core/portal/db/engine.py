@@ -6,6 +6,7 @@ Every query on tenant-owned tables runs inside :func:`tenant_transaction`, which
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -86,11 +87,15 @@ async def system_transaction() -> AsyncIterator[PostgresTransaction]:
 
 
 def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
-    """Run ``callback`` once the enclosing tenant transaction has committed (never on rollback)."""
+    """Run ``callback`` once the enclosing tenant transaction has committed (never on rollback).
+
+    A callback registered several times in one transaction (a kick per emitted event) runs once.
+    """
     callbacks = _AFTER_COMMIT.get()
     if callbacks is None or ENGINE.current_transaction.get() is None:
         raise TenantScopeError("after_commit needs an open tenant transaction")
-    callbacks.append(callback)
+    if callback not in callbacks:
+        callbacks.append(callback)
 
 
 async def transaction_lock(*key: str) -> None:
@@ -105,6 +110,11 @@ async def transaction_lock(*key: str) -> None:
 def current_iso() -> str | None:
     """The ISO of the enclosing tenant transaction, if any."""
     return _CURRENT_ISO.get() if ENGINE.current_transaction.get() is not None else None
+
+
+def json_value(value: Any) -> Any:
+    """A JSON or JSONB column's value: asyncpg hands it over as text, already-parsed values pass."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:

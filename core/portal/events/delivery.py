@@ -249,9 +249,7 @@ async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed)
         return Outcome(latency_ms=elapsed(), error=_text(str(exc)))
     except (TimeoutError, httpx.TimeoutException):
         return Outcome(latency_ms=elapsed(), error=f"timed out after {settings.webhook_timeout:g} s")
-    except httpx.HTTPError as exc:
-        return Outcome(latency_ms=elapsed(), error=_text(f"{type(exc).__name__}: {exc}"[:2000]))
-    except OSError as exc:
+    except (httpx.HTTPError, OSError) as exc:
         return Outcome(latency_ms=elapsed(), error=_text(f"{type(exc).__name__}: {exc}"[:2000]))
 
 
@@ -277,9 +275,11 @@ def _describe_failure(outcome: Outcome) -> str:
     return f"HTTP {code}"
 
 
-async def _record(platform: Platform, iso_id: str, message: Claimed, outcome: Outcome) -> None:
+async def _record_failure(platform: Platform, iso_id: str, message: Claimed, outcome: Outcome) -> None:
+    """Record a failed attempt: retry later, give up, or disable the endpoint (410, failing too long)."""
     settings = platform.settings
     code = outcome.status_code
+    failure = _describe_failure(outcome)
     notify: tuple[str, str] | None = None
     async with tenant_transaction(iso_id):
         await fetch(
@@ -288,19 +288,7 @@ async def _record(platform: Platform, iso_id: str, message: Claimed, outcome: Ou
             new_id("wha"), iso_id, message.id, code, outcome.latency_ms, outcome.excerpt, outcome.error,
         )  # fmt: skip
         claim = "id = $1 AND status = 'pending' AND attempts = $2"
-        if code is not None and 200 <= code < 300:
-            owned = await fetch(
-                "UPDATE portal_webhook_delivery SET status = 'succeeded', delivered_at = now(), "
-                f"next_attempt_at = NULL, last_status = $3, last_error = NULL WHERE {claim} RETURNING id",
-                message.id, message.attempts, code,
-            )  # fmt: skip
-            if owned:
-                await fetch(
-                    "UPDATE portal_webhook_endpoint SET failing_since = NULL "
-                    "WHERE id = $1 AND failing_since IS NOT NULL",
-                    message.endpoint_id,
-                )
-        elif code == 410:
+        if code == 410:
             reason = "the endpoint answered 410 Gone"
             owned = await fetch(
                 f"UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, last_status = $3, "
@@ -310,7 +298,6 @@ async def _record(platform: Platform, iso_id: str, message: Claimed, outcome: Ou
             if owned:
                 await _disable(message.endpoint_id, reason)
         else:
-            failure = _describe_failure(outcome)
             delay = _retry_delay(message.attempts, outcome)
             # A NULL delay (no attempts left) fails the message and leaves no next attempt.
             owned = await fetch(
@@ -341,13 +328,9 @@ async def _record(platform: Platform, iso_id: str, message: Claimed, outcome: Ou
             log.warning(
                 "webhook %s: outcome of attempt %s not applied, the claim was lost", message.id, message.attempts
             )
-    if code is not None and 200 <= code < 300:
-        log.info("webhook %s to endpoint %s delivered (HTTP %s)", message.id, message.endpoint_id, code)
-    else:
-        log.warning(
-            "webhook %s to endpoint %s failed on attempt %s: %s",
-            message.id, message.endpoint_id, message.attempts, _describe_failure(outcome),
-        )  # fmt: skip
+    log.warning(
+        "webhook %s to endpoint %s failed on attempt %s: %s", message.id, message.endpoint_id, message.attempts, failure
+    )
     if notify is not None:
         await _notify_disabled(platform, iso_id, message.merchant_id, notify[0], notify[1])
 
@@ -422,15 +405,14 @@ async def deliver_due(platform: Platform, iso_id: str, limit: int = BATCH) -> in
 
 async def _record_wave(platform: Platform, iso_id: str, sent: list[tuple[Claimed, Outcome]]) -> None:
     delivered = [(m, o) for m, o in sent if _succeeded(o)]
+    failed = [(m, o) for m, o in sent if not _succeeded(o)]
     try:
         await _record_successes(iso_id, delivered)
     except Exception:
         log.exception("could not record %s delivered webhooks; their leases will retry them", len(delivered))
-    for message, outcome in sent:
-        if _succeeded(outcome):
-            continue
+    for message, outcome in failed:
         try:
-            await _record(platform, iso_id, message, outcome)
+            await _record_failure(platform, iso_id, message, outcome)
         except Exception:
             log.exception("could not record the outcome of webhook %s; its lease will retry it", message.id)
 
@@ -579,7 +561,7 @@ async def delivery_poller(platform: Platform, interval: float = 1.0) -> None:
         try:
             for iso_id in await isos_with_due_work():
                 try:
-                    if await deliver_due(platform, iso_id) >= 100:
+                    if await deliver_due(platform, iso_id) >= BATCH:
                         busy = True
                     await run_due_handlers(platform.registry, iso_id)
                 except Exception:

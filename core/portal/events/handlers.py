@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from portal.db.engine import fetch, tenant_transaction
+from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.plugin import HandledEvent
 from portal.plugins.registry import PluginRegistry
 
@@ -53,7 +52,7 @@ async def _run_one(registry: PluginRegistry, iso_id: str, row: dict[str, object]
                 row["event_id"],
             )
             event = events[0]
-            data = json.loads(event["data"]) if isinstance(event["data"], str) else event["data"]
+            data = json_value(event["data"])
             async with transaction.connection.transaction():
                 await spec[1].handle(HandledEvent(**{**event, "data": data}))
             await fetch(

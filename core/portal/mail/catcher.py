@@ -69,11 +69,6 @@ class MailCatcher:
         self._server: asyncio.Server | None = None
         self._connections: weakref.WeakSet[asyncio.Protocol] = weakref.WeakSet()
 
-    @property
-    def running(self) -> bool:
-        """True between :meth:`start` and :meth:`stop`."""
-        return self._server is not None
-
     async def start(self) -> int:
         """Listen on a free port of ``host`` in the running event loop; return the port."""
         if self._server is not None:

@@ -7,14 +7,13 @@ portal_tenants_changed`` from a trigger), and entries expire after the TTL regar
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
 
 import asyncpg
 
-from portal.db.engine import fetch, system_transaction, tenant_transaction
+from portal.db.engine import fetch, json_value, system_transaction, tenant_transaction
 from portal.payments.choice import GatewayChoice, validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
 from portal.tenancy.models import Brand, MerchantView, Tenant, contrast_color
@@ -93,7 +92,7 @@ class TenantResolver:
         return Tenant(merchant=_merchant_view(row), plugin_settings=self._settings(row), gateway=self._gateway(row))
 
     def _settings(self, row: dict[str, Any]) -> dict[str, Any]:
-        activated: dict[str, Any] = _json(row["plugins"])
+        activated: dict[str, Any] = json_value(row["plugins"])
         settings: dict[str, Any] = {}
         for key, raw in activated.items():
             if key not in self.registry.plugins:
@@ -106,7 +105,7 @@ class TenantResolver:
         return settings
 
     def _gateway(self, row: dict[str, Any]) -> GatewayChoice | None:
-        raw = _json(row["gateway"])
+        raw = json_value(row["gateway"])
         if not raw:
             return None
         try:
@@ -164,11 +163,6 @@ class TenantResolver:
                 listener.terminate()
 
 
-def _json(value: Any) -> Any:
-    """Asyncpg hands JSONB over as text."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def _merchant_view(row: dict[str, Any]) -> MerchantView:
     return MerchantView(
         id=row["id"],
@@ -179,7 +173,7 @@ def _merchant_view(row: dict[str, Any]) -> MerchantView:
         locale=row["default_locale"],
         theme_key=row["theme_key"],
         custom_host=row["custom_host"],
-        frame_ancestors=tuple(_json(row["frame_ancestors"])),
+        frame_ancestors=tuple(json_value(row["frame_ancestors"])),
         brand=Brand(
             color=row["brand_color"],
             contrast_color=contrast_color(row["brand_color"]),

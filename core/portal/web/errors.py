@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from portal.access.tokens import redact_tokens
 from portal.tenancy.models import Tenant
 from portal.web.render import render_page
 from portal.web.state import TENANT_KEY
@@ -80,7 +80,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Log an unhandled error and answer 500 without details."""
-    path = re.sub(r"/access/pt1\.[A-Za-z0-9_.-]+", "/access/…", request.url.path)
+    path = redact_tokens(request.url.path)
     log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     if wants_problem_json(request):
         return problem_response(500, "An unexpected error occurred.")

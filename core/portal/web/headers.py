@@ -25,15 +25,23 @@ def allow_origins(connection: ASGIConnection[Any, Any, Any, Any], origins: tuple
 
 
 def content_security_policy(
-    nonce: str, frame_ancestors: tuple[str, ...] = (), extra_origins: tuple[str, ...] = ()
+    nonce: str,
+    frame_ancestors: tuple[str, ...] = (),
+    extra_origins: tuple[str, ...] = (),
+    *,
+    style_src: str | None = None,
 ) -> str:
-    """A strict, nonce-based policy: no inline code without the nonce; framing only if allowed."""
+    """A strict, nonce-based policy: no inline code without the nonce; framing only if allowed.
+
+    ``style_src`` replaces the nonce-based style sources (the mail preview needs inline styles).
+    """
     extra = "".join(f" {origin}" for origin in extra_origins)
+    styles = style_src or f"'self' 'nonce-{nonce}'"
     return "; ".join(
         [
             "default-src 'self'",
             f"script-src 'self' 'nonce-{nonce}'{extra}",
-            f"style-src 'self' 'nonce-{nonce}'",
+            f"style-src {styles}",
             "img-src 'self' https: data:",
             "font-src 'self'",
             f"connect-src 'self'{extra}",

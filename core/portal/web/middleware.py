@@ -22,7 +22,6 @@ from portal.access.csrf import CSRF_COOKIE, new_seed
 from portal.ids import new_id
 from portal.web.sessions import COOKIE_NAME, load_session
 from portal.web.state import (
-    API_HOST_KEY,
     CSRF_NEW_KEY,
     CSRF_SEED_KEY,
     CUSTOMER_KEY,
@@ -113,7 +112,6 @@ class TenantMiddleware(ASGIMiddleware):
         if host.rsplit(":", 1)[0] == f"api.{settings.base_domain.rsplit(':', 1)[0]}":
             if not path.startswith("/api/"):
                 raise NotFoundException()
-            state[API_HOST_KEY] = True
             await next_app(scope, receive, send)
             return
         tenant = await platform.tenants.resolve(host)

@@ -16,11 +16,6 @@ from portal.web.state import CSRF_NEW_KEY, CSRF_SEED_KEY, csp_nonce_of, optional
 OVERVIEW_NAV = NavItem(label="Overview", href="/", order=0, key="overview")
 
 
-def page_context(request: Request[Any, Any, Any], tenant: Tenant) -> PageContext:
-    """The context per-request hooks receive."""
-    return PageContext(request, tenant, optional_customer(request))
-
-
 def render_page(
     connection: ASGIConnection[Any, Any, Any, Any],
     template: str,

@@ -19,7 +19,6 @@ NONCE_KEY = "portal_csp_nonce"
 SESSION_KEY = "portal_session"
 CSRF_SEED_KEY = "portal_csrf_seed"
 CSRF_NEW_KEY = "portal_csrf_new"
-API_HOST_KEY = "portal_api_host"
 REQUEST_ID_KEY = "portal_request_id"
 
 
