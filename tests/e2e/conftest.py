@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from portal.events.delivery import delivery_poller
 from portal.platform import Platform
@@ -36,6 +36,8 @@ from support.browser import (
 from support.browser import axe_check as run_axe
 
 OpenPage = Callable[[Viewport | str], Awaitable[Page]]
+
+expect.set_options(timeout=15_000)  # a card save is tokenize, POST and redirect: allow for a busy machine
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

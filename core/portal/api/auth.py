@@ -44,31 +44,26 @@ def require(principal: ApiPrincipal, scope: str) -> None:
         raise PermissionDeniedException(detail=f"This API key lacks the '{scope}' scope.")
 
 
-def _host_merchant_id(host_tenant: object) -> str:
-    assert isinstance(host_tenant, Tenant)
-    return host_tenant.merchant.id
-
-
 async def merchant_tenant(request: Request[Any, Any, Any], principal: ApiPrincipal, merchant: str | None) -> Tenant:
     """The merchant a call acts on: the key's own, the host's, or (ISO keys) the one named."""
     host_tenant = request.scope.get(TENANT_KEY)
     platform = platform_of(request)
-    if principal.merchant_id is not None or isinstance(host_tenant, Tenant):
-        # A merchant key acts on its merchant; any key on a merchant host acts on that merchant.
-        own_id = principal.merchant_id if principal.merchant_id is not None else _host_merchant_id(host_tenant)
-        tenant = await platform.tenants.load_merchant(principal.iso_id, own_id)
+    own_id = merchant_scope(request, principal)
+    if own_id is not None:
+        # A merchant key acts on its merchant; any key on a merchant host acts on that merchant
+        # (api_principal already checked the key may act there, so the host's tenant serves).
+        if isinstance(host_tenant, Tenant) and host_tenant.merchant.id == own_id:
+            tenant: Tenant | None = host_tenant
+        else:
+            tenant = await platform.tenants.load_merchant(principal.iso_id, own_id)
         if tenant is None or merchant not in (None, tenant.merchant.id, tenant.merchant.slug):
             raise NotFoundException(detail="No such merchant.")
         return tenant
     if merchant is None:
         raise NotFoundException(detail="An ISO key must name the merchant ('merchant': its id or slug).")
-    else:
-        async with tenant_transaction(principal.iso_id):
-            rows = await fetch("SELECT id FROM portal_merchant WHERE id = $1 OR slug = $1", merchant)
-        if not rows:
-            raise NotFoundException(detail="No such merchant.")
-        merchant_id = rows[0]["id"]
-    tenant = await platform.tenants.load_merchant(principal.iso_id, merchant_id)
+    async with tenant_transaction(principal.iso_id):
+        rows = await fetch("SELECT id FROM portal_merchant WHERE id = $1 OR slug = $1", merchant)
+    tenant = await platform.tenants.load_merchant(principal.iso_id, rows[0]["id"]) if rows else None
     if tenant is None:
         raise NotFoundException(detail="No such merchant.")
     return tenant
