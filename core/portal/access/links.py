@@ -153,7 +153,9 @@ async def redeem(tenant: Tenant, token: str, now: datetime | None = None) -> Red
         """
         INSERT INTO portal_link AS l (id, iso_id, merchant_id, jti, customer_id, purpose, flow, source,
                                       issued_at, expires_at, first_used_at, last_used_at, use_count)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'merchant', to_timestamp($8), to_timestamp($9), $10, $10, 1)
+        SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, 'merchant',
+               to_timestamp($8), to_timestamp($9), $10::timestamptz, $10::timestamptz, 1
+         WHERE EXISTS (SELECT 1 FROM portal_customer WHERE id = $5 AND merchant_id = $3)
         ON CONFLICT (merchant_id, jti) DO UPDATE
            SET first_used_at = coalesce(l.first_used_at, EXCLUDED.first_used_at),
                last_used_at = EXCLUDED.last_used_at,
@@ -174,6 +176,8 @@ async def redeem(tenant: Tenant, token: str, now: datetime | None = None) -> Red
         claims.exp,
         now,
     )
+    if not rows:  # well signed, but for a customer this merchant does not have
+        raise LinkRefusedError("invalid")
     row = rows[0]
     if row["customer_id"] != claims.customer or row["purpose"] != claims.purpose:
         raise LinkRefusedError("invalid")

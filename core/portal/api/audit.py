@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from portal.api.auth import merchant_tenant, require
 from portal.api.keys import ApiPrincipal
+from portal.api.params import INT64_MAX, Limit, MerchantParam, parse_time, time_query
 from portal.api.schemas import AuditActor, AuditEvent, AuditEventList, AuditTarget
 from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.tenancy.models import MerchantView
@@ -38,11 +38,10 @@ CSV_HEADER = (
 CSV_BATCH = 500
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-MerchantParam = Annotated[str | None, QueryParameter(description="ISO keys: the merchant's id or slug")]
 CustomerParam = Annotated[str | None, QueryParameter(description="Only records about this customer id")]
 ActionParam = Annotated[str | None, QueryParameter(description="Only records of this event type")]
-SinceParam = Annotated[datetime | None, QueryParameter(description="Only records that occurred at or after")]
-UntilParam = Annotated[datetime | None, QueryParameter(description="Only records that occurred before")]
+SinceParam = Annotated[str | None, time_query("Only records that occurred at or after")]
+UntilParam = Annotated[str | None, time_query("Only records that occurred before")]
 
 
 def to_audit_event(row: dict[str, Any]) -> AuditEvent:
@@ -64,12 +63,6 @@ def to_audit_event(row: dict[str, Any]) -> AuditEvent:
         hash=row["hash"],
         prev_hash=row["prev_hash"],
     )
-
-
-def _aware(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationException(detail=f"'{name}' needs a time zone (for example a trailing 'Z').")
-    return value
 
 
 def _cell(value: Any) -> str:
@@ -143,14 +136,14 @@ class AuditEventController(Controller):
         since: SinceParam = None,
         until: UntilParam = None,
         starting_after: Annotated[
-            int | None, QueryParameter(ge=1, description="A seq: the page after it (older records)")
+            int | None, QueryParameter(ge=1, le=INT64_MAX, description="A seq: the page after it (older records)")
         ] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")] = 20,
+        limit: Limit = 20,
         merchant: MerchantParam = None,
     ) -> AuditEventList:
         """Records newest first (descending ``seq``); the next page starts after the last ``seq`` shown."""
         require(principal, "audit:read")
-        filters = (customer, action, _aware("since", since), _aware("until", until))
+        filters = (customer, action, parse_time("since", since), parse_time("until", until))
         tenant = await merchant_tenant(request, principal, merchant)
         async with tenant_transaction(tenant.merchant.iso_id):
             rows = await fetch(
@@ -176,7 +169,7 @@ class AuditEventController(Controller):
     ) -> Stream:
         """Every matching record, oldest first, streamed as CSV with a header row."""
         require(principal, "audit:read")
-        filters = (customer, action, _aware("since", since), _aware("until", until))
+        filters = (customer, action, parse_time("since", since), parse_time("until", until))
         tenant = await merchant_tenant(request, principal, merchant)
         return Stream(
             _csv_stream(tenant.merchant, filters),

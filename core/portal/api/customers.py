@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
+from portal.api.params import MerchantParam
 from portal.api.schemas import Customer, CustomerCreate, CustomerList, CustomerUpdate
 from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import Actor, emit
@@ -176,7 +177,7 @@ class CustomerController(Controller):
         principal: NamedDependency[ApiPrincipal],
         email: FromQuery[str | None] = None,
         external_ref: FromQuery[str | None] = None,
-        merchant: Annotated[str | None, QueryParameter(description="ISO keys: the merchant's id or slug")] = None,
+        merchant: MerchantParam = None,
     ) -> CustomerList:
         """Customers whose normalised email or external reference matches."""
         require(principal, "customers:read")

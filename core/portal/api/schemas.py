@@ -7,7 +7,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+from portal.api.params import Rfc3339
+from portal.web.input_policy import ONE_LINE
+
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$", max_length=254)]
+Name = Annotated[str, msgspec.Meta(pattern=ONE_LINE, max_length=200, description="One line of text")]
+Reference = Annotated[str, msgspec.Meta(pattern=ONE_LINE, min_length=1, max_length=200, description="One line of text")]
 HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://\S+$", max_length=2000)]
 
 
@@ -15,8 +20,8 @@ class CustomerCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Create a customer of a merchant."""
 
     email: Email
-    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
-    external_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    name: Name = ""
+    external_ref: Reference | None = None
     merchant: str | None = None
     """ISO keys only: the merchant's id or slug (merchant keys act on their own merchant)."""
 
@@ -85,8 +90,8 @@ class CustomerUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Change a customer: give at least one field (``external_ref: null`` clears it)."""
 
     email: Email | msgspec.UnsetType = msgspec.UNSET
-    name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
-    external_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType | None = msgspec.UNSET
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    external_ref: Reference | msgspec.UnsetType | None = msgspec.UNSET
 
 
 EventTypeName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]+(?:\.[a-z0-9_]+)+$", max_length=100)]
@@ -190,7 +195,7 @@ class WebhookDeliveryList(msgspec.Struct, kw_only=True):
 class WebhookReplay(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Send again every delivery created since a time (optionally of one endpoint)."""
 
-    since: datetime
+    since: Rfc3339
     endpoint: str | None = None
     merchant: str | None = None
     """ISO keys only: the merchant's id or slug."""

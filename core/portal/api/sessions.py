@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from portal.access.flows import FlowError, encode_flow
 from portal.access.links import issue_link, revoke_link
 from portal.api.auth import merchant_tenant, require
 from portal.api.customers import find_customer
 from portal.api.keys import ApiPrincipal
+from portal.api.params import MerchantParam
 from portal.api.schemas import FlowData, PortalLinkRevoked, PortalSession, PortalSessionCreate
 from portal.db.engine import fetch, tenant_transaction
 from portal.tenancy.models import Tenant
@@ -92,7 +93,7 @@ class PortalLinkController(Controller):
         request: Request[Any, Any, Any],
         principal: NamedDependency[ApiPrincipal],
         link_id: FromPath[str],
-        merchant: Annotated[str | None, QueryParameter(description="ISO keys: the merchant's id or slug")] = None,
+        merchant: MerchantParam = None,
     ) -> PortalLinkRevoked:
         """Revoke a link by its id (the token's ``jti``) and end sessions opened with it."""
         require(principal, "portal_links:write")

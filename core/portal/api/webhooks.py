@@ -16,6 +16,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
+from portal.api.params import Limit, MerchantParam, parse_time
 from portal.api.schemas import (
     WebhookAttempt,
     WebhookDelivery,
@@ -47,8 +48,6 @@ DELIVERY_COLUMNS = (
     "last_error, created_at, delivered_at"
 )
 STATUSES = ("pending", "succeeded", "failed", "cancelled")
-MerchantParam = Annotated[str | None, QueryParameter(description="ISO keys: the merchant's id or slug")]
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
@@ -413,8 +412,8 @@ class WebhookDeliveryController(Controller):
     ) -> WebhookReplayResult:
         """Queue again, once per endpoint and event, every message created since ``since`` to enabled endpoints."""
         require(principal, "webhooks:write")
-        if data.since.tzinfo is None:
-            raise ValidationException(detail="'since' needs a time zone (for example a trailing 'Z').")
+        since = parse_time("since", data.since)
+        assert since is not None
         tenant = await merchant_tenant(request, principal, data.merchant)
         merchant = tenant.merchant
         async with tenant_transaction(merchant.iso_id):
@@ -426,5 +425,5 @@ class WebhookDeliveryController(Controller):
                 )
                 if not endpoint:
                     raise NotFoundException(detail="No such webhook endpoint.")
-            ids = await replay_since(platform_of(request), merchant.iso_id, merchant.id, data.since, data.endpoint)
+            ids = await replay_since(platform_of(request), merchant.iso_id, merchant.id, since, data.endpoint)
         return WebhookReplayResult(count=len(ids), ids=ids)

@@ -22,6 +22,7 @@ from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS
 from portal.web.headers import add_security_headers
+from portal.web.input_policy import InputPolicyMiddleware
 from portal.web.middleware import TenantMiddleware
 from portal.web.pages import CORE_ROUTES
 from portal.web.state import TENANT_KEY
@@ -97,7 +98,7 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
             *SANDBOX_ROUTES,
             *CORE_ROUTES,
         ],
-        middleware=[TenantMiddleware()],
+        middleware=[TenantMiddleware(), InputPolicyMiddleware()],
         guards=[csrf_guard],
         openapi_config=OPENAPI_CONFIG,
         exception_handlers=EXCEPTION_HANDLERS,

@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -68,14 +69,39 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     """Render an HTTP error for the kind of client that asked."""
     status_code = exc.status_code
     headers = dict(exc.headers or {})
+    errors = exc.extra if isinstance(exc.extra, list) and exc.extra else None
+    detail = exc.detail
+    if isinstance(exc, ValidationException) and errors and detail.startswith("Validation failed for "):
+        detail = naming_fields(errors) or detail
     if wants_problem_json(request):
-        extra = {"errors": exc.extra} if isinstance(exc, ValidationException) and exc.extra else None
-        response = problem_response(status_code, exc.detail, extra=extra)
+        response = problem_response(status_code, detail, extra={"errors": errors} if errors else None)
     else:
-        detail = exc.detail if exc.detail and exc.detail != HTTPStatus(status_code).phrase else None
-        response = error_page(request, status_code, detail)
+        page_detail = detail if detail and detail != HTTPStatus(status_code).phrase else None
+        response = error_page(request, status_code, page_detail)
     response.headers.update(headers)
     return response
+
+
+def naming_fields(errors: list[Any]) -> str:
+    """A validation failure's detail that names each field and what is wrong with it."""
+    parts = []
+    for error in errors:
+        if isinstance(error, dict) and error.get("key"):
+            message = str(error.get("message", "is not valid"))
+            parts.append(f"'{error['key']}': {message}")
+    return "Invalid " + "; ".join(parts) + "." if parts else ""
+
+
+def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
+    """A value the database refused (out of range, not representable): 400, never a 500.
+
+    The input policy refuses such values before any query; this is the net under it.
+    """
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    detail = "A value in the request cannot be stored or compared (too large, too long or not valid text)."
+    if wants_problem_json(request):
+        return problem_response(400, detail)
+    return error_page(request, 400, detail)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -89,5 +115,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: handle_http_exception,
+    asyncpg.DataError: handle_database_refusal,
     Exception: handle_unexpected,
 }
