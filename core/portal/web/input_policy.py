@@ -21,10 +21,10 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar.exceptions import ClientException
-from litestar.middleware import ASGIMiddleware
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.handlers import HTTPRouteHandler
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 MAX_JSON_DEPTH = 32

@@ -8,6 +8,7 @@ from typing import Any
 import click
 import msgspec
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from portal.db.engine import fetch
 from portal.plugin import (
@@ -54,6 +55,12 @@ async def example_page(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
+@get("/example/fail/{label:str}", name="example_fail")
+async def example_fail(label: FromPath[str]) -> Response[str]:
+    """Fails unexpectedly: how the error log shows a request it could not serve."""
+    raise RuntimeError(f"example failure for {label}")
+
+
 async def load_widget(context: PageContext) -> dict[str, Any]:
     settings: ExampleSettings = context.plugin_settings("example")
     rows = await fetch(
@@ -80,7 +87,7 @@ def portal_plugin_info() -> PluginInfo:
 
 @hookimpl
 def portal_routes() -> RouteSet:
-    return RouteSet(handlers=[example_page])
+    return RouteSet(handlers=[example_page, example_fail])
 
 
 @hookimpl
