@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
@@ -36,6 +37,7 @@ CSV_HEADER = (
     "data", "before", "after", "ip", "user_agent", "request_id", "prev_hash", "hash",
 )  # fmt: skip
 CSV_BATCH = 500
+CSV_DESCRIPTION = f"UTF-8 CSV with a header row ({', '.join(CSV_HEADER)}), oldest record first."
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 CustomerParam = Annotated[str | None, QueryParameter(description="Only records about this customer id")]
@@ -156,7 +158,16 @@ class AuditEventController(Controller):
             )
         return AuditEventList(data=[to_audit_event(row) for row in rows[:limit]], has_more=len(rows) > limit)
 
-    @get("/audit-events.csv", summary="Export audit records as CSV")
+    @get(
+        "/audit-events.csv",
+        summary="Export audit records as CSV",
+        media_type="text/csv",
+        responses={
+            200: ResponseSpec(
+                data_container=str, media_type="text/csv", description=CSV_DESCRIPTION, generate_examples=False
+            )
+        },
+    )
     async def export_csv(
         self,
         request: Request[Any, Any, Any],

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
+from portal.api.openapi import problem
 from portal.api.params import MerchantParam
 from portal.api.schemas import Customer, CustomerCreate, CustomerList, CustomerUpdate
 from portal.db.engine import fetch, tenant_transaction
@@ -87,7 +88,7 @@ class CustomerController(Controller):
     path = "/customers"
     tags = ["customers"]
 
-    @post("/", status_code=201, summary="Create a customer")
+    @post("/", status_code=201, summary="Create a customer", responses={409: problem(409, CONFLICT)})
     async def create(
         self, request: Request[Any, Any, Any], principal: NamedDependency[ApiPrincipal], data: JSONBody[CustomerCreate]
     ) -> Customer:
@@ -116,7 +117,7 @@ class CustomerController(Controller):
             raise HTTPException(status_code=409, detail=CONFLICT) from exc
         return to_customer(rows[0])
 
-    @patch("/{customer_id:str}", summary="Update a customer")
+    @patch("/{customer_id:str}", summary="Update a customer", responses={409: problem(409, CONFLICT)})
     async def update(
         self,
         request: Request[Any, Any, Any],

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
@@ -16,6 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from portal.api.auth import merchant_scope, merchant_tenant, require
 from portal.api.keys import ApiPrincipal
+from portal.api.openapi import problem
 from portal.api.params import Limit, MerchantParam, parse_time
 from portal.api.schemas import (
     WebhookAttempt,
@@ -31,6 +30,7 @@ from portal.api.schemas import (
     WebhookReplayResult,
 )
 from portal.db.engine import fetch, json_value, tenant_transaction
+from portal.events import destinations
 from portal.events.delivery import replay, replay_since
 from portal.events.signing import new_secret
 from portal.ids import new_id
@@ -51,28 +51,11 @@ STATUSES = ("pending", "succeeded", "failed", "cancelled")
 
 
 def check_url(url: str, *, allow_private: bool) -> str:
-    """422 unless ``url`` is an absolute https URL (http too, and private hosts, when allowed)."""
+    """422 unless ``url`` is an allowed webhook destination (see :mod:`portal.events.destinations`)."""
     try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError as exc:
-        raise HTTPException(status_code=422, detail=f"The url is not valid: {exc}.") from exc
-    host = parts.hostname
-    if parts.scheme not in ("https", "http") or not host:
-        raise HTTPException(status_code=422, detail="The url must be an absolute https:// URL.")
-    if parts.scheme == "http" and not allow_private:
-        raise HTTPException(status_code=422, detail="The url must use https.")
-    if parts.username is not None or parts.password is not None:
-        raise HTTPException(status_code=422, detail="The url must not carry credentials.")
-    if not allow_private:
-        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-            raise HTTPException(status_code=422, detail="The url must not point at a private host.")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and not address.is_global:
-            raise HTTPException(status_code=422, detail="The url must not point at a private address.")
+        destinations.check_url(url, allow_private=allow_private)
+    except destinations.DestinationRefusedError as exc:
+        raise HTTPException(status_code=422, detail=exc.detail) from exc
     return url
 
 
@@ -387,7 +370,12 @@ class WebhookDeliveryController(Controller):
             **base, payload=row["payload"], attempt_log=[WebhookAttempt(**attempt) for attempt in attempts]
         )
 
-    @post("/{delivery_id:str}/replay", status_code=201, summary="Replay a webhook delivery")
+    @post(
+        "/{delivery_id:str}/replay",
+        status_code=201,
+        summary="Replay a webhook delivery",
+        responses={409: problem(409, "The delivery's endpoint was deleted or is disabled.")},
+    )
     async def replay_one(
         self, request: Request[Any, Any, Any], principal: NamedDependency[ApiPrincipal], delivery_id: FromPath[str]
     ) -> WebhookDelivery:

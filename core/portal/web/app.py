@@ -15,13 +15,14 @@ from litestar.static_files import create_static_files_router
 
 from portal.access.csrf import csrf_guard
 from portal.access.routes import ACCESS_ROUTES
+from portal.api.openapi import document_problems
 from portal.api.router import OPENAPI_CONFIG, api_router
 from portal.mail.pages import DEMO_MAIL_ROUTES
 from portal.payments.sandbox import SANDBOX_ROUTES
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS
-from portal.web.headers import add_security_headers
+from portal.web.headers import ALLOW_KEY, add_security_headers, allowed_methods, correct_allow_header
 from portal.web.input_policy import InputPolicyMiddleware
 from portal.web.middleware import TenantMiddleware
 from portal.web.pages import CORE_ROUTES
@@ -88,7 +89,7 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
     state: dict[str, Any] = {"platform": platform}
     if platform.mail_catcher is not None:
         state["mail_catcher"] = platform.mail_catcher
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *_static_routers(platform),
             *plugin_routers,
@@ -102,8 +103,11 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
         guards=[csrf_guard],
         openapi_config=OPENAPI_CONFIG,
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_security_headers],
+        before_send=[add_security_headers, correct_allow_header],
         lifespan=[lifespan],
         state=State(state),
         debug=False,
     )
+    document_problems(app)
+    app.state[ALLOW_KEY] = allowed_methods(app)
+    return app

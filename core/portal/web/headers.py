@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 
 from portal.tenancy.models import Tenant
@@ -94,3 +96,32 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if scope.get(SESSION_KEY) is not None or path.startswith(("/access/", "/api/")):
         # signed-in pages, links, and every API answer (some carry a secret or a link)
         headers["cache-control"] = "no-store"
+
+
+ALLOW_KEY = "allowed_methods"
+"""App state: each route's path template and the methods it serves, for ``Allow`` headers."""
+
+
+def allowed_methods(app: Litestar) -> dict[str, str]:
+    """``Allow`` header values by path template, from the routes ``app`` really serves."""
+    methods: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            methods.setdefault(route.path_format, set()).update(str(method) for method in route.methods)
+    return {path: ", ".join(sorted(found)) for path, found in methods.items()}
+
+
+async def correct_allow_header(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: an ``Allow`` header lists every method served at the path.
+
+    Litestar's automatic ``OPTIONS`` answer lists only the methods of the first handlers
+    registered at a path when a controller adds more later; the app's own routes are the truth.
+    """
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    if "allow" not in headers:
+        return
+    allow = scope["app"].state.get(ALLOW_KEY, {}).get(scope.get("path_template", ""))
+    if allow:
+        headers["allow"] = allow
