@@ -6,6 +6,7 @@ receiver that verifies its Standard Webhooks signature.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -169,10 +170,28 @@ async def test_jane_manages_her_cards(
 async def test_a_refused_card_is_explained(page: Page, viewport: Viewport, live_portal: LivePortal) -> None:
     await clear_cards(live_portal, JANE)
     await sign_in(page, live_portal, GREENFIELD, JANE)
+    posts: list[str] = []
+    page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
     await page.goto(live_portal.url(GREENFIELD, "/payment-methods/new"))
     await expect(page.get_by_role("button", name="Add card")).to_be_enabled()
+    await fill_card(page, "4000 0000 0000 0002")  # declined for insufficient funds (NMI 202)
+    await page.get_by_role("button", name="Add card").click()
+    # post/redirect/get: the address bar shows a page, not the form's POST, and the error has the focus
+    await expect(page).to_have_url(re.compile(r"/payment-methods/new\?error=insufficient_funds$"))
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("Your bank declined this card for insufficient funds.")
+    await expect(alert).to_be_focused()
+    await axe_check(page)
+    card_posts = [url for url in posts if url.endswith("/payment-methods")]
+    assert len(card_posts) == 1
+    await page.reload()  # a GET again: nothing is resubmitted
+    await expect(page.get_by_role("alert")).to_contain_text("insufficient funds")
+    await expect(page.get_by_role("button", name="Add card")).to_be_enabled()
+    assert [url for url in posts if url.endswith("/payment-methods")] == card_posts
+
     await fill_card(page, "4000 0000 0000 0069")
     await page.get_by_role("button", name="Add card").click()
+    await expect(page).to_have_url(re.compile(r"/payment-methods/new\?error=card_expired$"))
     await expect(page.get_by_role("alert")).to_contain_text("This card has expired. Please use another card.")
     await axe_check(page)
 

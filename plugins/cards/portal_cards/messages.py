@@ -1,40 +1,111 @@
-"""What customers are told when the gateway refuses a card."""
+"""What customers are told when a card change cannot be made.
+
+Pages that show an error after a redirect carry only its code (``?error=insufficient_funds``);
+the sentence comes from :data:`ERRORS`, so no text from a request ever reaches a page.
+"""
 
 from __future__ import annotations
 
 from portal.payments.gateway import GatewayResponse
+from portal.tenancy.models import MerchantView
+
+ERRORS: dict[str, str] = {
+    "insufficient_funds": "Your bank declined this card for insufficient funds. Please use another card.",
+    "over_limit": "Your bank declined this card: it is over its limit. Please use another card.",
+    "card_details": "The card details were not accepted. Please check them and try again.",
+    "unknown_bank": "The card's bank was not recognised. Please use another card.",
+    "unknown_card": "Your bank has no record of this card number. Please check it or use another card.",
+    "card_expired": "This card has expired. Please use another card.",
+    "expiry_invalid": "The expiry date is not valid. Please check it and try again.",
+    "cvv_mismatch": "The security code does not match. Please check it and try again.",
+    "bank_declined": "Your bank declined this card. Please contact your bank or use another card.",
+    "card_type": "This type of card is not accepted here. Please use another card.",
+    "declined": "Your bank declined this card. Please try another card or contact your bank.",
+    "processor": "The card processor could not complete this just now. Please try again in a few minutes.",
+    "details_expired": "The card details expired before they reached the processor. Please enter them again.",
+    "gateway_refused": "This card could not be saved just now. Please try again later or contact us.",
+    "no_details": "The card details did not arrive. Please enter them again.",
+    "try_again": "Your cards changed while this one was being saved. Please enter it again.",
+    "already_default": "That card is already your default card, so nothing changed. Please enter a different card.",
+    "remove_refused": (
+        "The card processor did not let us remove this card just now, so it is still on file. Please try again later."
+    ),
+}
+"""Error codes to the sentences customers see. Codes whose sentence names a card, a limit or a
+reason (``duplicate``, ``limit``, ``expired_default``, ``card_required``) are worded by the page
+from what is on file and in the merchant's settings."""
+
+REFUSALS: dict[str, str] = {
+    "add_not_allowed": "Adding cards is not available here. Please contact the merchant.",
+    "remove_not_allowed": "Removing cards is not available here. Please contact the merchant.",
+    "not_set_up": "Card payments are not set up for this merchant yet. Please contact them for help.",
+}
+"""Refusals of what the pages never offer (the settings forbid it, or there is no gateway): these
+are answered directly (403, 503), not through a redirect, so no page takes them as ``?error=``."""
 
 _BY_CODE: dict[int, str] = {
-    202: "Your bank declined this card for insufficient funds. Please use another card.",
-    203: "Your bank declined this card: it is over its limit. Please use another card.",
-    220: "The card details were not accepted. Please check them and try again.",
-    221: "The card's bank was not recognised. Please use another card.",
-    222: "Your bank has no record of this card number. Please check it or use another card.",
-    223: "This card has expired. Please use another card.",
-    224: "The expiry date is not valid. Please check it and try again.",
-    225: "The security code does not match. Please check it and try again.",
-    250: "Your bank declined this card. Please contact your bank or use another card.",
-    251: "Your bank declined this card. Please contact your bank or use another card.",
-    252: "Your bank declined this card. Please contact your bank or use another card.",
-    253: "Your bank declined this card. Please contact your bank or use another card.",
-    461: "This type of card is not accepted here. Please use another card.",
+    202: "insufficient_funds",
+    203: "over_limit",
+    220: "card_details",
+    221: "unknown_bank",
+    222: "unknown_card",
+    223: "card_expired",
+    224: "expiry_invalid",
+    225: "cvv_mismatch",
+    250: "bank_declined",
+    251: "bank_declined",
+    252: "bank_declined",
+    253: "bank_declined",
+    461: "card_type",
 }
-
-GENERIC_DECLINE = "Your bank declined this card. Please try another card or contact your bank."
-PROCESSOR_TROUBLE = "The card processor could not complete this just now. Please try again in a few minutes."
-CARD_DETAILS_EXPIRED = "The card details expired before they reached the processor. Please enter them again."
-GATEWAY_REFUSED = "This card could not be saved just now. Please try again later or contact us."
 
 GATEWAY_REJECTION = 300
 """NMI's "rejected by the gateway": a bad payment token, but also account or request problems."""
 
 
-def decline_message(response: GatewayResponse) -> str:
-    """A sentence for the customer explaining a refused card, without internal details."""
+def decline_code(response: GatewayResponse) -> str:
+    """The :data:`ERRORS` code explaining a refused card, without internal details."""
     if response.response_code in _BY_CODE:
         return _BY_CODE[response.response_code]
     if response.response_code == GATEWAY_REJECTION:
-        return CARD_DETAILS_EXPIRED if "token" in response.response_text.lower() else GATEWAY_REFUSED
+        return "details_expired" if "token" in response.response_text.lower() else "gateway_refused"
     if response.outcome == "error":
-        return PROCESSOR_TROUBLE
-    return GENERIC_DECLINE
+        return "processor"
+    return "declined"
+
+
+def limit_message(merchant: MerchantView, *, max_cards: int, allow_remove: bool) -> str:
+    """The card limit, and what the customer can do about it under the merchant's settings."""
+    plural = "s" if max_cards != 1 else ""
+    return f"You can keep up to {max_cards} card{plural} on file. {limit_advice(merchant, allow_remove=allow_remove)}"
+
+
+def limit_advice(merchant: MerchantView, *, allow_remove: bool) -> str:
+    """How to make room for another card: remove one, or ask the merchant when removing is off."""
+    if allow_remove:
+        return "Remove one to add another."
+    if merchant.brand.support_email:
+        return f"To add another, please contact {merchant.name} at {merchant.brand.support_email}."
+    return f"To add another, please contact {merchant.name}."
+
+
+def duplicate_message(description: str) -> str:
+    """A card entered again that is already on file (``description``: "Visa ending in 4242")."""
+    return f"{description} is already on file, so it was not added again."
+
+
+def expired_default_message(description: str, *, can_add: bool) -> str:
+    """Why an expired card cannot become the default (``description``: "Visa ending in 4242")."""
+    advice = " Add a new card instead." if can_add else ""
+    return f"{description} has expired, so it cannot be your default card.{advice}"
+
+
+def card_required_message(reason: str, merchant: MerchantView, allow_add: bool, max_cards: int) -> str:
+    """Why the only card stays (``reason``: "Your Monthly Bread Box subscription"), and what to do."""
+    if not allow_add:
+        advice = f"Please contact {merchant.name} to change it."
+    elif max_cards > 1:
+        advice = "Add another card first, then remove this one."
+    else:
+        advice = "You can replace it with another card instead."
+    return f"{reason} needs a card on file, so this card, your only one, cannot be removed. {advice}"

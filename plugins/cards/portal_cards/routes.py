@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -23,6 +24,15 @@ from portal.web.headers import allow_origins
 from portal.web.render import render_page
 from portal.web.state import customer_of, optional_customer, platform_of, session_of, tenant_of
 from portal_cards import service, store
+from portal_cards.messages import (
+    ERRORS,
+    REFUSALS,
+    card_required_message,
+    duplicate_message,
+    expired_default_message,
+    limit_advice,
+    limit_message,
+)
 from portal_cards.service import CardActionError, CardNotFoundError
 from portal_cards.views import CardView, card_view, today_for
 
@@ -33,16 +43,27 @@ LIST_PATH = "/payment-methods"
 NOTICES = {
     "added": "{card} was added.",
     "added_default": "{card} was added and is now your default card.",
+    "existing_default": "{card} was already on file and is now your default card.",
     "updated": "{card} is now your default card. Thank you for updating it.",
     "default": "{card} is now your default card.",
     "removed": "{card} was removed.",
 }
+
+RETRYABLE = frozenset({"remove_refused", "processor"})
+"""Removal errors after which the confirmation page offers *Try again*."""
 
 
 def _card_id(value: str) -> str:
     if not has_prefix(value, "pm"):
         raise NotFoundException()
     return value
+
+
+def _after_error(path: str, exc: CardActionError, *, with_card: bool = False, **query: str) -> Redirect:
+    """Where a refused ``POST`` sends the browser: a ``GET`` of ``path`` naming the error's code."""
+    if with_card and exc.card_id:
+        query["card"] = exc.card_id
+    return Redirect(f"{path}?{urlencode({'error': exc.code, **query})}", status_code=303)
 
 
 async def _views(
@@ -60,14 +81,14 @@ async def _views(
 
 @get(LIST_PATH, name="cards_list")
 async def list_cards(
-    request: Request[Any, Any, Any], done: FromQuery[str] = "", card: FromQuery[str] = ""
+    request: Request[Any, Any, Any], done: FromQuery[str] = "", card: FromQuery[str] = "", error: FromQuery[str] = ""
 ) -> Response[Any]:
     """The customer's cards, with the outcome of the last change when there was one."""
     tenant = tenant_of(request)
     customer = optional_customer(request)
     if customer is None:
         return Redirect("/login", status_code=303)
-    return await _list_page(request, tenant, customer, done=done, card=card)
+    return await _list_page(request, tenant, customer, done=done, card=card, error=error)
 
 
 async def _list_page(
@@ -77,8 +98,7 @@ async def _list_page(
     *,
     done: str = "",
     card: str = "",
-    error: str | None = None,
-    status_code: int = 200,
+    error: str = "",
 ) -> Response[Any]:
     settings = service.settings_of(tenant)
     removed_id = card if done == "removed" and has_prefix(card, "pm") else None
@@ -88,19 +108,32 @@ async def _list_page(
         candidates = views if done != "removed" else [removed] if removed else []
         described = next((view.description for view in candidates if view.id == card), None)
         notice = NOTICES[done].format(card=described or "Your card")
+    at_limit = len(views) >= settings.max_cards
+    can_add = settings.allow_add and not at_limit
+    limit = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
+    # The error is worded from what is on file now; one that no longer applies is not shown.
+    subject = next((view for view in views if view.id == card), None)
+    message, title = None, "Not changed:"
+    if error == "limit" and at_limit and settings.allow_add:
+        message, title = limit, "Card not added:"
+    elif error == "duplicate" and subject is not None:
+        message, title = duplicate_message(subject.description), "Card not added:"
+    elif error == "expired_default" and subject is not None and subject.expired:
+        message = expired_default_message(subject.description, can_add=can_add)
     return render_page(
         request,
         "cards/list.html",
         tenant=tenant,
         title="Payment methods",
         active_nav="cards",
-        status_code=status_code,
         cards=views,
         notice=notice,
-        error=error,
+        error=message,
+        error_title=title,
         expiring=[view for view in views if view.expiring_soon or view.expired],
-        can_add=settings.allow_add and len(views) < settings.max_cards,
-        at_limit=len(views) >= settings.max_cards,
+        can_add=can_add,
+        limit_note=at_limit and settings.allow_add and message != limit,  # unless the error says it already
+        limit_advice=limit_advice(tenant.merchant, allow_remove=settings.allow_remove),
         max_cards=settings.max_cards,
         can_remove=settings.allow_remove,
         gateway_ready=tenant.gateway is not None,
@@ -115,12 +148,13 @@ async def _card_form(
     error: str | None = None,
     status_code: int = 200,
     make_default: bool = False,
+    cards_on_file: int = 0,
 ) -> Response[Any]:
     """The page with the gateway's hosted card fields (``mode`` is ``add`` or ``update``)."""
     settings = service.settings_of(tenant)
     hosted = None
-    if error is None and not settings.allow_add:
-        error, status_code = "Adding cards is not available here. Please contact the merchant.", 403
+    if not settings.allow_add:
+        error, status_code = REFUSALS["add_not_allowed"], 403
     if settings.allow_add:
         try:
             adapter = service.adapter_for(platform_of(request), tenant)
@@ -129,10 +163,6 @@ async def _card_form(
         else:
             hosted = adapter.hosted_fields(tenant.merchant.brand.color)
             allow_origins(request, hosted.origins)
-    at_limit = False
-    customer = optional_customer(request)
-    if mode == "update" and customer is not None:
-        at_limit = len((await _views(tenant, customer))[0]) >= settings.max_cards
     return render_page(
         request,
         "cards/add.html",
@@ -144,27 +174,51 @@ async def _card_form(
         hosted=hosted,
         error=error,
         make_default=make_default,
-        at_limit=at_limit,
+        at_limit=mode == "update" and cards_on_file >= settings.max_cards,
         action=f"{LIST_PATH}/update" if mode == "update" else LIST_PATH,
     )
 
 
+def _form_error(tenant: Tenant, code: str, *, at_limit: bool = False) -> str | None:
+    """The sentence for ``?error=code`` on the card form; None for a code the form does not show."""
+    if code == "limit":  # only the update flow comes here with it (at the limit, no default card to replace)
+        settings = service.settings_of(tenant)
+        limit = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
+        return limit if at_limit else None
+    return ERRORS.get(code)
+
+
 @get(f"{LIST_PATH}/new", name="cards_new")
-async def new_card(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The add-a-card form."""
+async def new_card(
+    request: Request[Any, Any, Any], error: FromQuery[str] = "", make_default: FromQuery[str] = ""
+) -> Response[Any]:
+    """The add-a-card form; at the card limit, the list saying so."""
     tenant = tenant_of(request)
-    if optional_customer(request) is None:
+    customer = optional_customer(request)
+    if customer is None:
         return Redirect("/login", status_code=303)
-    return await _card_form(request, tenant, mode="add")
+    settings = service.settings_of(tenant)
+    if settings.allow_add:
+        views, _ = await _views(tenant, customer)
+        if len(views) >= settings.max_cards:
+            return Redirect(f"{LIST_PATH}?error=limit", status_code=303)
+    return await _card_form(
+        request, tenant, mode="add", error=_form_error(tenant, error), make_default=make_default == "on"
+    )
 
 
 @get(f"{LIST_PATH}/update", name="cards_update")
-async def update_card(request: Request[Any, Any, Any]) -> Response[Any]:
+async def update_card(request: Request[Any, Any, Any], error: FromQuery[str] = "") -> Response[Any]:
     """Where an ``update_payment`` link lands: replace the card after a failed charge."""
     tenant = tenant_of(request)
-    if optional_customer(request) is None:
+    customer = optional_customer(request)
+    if customer is None:
         return Redirect("/login", status_code=303)
-    return await _card_form(request, tenant, mode="update")
+    views, _ = await _views(tenant, customer)
+    at_limit = len(views) >= service.settings_of(tenant).max_cards
+    return await _card_form(
+        request, tenant, mode="update", error=_form_error(tenant, error, at_limit=at_limit), cards_on_file=len(views)
+    )
 
 
 async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replacing: bool) -> Response[Any]:
@@ -173,7 +227,7 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
     session = session_of(request)
     make_default = data.get("make_default") == "on"
     try:
-        card = await service.add_card(
+        added = await service.add_card(
             platform_of(request),
             tenant,
             customer,
@@ -184,16 +238,23 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
             fulfil_link_id=session.link_id if replacing and session else None,
         )
     except CardActionError as exc:
-        return await _card_form(
-            request,
-            tenant,
-            mode="update" if replacing else "add",
-            error=exc.message,
-            status_code=exc.status_code,
-            make_default=make_default,
-        )
-    done = "updated" if replacing else ("added_default" if make_default else "added")
-    return Redirect(f"{LIST_PATH}?done={done}&card={card.id}", status_code=303)
+        mode = "update" if replacing else "add"
+        if exc.code in REFUSALS:  # nothing the pages offer: answered as it is
+            return await _card_form(request, tenant, mode=mode, error=exc.message, status_code=exc.status_code)
+        if replacing:
+            return _after_error(f"{LIST_PATH}/update", exc)
+        if exc.code in ("limit", "duplicate"):  # the list shows the cards the message is about
+            return _after_error(LIST_PATH, exc, with_card=True)
+        if make_default:  # the form comes back with the box still ticked
+            return _after_error(f"{LIST_PATH}/new", exc, make_default="on")
+        return _after_error(f"{LIST_PATH}/new", exc)
+    if replacing:
+        done = "updated"
+    elif not added.new:
+        done = "existing_default"
+    else:
+        done = "added_default" if make_default else "added"
+    return Redirect(f"{LIST_PATH}?done={done}&card={added.card.id}", status_code=303)
 
 
 @post(LIST_PATH, name="cards_add", status_code=303)
@@ -220,41 +281,57 @@ async def make_default(request: Request[Any, Any, Any], card_id: FromPath[str]) 
     except CardNotFoundError as exc:
         raise NotFoundException() from exc
     except CardActionError as exc:
-        return await _list_page(request, tenant, customer, error=exc.message, status_code=exc.status_code)
+        return _after_error(LIST_PATH, exc, with_card=True)
     return Redirect(f"{LIST_PATH}?done=default&card={card.id}", status_code=303)
 
 
 async def _confirm_page(
-    request: Request[Any, Any, Any], tenant: Tenant, customer: CustomerView, card_id: str, **values: Any
+    request: Request[Any, Any, Any],
+    tenant: Tenant,
+    customer: CustomerView,
+    card_id: str,
+    *,
+    error: str = "",
+    refusal: CardActionError | None = None,
 ) -> Response[Any]:
     views, _ = await _views(tenant, customer)
     view = next((candidate for candidate in views if candidate.id == card_id), None)
     if view is None:
         raise NotFoundException()
     settings = service.settings_of(tenant)
+    message = refusal.message if refusal else None
+    if error in RETRYABLE:
+        message = ERRORS[error]
+    elif error == "card_required" and len(views) == 1:  # worded from what needs the card now, if anything
+        reason = await service.card_required_reason(platform_of(request), tenant, customer.id)
+        if reason:
+            message = card_required_message(reason, tenant.merchant, settings.allow_add, settings.max_cards)
     return render_page(
         request,
         "cards/remove.html",
         tenant=tenant,
         title=f"Remove {view.description}",
         active_nav="cards",
+        status_code=refusal.status_code if refusal else 200,
         card=view,
         only_card=len(views) == 1,
         can_add=settings.allow_add and len(views) < settings.max_cards,
         can_replace=settings.allow_add,
-        retryable=values.get("status_code", 200) in (502, 503),
-        **values,
+        error=message,
+        retryable=message is not None and error in RETRYABLE,
     )
 
 
 @get(f"{LIST_PATH}/{{card_id:str}}/remove", name="cards_remove_confirm")
-async def confirm_remove(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Response[Any]:
-    """Ask before removing a card."""
+async def confirm_remove(
+    request: Request[Any, Any, Any], card_id: FromPath[str], error: FromQuery[str] = ""
+) -> Response[Any]:
+    """Ask before removing a card (again after a refusal, saying why)."""
     tenant = tenant_of(request)
     customer = optional_customer(request)
     if customer is None:
         return Redirect("/login", status_code=303)
-    return await _confirm_page(request, tenant, customer, _card_id(card_id))
+    return await _confirm_page(request, tenant, customer, _card_id(card_id), error=error)
 
 
 @post(f"{LIST_PATH}/{{card_id:str}}/remove", name="cards_remove", status_code=303)
@@ -270,7 +347,9 @@ async def remove(request: Request[Any, Any, Any], card_id: FromPath[str]) -> Res
     except CardNotFoundError as exc:
         raise NotFoundException() from exc
     except CardActionError as exc:
-        return await _confirm_page(request, tenant, customer, card_id, error=exc.message, status_code=exc.status_code)
+        if exc.code in REFUSALS:
+            return await _confirm_page(request, tenant, customer, card_id, refusal=exc)
+        return _after_error(f"{LIST_PATH}/{card_id}/remove", exc)
     return Redirect(f"{LIST_PATH}?done=removed&card={card.id}", status_code=303)
 
 

@@ -2,8 +2,9 @@
 
 Each change is one tenant transaction holding the customer's card lock: the card rows, the
 audit records and the webhook outbox rows commit together or not at all. The gateway is called
-outside the transaction when adding (a vaulted card the portal fails to record is deleted
-again), and inside it when removing (a card the gateway still holds stays on file).
+outside the transaction when adding (a vaulted card the portal fails to record, or does not
+need because it is already on file, is deleted again), and inside it when removing (a card the
+gateway still holds stays on file).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from portal.access.links import fulfil_link
 from portal.db.engine import tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
 from portal.payments.choice import GatewayNotConfiguredError
 from portal.payments.gateway import (
+    Card,
     GatewayDeclinedError,
     GatewayUnavailableError,
     PaymentGatewayAdapter,
@@ -28,7 +32,15 @@ from portal.payments.gateway import (
 from portal.tenancy.models import CustomerView, Tenant
 from portal_cards import store
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
-from portal_cards.messages import PROCESSOR_TROUBLE, decline_message
+from portal_cards.messages import (
+    ERRORS,
+    REFUSALS,
+    card_required_message,
+    decline_code,
+    duplicate_message,
+    expired_default_message,
+    limit_message,
+)
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
 from portal_cards.views import brand_name, expiry_day, today_for
@@ -42,23 +54,35 @@ PLUGIN_KEY = "cards"
 
 
 class CardActionError(Exception):
-    """A change the customer asked for cannot be made; the message says why, for them."""
+    """A change the customer asked for cannot be made; the message says why, for them.
 
-    def __init__(self, message: str, *, status_code: int = 422) -> None:
+    ``code`` names the reason (a key of :data:`portal_cards.messages.ERRORS`, or ``limit``,
+    ``duplicate``, ``expired_default`` or ``card_required``, whose sentences name a limit, a card
+    or a reason); pages redirect to it rather than echo text. ``card_id`` is the card the
+    message is about, if any.
+    """
+
+    def __init__(self, code: str, message: str | None = None, *, status_code: int = 422, card_id: str | None = None):
+        message = message if message is not None else (ERRORS | REFUSALS)[code]
         super().__init__(message)
+        self.code = code
         self.message = message
         self.status_code = status_code
+        self.card_id = card_id
 
 
 class CardNotFoundError(LookupError):
     """No card with that id is on file for this customer at this merchant."""
 
 
-NOT_SET_UP = "Card payments are not set up for this merchant yet. Please contact them for help."
-TRY_AGAIN = "Your cards changed while this one was being saved. Please enter it again."
-REMOVE_REFUSED = (
-    "The card processor did not let us remove this card just now, so it is still on file. Please try again later."
-)
+class Added(msgspec.Struct, frozen=True, kw_only=True):
+    """What adding a card did: ``card`` is on file, ``new`` unless it already was."""
+
+    card: StoredCard
+    new: bool
+    """False: the same card (brand, last four digits and expiry, at the same gateway) was on file
+    already; it became the default instead of gaining a twin."""
+
 
 GATEWAY_BUDGET = 15.0
 """Seconds a gateway call may take while a database transaction (and its connection) waits on it."""
@@ -75,7 +99,7 @@ def adapter_for(platform: Platform, tenant: Tenant) -> PaymentGatewayAdapter:
     try:
         return platform.gateways.for_tenant(tenant)
     except GatewayNotConfiguredError as exc:
-        raise CardActionError(NOT_SET_UP, status_code=503) from exc
+        raise CardActionError("not_set_up", status_code=503) from exc
 
 
 def payload(card: StoredCard, *, is_default: bool | None = None) -> PaymentMethodPayload:
@@ -114,23 +138,28 @@ async def add_card(
     actor: Actor,
     replacing: bool = False,
     fulfil_link_id: str | None = None,
-) -> StoredCard:
+) -> Added:
     """Vault the card behind ``payment_token`` and put it on file.
 
     ``replacing`` is the update-after-a-failed-charge flow: the new card becomes the default and
     ``fulfil_link_id`` (the update link) is marked done in the same transaction.
+
+    A card already on file (same gateway, brand, last four digits and expiry) gets no twin: its
+    new vault entry is deleted again and the card on file stays as it is, except that it becomes
+    the default when ``make_default`` or ``replacing`` asks for that. When nothing would change,
+    :class:`CardActionError` says so (``duplicate``, or ``already_default`` when replacing).
     """
     settings = settings_of(tenant)
     if not settings.allow_add:
-        raise CardActionError("Adding cards is not available here. Please contact the merchant.", status_code=403)
+        raise CardActionError("add_not_allowed", status_code=403)
     if not payment_token or len(payment_token) > 200:
-        raise CardActionError("The card details did not arrive. Please enter them again.", status_code=400)
+        raise CardActionError("no_details", status_code=400)
     adapter = adapter_for(platform, tenant)
     merchant = tenant.merchant
     async with tenant_transaction(merchant.iso_id):
         on_file = await store.cards_on_file(merchant.id, customer.id)
     if len(on_file) >= settings.max_cards and not replacing:  # a replacement may take its card's place
-        raise _full(settings)
+        raise _full(tenant, settings)
     same_gateway = [card for card in on_file if card.gateway == adapter.key]
     vault_id = max(same_gateway, key=lambda card: card.created_at).vault_id if same_gateway else None
     card_id = new_id("pm")
@@ -143,69 +172,114 @@ async def add_card(
         )
     except GatewayDeclinedError as exc:
         _log_refusal(merchant.slug, "add", exc)
-        raise CardActionError(decline_message(exc.response)) from exc
+        raise CardActionError(decline_code(exc.response)) from exc
     except GatewayUnavailableError as exc:
         log.warning("gateway unavailable for %s: %s", merchant.slug, exc)
-        raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
+        raise CardActionError("processor", status_code=503) from exc
+    existing: StoredCard | None = None
     try:
         async with tenant_transaction(merchant.iso_id):
             await store.lock_customer(merchant.id, customer.id)
             cards = await store.cards_on_file(merchant.id, customer.id)
-            if vault_id is not None and not any(other.vault_id == entry.vault_id for other in cards):
-                # The vault record this card was added to lost its last card meanwhile, and removing
-                # that card may have deleted the record: nothing on file vouches for it any more.
-                # (A record the gateway joined on its own, with no card on file, is fine: an undo
-                # deletes a whole record only when no card on file uses it.)
-                raise CardActionError(TRY_AGAIN, status_code=409)
-            previous = next((other for other in cards if other.is_default), None)
-            retired = None
-            if len(cards) >= settings.max_cards:
-                if not (replacing and previous is not None):
-                    raise _full(settings)
-                retired = previous  # the failing card makes room for its replacement
-            is_default = make_default or replacing or previous is None
-            card = StoredCard(
-                id=card_id,
-                customer_id=customer.id,
-                gateway=adapter.key,
-                vault_id=entry.vault_id,
-                billing_id=entry.billing_id,
-                brand=entry.card.brand,
-                last4=entry.card.last4,
-                exp_month=entry.card.exp_month,
-                exp_year=entry.card.exp_year,
-                is_default=is_default,
-                created_at=datetime.now(UTC),
-            )
-            if is_default:
-                await store.clear_default(merchant.id, customer.id)
-            await store.insert_card(merchant.iso_id, merchant.id, card)
-            await _emit(tenant, ADDED, payload(card), actor, customer.id, card.id)
-            if is_default:
-                reason = "replaced" if replacing else ("chosen" if previous else "first_card")
-                change = DefaultChangedPayload(
-                    id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
+            existing = _same_card(cards, adapter.key, entry.card)
+            if existing is not None:  # no twin: the card on file stays, at most it becomes the default
+                card = await _choose_existing(
+                    tenant, customer, existing, cards, make_default=make_default, replacing=replacing, actor=actor
                 )
-                await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
-            if retired is not None:
-                await store.mark_removed(merchant.id, customer.id, retired.id)
-                await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
-                others = [other for other in cards if other.id != retired.id] + [card]
-                await _delete_from_vault(platform, tenant, retired, others)
+            else:
+                if vault_id is not None and not any(other.vault_id == entry.vault_id for other in cards):
+                    # The vault record this card was added to lost its last card meanwhile, and removing
+                    # that card may have deleted the record: nothing on file vouches for it any more.
+                    # (A record the gateway joined on its own, with no card on file, is fine: an undo
+                    # deletes a whole record only when no card on file uses it.)
+                    raise CardActionError("try_again", status_code=409)
+                previous = next((other for other in cards if other.is_default), None)
+                retired = None
+                if len(cards) >= settings.max_cards:
+                    if not (replacing and previous is not None):
+                        raise _full(tenant, settings)
+                    retired = previous  # the failing card makes room for its replacement
+                is_default = make_default or replacing or previous is None
+                card = StoredCard(
+                    id=card_id,
+                    customer_id=customer.id,
+                    gateway=adapter.key,
+                    vault_id=entry.vault_id,
+                    billing_id=entry.billing_id,
+                    brand=entry.card.brand,
+                    last4=entry.card.last4,
+                    exp_month=entry.card.exp_month,
+                    exp_year=entry.card.exp_year,
+                    is_default=is_default,
+                    created_at=datetime.now(UTC),
+                )
+                if is_default:
+                    await store.clear_default(merchant.id, customer.id)
+                await store.insert_card(merchant.iso_id, merchant.id, card)
+                await _emit(tenant, ADDED, payload(card), actor, customer.id, card.id)
+                if is_default:
+                    reason = "replaced" if replacing else ("chosen" if previous else "first_card")
+                    change = DefaultChangedPayload(
+                        id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
+                    )
+                    await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+                if retired is not None:
+                    await store.mark_removed(merchant.id, customer.id, retired.id)
+                    await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
+                    others = [other for other in cards if other.id != retired.id] + [card]
+                    await _delete_from_vault(platform, tenant, retired, others)
             if fulfil_link_id:  # an update link is done once its card is replaced
                 await fulfil_link(tenant, fulfil_link_id, purpose="update_payment")
     except BaseException:
         await _undo_vault_add(adapter, tenant, customer.id, entry)
         raise
-    return card
+    if existing is not None:  # the card was on file already: the vault entry just made is not needed
+        await _undo_vault_add(adapter, tenant, customer.id, entry)
+    return Added(card=card, new=existing is None)
 
 
-def _full(settings: CardsSettings) -> CardActionError:
-    plural = "s" if settings.max_cards != 1 else ""
-    return CardActionError(
-        f"You can keep up to {settings.max_cards} card{plural} on file. Remove one before adding another.",
-        status_code=409,
+def _same_card(cards: list[StoredCard], gateway: str, new: Card) -> StoredCard | None:
+    """The card on file that ``new`` duplicates: same gateway, brand, last four digits and expiry.
+
+    Gateways report no card fingerprint; these are also all a page shows to tell cards apart.
+    """
+    key = (gateway, new.brand, new.last4, new.exp_month, new.exp_year)
+    return next(
+        (card for card in cards if (card.gateway, card.brand, card.last4, card.exp_month, card.exp_year) == key), None
     )
+
+
+async def _choose_existing(
+    tenant: Tenant,
+    customer: CustomerView,
+    card: StoredCard,
+    cards: list[StoredCard],
+    *,
+    make_default: bool,
+    replacing: bool,
+    actor: Actor,
+) -> StoredCard:
+    """Make the card on file the default when asked to; refuse when that would change nothing."""
+    if card.is_default or not (make_default or replacing):
+        if replacing:
+            raise CardActionError("already_default", status_code=409, card_id=card.id)
+        message = duplicate_message(f"{brand_name(card.brand)} ending in {card.last4}")
+        raise CardActionError("duplicate", message, status_code=409, card_id=card.id)
+    previous = next((other for other in cards if other.is_default), None)
+    await store.make_default(tenant.merchant.id, customer.id, card.id)
+    change = DefaultChangedPayload(
+        id=card.id,
+        customer=customer.id,
+        previous=previous.id if previous else None,
+        reason="replaced" if replacing else "chosen",
+    )
+    await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+    return msgspec.structs.replace(card, is_default=True)
+
+
+def _full(tenant: Tenant, settings: CardsSettings) -> CardActionError:
+    message = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
+    return CardActionError("limit", message, status_code=409)
 
 
 def _log_refusal(merchant_slug: str, action: str, exc: GatewayDeclinedError) -> None:
@@ -248,10 +322,10 @@ async def _delete_from_vault(platform: Platform, tenant: Tenant, card: StoredCar
             await adapter.vault_delete(vault_id=card.vault_id, billing_id=card.billing_id, last_in_vault=last_in_vault)
     except GatewayDeclinedError as exc:
         _log_refusal(tenant.merchant.slug, "delete", exc)
-        raise CardActionError(REMOVE_REFUSED, status_code=502) from exc
+        raise CardActionError("remove_refused", status_code=502, card_id=card.id) from exc
     except (GatewayUnavailableError, TimeoutError) as exc:
         log.warning("gateway unavailable for %s while deleting %s: %s", tenant.merchant.slug, card.id, exc)
-        raise CardActionError(PROCESSOR_TROUBLE, status_code=503) from exc
+        raise CardActionError("processor", status_code=503, card_id=card.id) from exc
 
 
 def _find(cards: list[StoredCard], card_id: str) -> StoredCard:
@@ -271,11 +345,10 @@ async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, a
         if card.is_default:
             return card
         if expiry_day(card) < today_for(merchant, datetime.now(UTC)):
-            raise CardActionError(
-                f"{brand_name(card.brand)} ending in {card.last4} has expired, so it cannot be your default card. "
-                "Add a new card instead.",
-                status_code=409,
-            )
+            settings = settings_of(tenant)
+            can_add = settings.allow_add and len(cards) < settings.max_cards
+            message = expired_default_message(f"{brand_name(card.brand)} ending in {card.last4}", can_add=can_add)
+            raise CardActionError("expired_default", message, status_code=409, card_id=card.id)
         previous = next((other for other in cards if other.is_default), None)
         await store.make_default(merchant.id, customer.id, card.id)
         change = DefaultChangedPayload(
@@ -312,20 +385,13 @@ async def remove_card(
         cards = await store.cards_on_file(merchant.id, customer.id)
         card = _find(cards, card_id)
         if not settings.allow_remove:
-            raise CardActionError("Removing cards is not available here. Please contact the merchant.", status_code=403)
+            raise CardActionError("remove_not_allowed", status_code=403, card_id=card.id)
         others = [other for other in cards if other.id != card.id]
         if not others:
             reason = await card_required_reason(platform, tenant, customer.id)
             if reason:
-                raise CardActionError(
-                    f"{reason} needs a card on file, so this card, your only one, cannot be removed. "
-                    + (
-                        "Add another card first, then remove this one."
-                        if settings.allow_add and settings.max_cards > 1
-                        else "You can replace it with another card instead."
-                    ),
-                    status_code=409,
-                )
+                message = card_required_message(reason, merchant, settings.allow_add, settings.max_cards)
+                raise CardActionError("card_required", message, status_code=409, card_id=card.id)
         await store.mark_removed(merchant.id, customer.id, card.id)
         await _emit(tenant, REMOVED, payload(card, is_default=False), actor, customer.id, card.id)
         if card.is_default:

@@ -77,11 +77,13 @@ class Shopper:
         assert found, f"no CSRF token on {path}"
         return found.group(1)
 
-    async def tokenize(self, number: str, exp: str = "12 / 30", cvv: str = "123") -> str:
-        """Turn a card into a payment token the way the hosted fields do (through the sandbox)."""
-        page = await self.client.get("/payment-methods/new")
+    async def tokenize(
+        self, number: str, exp: str = "12 / 30", cvv: str = "123", *, form: str = "/payment-methods/new"
+    ) -> str:
+        """Turn a card into a payment token the way the hosted fields on ``form`` do (through the sandbox)."""
+        page = await self.client.get(form)
         key = TOKENIZATION_KEY.search(page.text)
-        assert key, "the add-card page has no hosted fields"
+        assert key, f"{form} has no hosted fields"
         response = await self.client.post(
             "/sandbox-gateway/tokenize",
             json={"tokenization_key": key.group(1), "ccnumber": number, "ccexp": exp, "cvv": cvv},
@@ -99,6 +101,14 @@ class Shopper:
 
     async def post(self, path: str, **data: str) -> httpx.Response:
         return await self.client.post(path, data={"csrf_token": await self.csrf(), **data})
+
+    async def follow(self, response: httpx.Response, expect: str) -> httpx.Response:
+        """The page a ``303`` answer sends the browser to, which must be ``expect``."""
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == expect
+        page = await self.client.get(expect)
+        assert page.status_code == 200, page.text
+        return page
 
 
 @pytest.fixture
@@ -120,6 +130,18 @@ async def cards_of(platform: Platform, host: str, customer: str) -> list[dict[st
     async with tenant_transaction(tenant.merchant.iso_id):
         return await fetch(
             "SELECT * FROM cards_payment_method WHERE customer_id = $1 ORDER BY created_at, id", customer
+        )
+
+
+async def vault_cards(platform: Platform, host: str, vault_id: str) -> list[dict[str, Any]]:
+    """The cards the sandbox gateway holds in one customer vault record, oldest first."""
+    tenant = await tenant_at(platform, host)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        return await fetch(
+            "SELECT billing_id, brand, last4, exp_month, exp_year FROM portal_sandbox_billing "
+            "WHERE merchant_id = $1 AND vault_id = $2 ORDER BY created_at, billing_id",
+            tenant.merchant.id,
+            vault_id,
         )
 
 

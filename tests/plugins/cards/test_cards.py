@@ -14,6 +14,7 @@ from plugins.cards.conftest import (
     VISA,
     cards_of,
     events_of,
+    vault_cards,
 )
 
 import support.card_required_plugin as card_required
@@ -143,9 +144,10 @@ async def test_the_only_card_stays_while_a_subscription_needs_it(platform, shopp
     card_required.SUBSCRIBED[jane.id] = "Monthly Bread Box"
     try:
         response = await jane.post(f"/payment-methods/{card}/remove")
-        assert response.status_code == 409
-        assert "Your Monthly Bread Box subscription needs a card on file" in response.text
-        assert "Add another card first" in response.text
+        page = await jane.follow(response, f"/payment-methods/{card}/remove?error=card_required")
+        assert "Your Monthly Bread Box subscription needs a card on file" in page.text
+        assert "Add another card first" in page.text and 'href="/payment-methods/new"' in page.text
+        assert "Remove card</button>" not in page.text
         assert (await cards_of(platform, GREENFIELD, jane.id))[0]["removed_at"] is None
 
         other = _location_card(await jane.add(MASTERCARD))  # with a second card, the first may go
@@ -159,22 +161,93 @@ async def test_the_only_card_stays_while_a_subscription_needs_it(platform, shopp
 
 
 @pytest.mark.parametrize(
-    ("number", "message", "status"),
+    ("number", "code", "message"),
     [
-        (EXPIRED, "This card has expired. Please use another card.", 422),
-        (DECLINES, "Your bank declined this card for insufficient funds.", 422),
-        (PROCESSOR_ERROR, "The card processor could not complete this just now.", 422),
+        (EXPIRED, "card_expired", "This card has expired. Please use another card."),
+        (DECLINES, "insufficient_funds", "Your bank declined this card for insufficient funds."),
+        (PROCESSOR_ERROR, "processor", "The card processor could not complete this just now."),
     ],
     ids=["expired-223", "insufficient-funds-202", "processor-error-400"],
 )
-async def test_refused_cards_are_explained_and_not_stored(platform, shopper, number, message, status) -> None:
+async def test_refused_cards_are_explained_and_not_stored(platform, shopper, number, code, message) -> None:
     jane = await shopper()
     response = await jane.add(number)
-    assert response.status_code == status
-    assert message in response.text
-    assert 'role="alert"' in response.text and "data-tokenization-key" in response.text  # the form again
+    # post/redirect/get: the address bar ends on a page that can be reloaded without resubmitting
+    page = await jane.follow(response, f"/payment-methods/new?error={code}")
+    assert message in page.text
+    assert 'role="alert"' in page.text and "data-tokenization-key" in page.text  # the form again
+    assert 'id="make_default" name="make_default">' in page.text  # not ticked: it was not ticked before
     assert await cards_of(platform, GREENFIELD, jane.id) == []
     assert await events_of(platform, GREENFIELD, jane.id) == []
+
+
+async def test_a_declined_card_comes_back_with_make_default_still_ticked(platform, shopper) -> None:
+    jane = await shopper()
+    response = await jane.add(DECLINES, make_default=True)
+    page = await jane.follow(response, "/payment-methods/new?error=insufficient_funds&make_default=on")
+    assert 'id="make_default" name="make_default" checked>' in page.text
+    assert await cards_of(platform, GREENFIELD, jane.id) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["error=%3Cb%3Ehello%3C%2Fb%3E", "error=Your+bank+approved+everything", "error=limit", "error=duplicate&card=x"],
+)
+async def test_error_codes_in_the_address_are_never_echoed(platform, shopper, query) -> None:
+    jane = await shopper()
+    await jane.add(VISA)
+    for path in ("/payment-methods/new", "/payment-methods/update", "/payment-methods"):
+        page = await jane.client.get(f"{path}?{query}")
+        assert page.status_code == 200
+        assert 'role="alert"' not in page.text  # an unknown code, or one that does not apply, shows nothing
+        assert "hello" not in page.text and "approved everything" not in page.text
+
+
+async def test_the_same_card_again_is_not_added_twice(platform, shopper) -> None:
+    jane = await shopper()
+    card = _location_card(await jane.add(VISA))
+    response = await jane.add(VISA)  # brand, last four and expiry of a card on file
+    page = await jane.follow(response, f"/payment-methods?error=duplicate&card={card}")
+    assert "Visa ending in 1111 is already on file, so it was not added again." in page.text
+    assert 'role="alert"' in page.text and page.text.count('class="card card-item"') == 1
+
+    rows = await cards_of(platform, GREENFIELD, jane.id)
+    assert [(r["id"], r["is_default"], r["removed_at"]) for r in rows] == [(card, True, None)]
+    # the second vault entry the gateway made is deleted again; the card on file keeps its own
+    assert [v["billing_id"] for v in await vault_cards(platform, GREENFIELD, rows[0]["vault_id"])] == [
+        rows[0]["billing_id"]
+    ]
+    events = await events_of(platform, GREENFIELD, jane.id)
+    assert [e["type"] for e in events] == ["payment_method.added", "payment_method.default_changed"]
+
+    other = _location_card(await jane.add(VISA, exp="01 / 31"))  # another expiry is another card
+    assert other != card and len(await cards_of(platform, GREENFIELD, jane.id)) == 2
+
+
+async def test_the_same_card_again_as_the_default_only_moves_the_default(platform, shopper) -> None:
+    jane = await shopper()
+    visa = _location_card(await jane.add(VISA))
+    mastercard = _location_card(await jane.add(MASTERCARD))
+    response = await jane.add(MASTERCARD, make_default=True)
+    page = await jane.follow(response, f"/payment-methods?done=existing_default&card={mastercard}")
+    assert "Mastercard ending in 4444 was already on file and is now your default card." in page.text
+
+    rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
+    assert set(rows) == {visa, mastercard}
+    assert rows[mastercard]["is_default"] and not rows[visa]["is_default"]
+    assert len(await vault_cards(platform, GREENFIELD, rows[visa]["vault_id"])) == 2
+    events = await events_of(platform, GREENFIELD, jane.id)
+    assert [e["type"] for e in events] == [
+        "payment_method.added",
+        "payment_method.default_changed",
+        "payment_method.added",
+        "payment_method.default_changed",  # and no third "added"
+    ]
+    assert events[-1]["data"] == {"id": mastercard, "customer": jane.id, "previous": visa, "reason": "chosen"}
+
+    again = await jane.add(MASTERCARD, make_default=True)  # already the default: nothing changes
+    await jane.follow(again, f"/payment-methods?error=duplicate&card={mastercard}")
+    assert len(await events_of(platform, GREENFIELD, jane.id)) == 4
 
 
 async def test_a_payment_token_works_once(platform, shopper) -> None:
@@ -183,8 +256,8 @@ async def test_a_payment_token_works_once(platform, shopper) -> None:
     form = {"csrf_token": await jane.csrf("/payment-methods/new"), "payment_token": token}
     assert (await jane.client.post("/payment-methods", data=form)).status_code == 303
     again = await jane.client.post("/payment-methods", data=form)
-    assert again.status_code == 422
-    assert "Please enter them again" in again.text
+    page = await jane.follow(again, "/payment-methods/new?error=details_expired")
+    assert "The card details expired before they reached the processor. Please enter them again." in page.text
     assert len(await cards_of(platform, GREENFIELD, jane.id)) == 1
 
 
@@ -197,15 +270,16 @@ async def test_a_token_is_used_up_by_whoever_submits_it_first(platform, shopper)
     form = {"csrf_token": await jane.csrf("/payment-methods/new"), "payment_token": token}
     assert (await jane.client.post("/payment-methods", data=form)).status_code == 303
     form = {"csrf_token": await sam.csrf("/payment-methods/new"), "payment_token": token}
-    assert (await sam.client.post("/payment-methods", data=form)).status_code == 422
+    refused = await sam.client.post("/payment-methods", data=form)
+    assert refused.headers["location"] == "/payment-methods/new?error=details_expired"
     assert await cards_of(platform, GREENFIELD, sam.id) == []
 
 
 async def test_an_empty_or_missing_token_is_a_clear_error(platform, shopper) -> None:
     jane = await shopper()
     response = await jane.client.post("/payment-methods", data={"csrf_token": await jane.csrf("/payment-methods/new")})
-    assert response.status_code == 400
-    assert "The card details did not arrive" in response.text
+    page = await jane.follow(response, "/payment-methods/new?error=no_details")
+    assert "The card details did not arrive. Please enter them again." in page.text
 
 
 async def test_the_overview_widget_and_nav(platform, shopper) -> None:

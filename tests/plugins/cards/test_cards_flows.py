@@ -6,7 +6,17 @@ import re
 import secrets
 from datetime import UTC, datetime
 
-from plugins.cards.conftest import EXPIRED, GREENFIELD, MASTERCARD, VISA, Shopper, cards_of, events_of, tenant_at
+from plugins.cards.conftest import (
+    EXPIRED,
+    GREENFIELD,
+    MASTERCARD,
+    VISA,
+    Shopper,
+    cards_of,
+    events_of,
+    tenant_at,
+    vault_cards,
+)
 
 import support.card_required_plugin as card_required
 from portal.access.links import issue_link
@@ -68,12 +78,13 @@ async def test_a_refused_update_keeps_the_link_open(platform, shopper, portal_cl
             "payment_token": await updater.tokenize(EXPIRED),
         },
     )
-    assert response.status_code == 422 and "This card has expired" in response.text
+    page = await updater.follow(response, "/payment-methods/update?error=card_expired")
+    assert "Card not updated:</strong> This card has expired" in page.text and "data-tokenization-key" in page.text
     again = await portal_client(GREENFIELD).get(f"/access/{link.token}")
     assert again.status_code == 303  # not fulfilled: the customer can still come back
 
 
-def _merchant_toml(slug: str, *, gateway: str, cards: str) -> str:
+def _merchant_toml(slug: str, *, gateway: str, cards: str, brand: str = "") -> str:
     return f"""
 [[isos]]
 slug = "{slug}-iso"
@@ -82,6 +93,7 @@ name = "Settings ISO"
 [[isos.merchants]]
 slug = "{slug}"
 name = "Settings Shop"
+{brand}
 {gateway}
 [isos.merchants.plugins.cards]
 {cards}
@@ -99,26 +111,83 @@ async def _signed_in(platform, portal_client, slug: str):
     return Shopper(client, customer)
 
 
-async def test_merchant_settings_limit_cards_and_removal(platform, portal_client, tmp_path) -> None:
+async def _at_the_limit(platform, portal_client, tmp_path, cards: str, brand: str = "") -> tuple[Shopper, str, str]:
+    """Jane at a new sandbox merchant with ``cards`` settings, holding as many cards as allowed (one).
+
+    Returns her session, her card's id and the merchant's host."""
     slug = f"t-limits-{secrets.token_hex(3)}"
-    toml = _merchant_toml(
-        slug,
-        gateway='[isos.merchants.gateway]\nkey = "sandbox"',
-        cards="settings = { max_cards = 1, allow_remove = false }",
-    )
-    await apply_tenants(platform, toml, tmp_path)
+    gateway = '[isos.merchants.gateway]\nkey = "sandbox"'
+    await apply_tenants(platform, _merchant_toml(slug, gateway=gateway, cards=cards, brand=brand), tmp_path)
     jane = await _signed_in(platform, portal_client, slug)
-    card = _card(await jane.add(VISA))
+    return jane, _card(await jane.add(VISA)), f"{slug}.portal.localhost"
+
+
+async def test_merchant_settings_limit_cards_and_removal(platform, portal_client, tmp_path) -> None:
+    jane, card, host = await _at_the_limit(
+        platform,
+        portal_client,
+        tmp_path,
+        cards="settings = { max_cards = 1, allow_remove = false }",
+        brand='[isos.merchants.brand]\nsupport_email = "help@settings-shop.test"',
+    )
     listing = await jane.client.get("/payment-methods")
     assert '/remove"' not in listing.text and 'href="/payment-methods/new"' not in listing.text
-    assert "as many cards on file as allowed (1)" in listing.text
+    assert "Add a card" not in listing.text
+    # nothing the customer cannot do is offered: removing is off, so the merchant is the way
+    assert "Remove one" not in listing.text
+    assert (
+        "You have as many cards on file as allowed (1). "
+        "To add another, please contact Settings Shop at help@settings-shop.test." in listing.text
+    )
 
-    refused = await jane.add(MASTERCARD)
-    assert refused.status_code == 409 and "You can keep up to 1 card on file." in refused.text
+    # the add page is not offered at the limit: it sends the customer to the list, saying why
+    page = await jane.follow(await jane.client.get("/payment-methods/new"), "/payment-methods?error=limit")
+    assert 'role="alert"' in page.text and "data-tokenization-key" not in page.text
+    assert (
+        "You can keep up to 1 card on file. To add another, please contact Settings Shop at help@settings-shop.test."
+        in page.text
+    )
+    assert "Remove one" not in page.text
+
+    # a card submitted anyway (a form left open in another tab) is refused the same way, and not vaulted
+    form = {
+        "csrf_token": await jane.csrf(),
+        "payment_token": await jane.tokenize(MASTERCARD, form="/payment-methods/update"),
+    }
+    refused = await jane.client.post("/payment-methods", data=form)
+    assert refused.status_code == 303 and refused.headers["location"] == "/payment-methods?error=limit"
     removal = await jane.post(f"/payment-methods/{card}/remove")
     assert removal.status_code == 403 and "Removing cards is not available here." in removal.text
-    host = f"{slug}.portal.localhost"
-    assert [r["id"] for r in await cards_of(platform, host, jane.id) if r["removed_at"] is None] == [card]
+    rows = await cards_of(platform, host, jane.id)
+    assert [r["id"] for r in rows] == [card]
+    assert len(await vault_cards(platform, host, rows[0]["vault_id"])) == 1
+
+
+async def test_at_the_limit_without_a_support_address_the_merchant_is_named(platform, portal_client, tmp_path) -> None:
+    jane, _, _ = await _at_the_limit(
+        platform, portal_client, tmp_path, cards="settings = { max_cards = 1, allow_remove = false }"
+    )
+    page = await jane.follow(await jane.client.get("/payment-methods/new"), "/payment-methods?error=limit")
+    assert "You can keep up to 1 card on file. To add another, please contact Settings Shop." in page.text
+    assert page.text.count("please contact Settings Shop") == 1  # the note below does not repeat the alert
+
+
+async def test_at_the_limit_with_removal_allowed_the_page_says_remove_one(platform, portal_client, tmp_path) -> None:
+    jane, card, _ = await _at_the_limit(platform, portal_client, tmp_path, cards="settings = { max_cards = 1 }")
+    listing = await jane.client.get("/payment-methods")
+    assert (
+        'href="/payment-methods/new"' not in listing.text and f'href="/payment-methods/{card}/remove"' in listing.text
+    )
+    assert "You have as many cards on file as allowed (1). Remove one to add another." in listing.text
+    page = await jane.follow(await jane.client.get("/payment-methods/new"), "/payment-methods?error=limit")
+    assert "You can keep up to 1 card on file. Remove one to add another." in page.text
+    assert "please contact" not in page.text
+
+    assert (await jane.post(f"/payment-methods/{card}/remove")).status_code == 303  # room again: the form is back
+    form = await jane.client.get("/payment-methods/new")
+    assert form.status_code == 200 and "data-tokenization-key" in form.text
+    listing = await jane.client.get("/payment-methods?error=limit")  # an old error that no longer applies
+    assert 'role="alert"' not in listing.text and 'href="/payment-methods/new"' in listing.text
 
 
 async def test_without_a_gateway_the_pages_say_payments_are_not_set_up(platform, portal_client, tmp_path) -> None:
@@ -203,8 +272,10 @@ async def test_a_card_that_has_since_expired_cannot_become_the_default(platform,
     )
     assert f'action="/payment-methods/{old}/default"' not in listing.text
     response = await jane.post(f"/payment-methods/{old}/default")
-    assert response.status_code == 409
-    assert "Mastercard ending in 4444 has expired, so it cannot be your default card." in response.text
+    page = await jane.follow(response, f"/payment-methods?error=expired_default&card={old}")
+    assert "Mastercard ending in 4444 has expired, so it cannot be your default card. Add a new card instead." in (
+        page.text
+    )
     rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
     assert rows[first]["is_default"] and not rows[old]["is_default"]
 
@@ -235,8 +306,9 @@ async def test_at_the_card_limit_an_update_replaces_the_failing_card(platform, p
     card_required.SUBSCRIBED[jane.id] = "Monthly Bread Box"
     try:
         removal = await jane.post(f"/payment-methods/{old}/remove")
-        assert removal.status_code == 409 and "You can replace it with another card instead." in removal.text
-        assert 'href="/payment-methods/update">Replace this card</a>' in removal.text
+        page = await jane.follow(removal, f"/payment-methods/{old}/remove?error=card_required")
+        assert "You can replace it with another card instead." in page.text
+        assert 'href="/payment-methods/update">Replace this card</a>' in page.text
 
         update = await jane.client.get("/payment-methods/update")
         assert "replaces your current default card" in update.text
@@ -244,7 +316,7 @@ async def test_at_the_card_limit_an_update_replaces_the_failing_card(platform, p
             "/payment-methods/update",
             data={
                 "csrf_token": await jane.csrf("/payment-methods/update"),
-                "payment_token": await jane.tokenize(MASTERCARD),
+                "payment_token": await jane.tokenize(MASTERCARD, form="/payment-methods/update"),
             },
         )
         new = _card(response)
@@ -260,3 +332,56 @@ async def test_at_the_card_limit_an_update_replaces_the_failing_card(platform, p
         "payment_method.removed",
     ]
     assert events[-2]["data"]["reason"] == "replaced" and events[-1]["data"]["id"] == old
+
+
+async def _update_link_session(platform, portal_client, customer_id: str) -> tuple[Shopper, str]:
+    """A browser that opened an ``update_payment`` link for the customer, and the link's token."""
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        link = await issue_link(platform.settings, tenant, customer_id, purpose="update_payment")
+    browser = portal_client(GREENFIELD)
+    assert (await browser.get(f"/access/{link.token}")).status_code == 303
+    return Shopper(browser, customer_id), link.token
+
+
+async def _submit_update(updater: Shopper, number: str):
+    token = await updater.tokenize(number, form="/payment-methods/update")
+    csrf = await updater.csrf("/payment-methods/update")
+    return await updater.client.post("/payment-methods/update", data={"csrf_token": csrf, "payment_token": token})
+
+
+async def test_an_update_with_a_card_already_on_file_makes_it_the_default(platform, shopper, portal_client) -> None:
+    jane = await shopper()
+    visa = _card(await jane.add(VISA))
+    mastercard = _card(await jane.add(MASTERCARD))
+    updater, token = await _update_link_session(platform, portal_client, jane.id)
+    response = await _submit_update(updater, MASTERCARD)
+    page = await updater.follow(response, f"/payment-methods?done=updated&card={mastercard}")
+    assert "Mastercard ending in 4444 is now your default card. Thank you for updating it." in page.text
+
+    rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
+    assert set(rows) == {visa, mastercard}  # no twin
+    assert rows[mastercard]["is_default"] and not rows[visa]["is_default"]
+    assert len(await vault_cards(platform, GREENFIELD, rows[visa]["vault_id"])) == 2
+    events = await events_of(platform, GREENFIELD, jane.id)
+    assert [e["type"] for e in events].count("payment_method.added") == 2
+    assert events[-1]["data"] == {"id": mastercard, "customer": jane.id, "previous": visa, "reason": "replaced"}
+    reopened = await portal_client(GREENFIELD).get(f"/access/{token}")
+    assert reopened.status_code == 410  # the link did its job
+
+
+async def test_an_update_with_the_default_card_itself_changes_nothing(platform, shopper, portal_client) -> None:
+    jane = await shopper()
+    visa = _card(await jane.add(VISA))
+    updater, token = await _update_link_session(platform, portal_client, jane.id)
+    response = await _submit_update(updater, VISA)
+    page = await updater.follow(response, "/payment-methods/update?error=already_default")
+    assert "That card is already your default card, so nothing changed. Please enter a different card." in page.text
+    assert "data-tokenization-key" in page.text
+
+    rows = await cards_of(platform, GREENFIELD, jane.id)
+    assert [(r["id"], r["is_default"], r["removed_at"]) for r in rows] == [(visa, True, None)]
+    assert len(await vault_cards(platform, GREENFIELD, rows[0]["vault_id"])) == 1
+    assert len(await events_of(platform, GREENFIELD, jane.id)) == 2  # the first card's own two
+    again = await portal_client(GREENFIELD).get(f"/access/{token}")
+    assert again.status_code == 303  # still open: the card still needs updating

@@ -1,7 +1,10 @@
-/* The add-a-card form: the gateway's hosted fields (Collect.js API) turn the card into a
+/* Card pages. An error shown after a refused change takes the focus, so it is read out first.
+   The add-a-card form: the gateway's hosted fields (Collect.js API) turn the card into a
    single-use payment token, which is the only card data this page ever submits. */
 (function () {
   "use strict";
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) { summary.focus(); }
   var form = document.getElementById("card-form");
   if (!form) { return; }
   var submit = document.getElementById("card-form-submit");
