@@ -7,21 +7,28 @@ records each outcome in a transaction of its own. A worker that dies mid-send le
 pending; once the lease runs out another worker sends it again (the only duplicates). An
 outcome is applied only by the worker still holding the claim (same ``attempts``).
 
+Every attempt applies the destination policy (:mod:`portal.events.destinations`) to the
+endpoint's URL, resolves its host once (the resolver is a parameter of :func:`deliver_due`) and
+sends the request to an address it checked, with the host name as ``Host`` and as the TLS server
+name, so nothing looks the name up a second time. Each host name has its own connections.
+
 Outcomes: 2xx succeeds; 410 disables the endpoint and cancels the message; 429 and 503 honour
 ``Retry-After`` (capped at 24 h); everything else, 3xx included (redirects are never
-followed), timeouts and connection errors, retries per :data:`SCHEDULE` and fails after the
-last attempt. An endpoint failing for ``webhook_disable_after_days`` is disabled and the
-merchant's support address emailed. Payloads and secrets are never logged.
+followed), timeouts, connection errors and refused destinations, retries per :data:`SCHEDULE`
+and fails after the last attempt. An endpoint failing for ``webhook_disable_after_days`` is
+disabled and the merchant's support address emailed. Payloads and secrets are never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import contextlib
 import logging
 import math
-import socket
+import ssl
 import time
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -31,6 +38,16 @@ import msgspec
 
 from portal.db.engine import after_commit, fetch, tenant_transaction
 from portal.events.bus import kick_worker
+from portal.events.destinations import (
+    Address,
+    Destination,
+    DestinationRefusedError,
+    Resolver,
+    check_url,
+    pinned_request,
+    resolve_addresses,
+    system_resolve,
+)
 from portal.events.signing import signature_header
 from portal.ids import new_id
 
@@ -84,10 +101,6 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     excerpt: str | None = None
     error: str | None = None
     retry_after: timedelta | None = None
-
-
-class DestinationRefusedError(Exception):
-    """The endpoint's address is private, loopback, link-local or otherwise not public."""
 
 
 class ReplayError(LookupError):
@@ -148,43 +161,15 @@ async def _claim(settings: Settings, iso_id: str, limit: int) -> list[Claimed]:
 # --- sending --------------------------------------------------------------------------------
 
 
-def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
+async def check_destination(
+    url: str, *, allow_private: bool = False, resolve: Resolver = system_resolve
+) -> list[Address]:
+    """The addresses a delivery to ``url`` may connect to; :class:`DestinationRefusedError` when refused.
 
-
-async def check_destination(url: str) -> None:
-    """Raise :class:`DestinationRefusedError` unless every address of ``url``'s host is public."""
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DestinationRefusedError(f"destination refused: {parsed.scheme or 'no'} scheme or no host")
-    host = parsed.host
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise DestinationRefusedError(f"destination refused: cannot resolve {host} ({exc})") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    if not addresses:
-        raise DestinationRefusedError(f"destination refused: {host} has no address")
-    for address in addresses:
-        if _not_public(address):
-            raise DestinationRefusedError(
-                f"destination refused: {host} resolves to non-public address {address} "
-                "(private, loopback and link-local destinations need PORTAL_WEBHOOK_ALLOW_PRIVATE)"
-            )
+    The same policy as on save, then the host resolved once; every address must be allowed.
+    """
+    destination = check_url(url, allow_private=allow_private)
+    return await resolve_addresses(destination, allow_private=allow_private, resolve=resolve)
 
 
 def _text(value: str) -> str:
@@ -208,7 +193,29 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> timedel
     return max(timedelta(0), when - (now or datetime.now(UTC)))
 
 
-async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed) -> Outcome:
+async def _open(
+    client: httpx.AsyncClient,
+    destination: Destination,
+    addresses: list[Address],
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    seconds: float,
+) -> httpx.Response:
+    """Send to the checked addresses in turn until one accepts the connection; the response streams."""
+    *others, last = addresses
+    for address in others:
+        request = pinned_request(destination, address, content=content, headers=headers, timeout=seconds)
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            log.info("webhook destination %s: no connection to %s (%s), trying the next address", destination.host,
+                     address, exc)  # fmt: skip
+    request = pinned_request(destination, last, content=content, headers=headers, timeout=seconds)
+    return await client.send(request, stream=True)
+
+
+async def _send(connections: Connections, settings: Settings, message: Claimed, resolve: Resolver) -> Outcome:
     started = time.monotonic()
 
     def elapsed() -> int:
@@ -216,8 +223,9 @@ async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed)
 
     try:
         async with asyncio.timeout(settings.webhook_timeout):
-            if not settings.webhook_allow_private:
-                await check_destination(message.url)
+            allow_private = settings.webhook_allow_private
+            destination = check_url(message.url, allow_private=allow_private)
+            addresses = await resolve_addresses(destination, allow_private=allow_private, resolve=resolve)
             timestamp = int(time.time())
             headers = {
                 "webhook-id": message.id,
@@ -226,14 +234,23 @@ async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed)
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
             }
-            async with client.stream(
-                "POST", message.url, content=message.payload.encode(), headers=headers
-            ) as response:
-                excerpt = bytearray()
-                async for chunk in response.aiter_bytes():
-                    excerpt += chunk
-                    if len(excerpt) >= EXCERPT_BYTES:
-                        break
+            async with connections.client(destination.host) as client:
+                response = await _open(
+                    client,
+                    destination,
+                    addresses,
+                    content=message.payload.encode(),
+                    headers=headers,
+                    seconds=settings.webhook_timeout,
+                )
+                try:
+                    excerpt = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        excerpt += chunk
+                        if len(excerpt) >= EXCERPT_BYTES:
+                            break
+                finally:
+                    await response.aclose()
                 retry_after = (
                     parse_retry_after(response.headers.get("retry-after"))
                     if response.status_code in (429, 503)
@@ -246,7 +263,7 @@ async def _send(client: httpx.AsyncClient, settings: Settings, message: Claimed)
                     retry_after=retry_after,
                 )
     except DestinationRefusedError as exc:
-        return Outcome(latency_ms=elapsed(), error=_text(str(exc)))
+        return Outcome(latency_ms=elapsed(), error=_text(str(exc)[:2000]))
     except (TimeoutError, httpx.TimeoutException):
         return Outcome(latency_ms=elapsed(), error=f"timed out after {settings.webhook_timeout:g} s")
     except (httpx.HTTPError, OSError) as exc:
@@ -375,21 +392,30 @@ async def _notify_disabled(platform: Platform, iso_id: str, merchant_id: str, ur
 # --- public API -----------------------------------------------------------------------------
 
 
-async def deliver_due(platform: Platform, iso_id: str, limit: int = BATCH) -> int:
+async def deliver_due(
+    platform: Platform,
+    iso_id: str,
+    limit: int = BATCH,
+    *,
+    resolve: Resolver = system_resolve,
+    connections: Connections | None = None,
+) -> int:
     """Claim up to ``limit`` due messages of one ISO, send them and record each outcome.
 
+    ``resolve`` looks up endpoint host names, once per attempt (the system resolver by default);
+    ``connections`` defaults to this event loop's, which keep connections alive across batches.
     Returns how many messages were claimed (sent, or cancelled because the endpoint is disabled).
     """
     settings = platform.settings
     claimed = await _claim(settings, iso_id, limit)
     if not claimed:
         return 0
-    client = _client(settings)  # one per event loop: connections stay alive across batches
+    pool = connections if connections is not None else _connections()
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(message: Claimed) -> tuple[Claimed, Outcome]:
         async with gate:
-            return message, await _send(client, settings, message)
+            return message, await _send(pool, settings, message, resolve)
 
     # Sends keep flowing while finished ones are recorded, a few at a time, well within the lease.
     finished: list[tuple[Claimed, Outcome]] = []
@@ -417,29 +443,90 @@ async def _record_wave(platform: Platform, iso_id: str, sent: list[tuple[Claimed
             log.exception("could not record the outcome of webhook %s; its lease will retry it", message.id)
 
 
-_CLIENTS: dict[int, httpx.AsyncClient] = {}
+KEEP_CLIENTS = 4 * CONCURRENCY
+"""Clients (one per destination host, each with its idle keep-alive connections) kept when not in use."""
 
 
-def _client(settings: Settings) -> httpx.AsyncClient:
-    """The HTTP client of this event loop: no redirects, no proxies from the environment."""
-    key = id(asyncio.get_running_loop())
-    client = _CLIENTS.get(key)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=settings.webhook_timeout,
+class Connections:
+    """HTTP clients for webhook requests, one per destination host name.
+
+    A request goes to an address checked for its host (the URL carries the address), so the
+    connection pool alone, which is keyed by address, could hand a connection opened (and, over
+    TLS, verified) for one name to a request for another name at the same address; a client per
+    name prevents that. The least recently used idle clients beyond :data:`KEEP_CLIENTS` are
+    closed. No redirects are followed and nothing (proxies, certificates) comes from the
+    environment. ``transport`` makes each client's transport instead (tests).
+    """
+
+    def __init__(self, transport: Callable[[], httpx.AsyncBaseTransport] | None = None) -> None:
+        self._transport = transport
+        self._tls: ssl.SSLContext | None = None
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._busy: Counter[str] = Counter()
+        self.closed = False
+
+    def _new(self) -> httpx.AsyncClient:
+        if self._transport is not None:
+            return httpx.AsyncClient(transport=self._transport(), follow_redirects=False, trust_env=False)
+        if self._tls is None:
+            self._tls = httpx.create_ssl_context(trust_env=False)  # reading the CA bundle once
+        return httpx.AsyncClient(
+            verify=self._tls,
             follow_redirects=False,
             trust_env=False,
             limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
         )
-        _CLIENTS[key] = client
-    return client
+
+    @contextlib.asynccontextmanager
+    async def client(self, host: str) -> AsyncIterator[httpx.AsyncClient]:
+        """The client of ``host`` (made on first use), kept open while the block runs."""
+        client = self._clients.pop(host, None) or self._new()
+        self._clients[host] = client  # most recently used last
+        self._busy[host] += 1
+        try:
+            yield client
+        finally:
+            self._busy[host] -= 1
+            if self._busy[host] <= 0:
+                del self._busy[host]
+            await self._trim()
+
+    async def _trim(self) -> None:
+        while len(self._clients) > KEEP_CLIENTS:
+            idle = next((host for host in self._clients if host not in self._busy), None)
+            if idle is None:
+                return
+            await self._clients.pop(idle).aclose()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    async def aclose(self) -> None:
+        """Close every client and its connections."""
+        self.closed = True
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            await client.aclose()
+
+
+_CONNECTIONS: dict[int, Connections] = {}
+
+
+def _connections() -> Connections:
+    """The HTTP clients of this event loop."""
+    key = id(asyncio.get_running_loop())
+    connections = _CONNECTIONS.get(key)
+    if connections is None or connections.closed:
+        connections = _CONNECTIONS[key] = Connections()
+    return connections
 
 
 async def close_clients() -> None:
-    """Close this event loop's HTTP client (when the platform stops)."""
-    client = _CLIENTS.pop(id(asyncio.get_running_loop()), None)
-    if client is not None:
-        await client.aclose()
+    """Close this event loop's HTTP clients (when the platform stops)."""
+    connections = _CONNECTIONS.pop(id(asyncio.get_running_loop()), None)
+    if connections is not None:
+        await connections.aclose()
 
 
 def _succeeded(outcome: Outcome) -> bool:
@@ -573,8 +660,10 @@ async def delivery_poller(platform: Platform, interval: float = 1.0) -> None:
 
 
 __all__: list[str] = [
+    "KEEP_CLIENTS",
     "MAX_ATTEMPTS",
     "SCHEDULE",
+    "Connections",
     "DestinationRefusedError",
     "ReplayError",
     "check_destination",
