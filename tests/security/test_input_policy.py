@@ -176,3 +176,8 @@ async def test_a_well_signed_link_for_another_merchants_customer_is_an_invalid_l
     token = await mint(platform, GREENFIELD, customer=foreign)
     _, response = await land(GREENFIELD, token)
     assert response.status_code == 400
+
+
+async def test_a_static_file_name_too_long_for_the_file_system_is_not_found(platform, portal_client) -> None:
+    response = await portal_client(GREENFIELD).get("/static/themes/base/" + "a" * 5000)
+    assert response.status_code == 404

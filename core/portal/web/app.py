@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import InternalServerException, NotFoundException
 from litestar.handlers import BaseRouteHandler
 from litestar.static_files import create_static_files_router
 
@@ -21,7 +21,7 @@ from portal.mail.pages import DEMO_MAIL_ROUTES
 from portal.payments.sandbox import SANDBOX_ROUTES
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
-from portal.web.errors import EXCEPTION_HANDLERS
+from portal.web.errors import EXCEPTION_HANDLERS, handle_http_exception
 from portal.web.headers import ALLOW_KEY, add_security_headers, allowed_methods, correct_allow_header
 from portal.web.input_policy import InputPolicyMiddleware
 from portal.web.middleware import TenantMiddleware
@@ -41,20 +41,28 @@ def plugin_guard(key: str) -> Any:
     return guard
 
 
+def no_such_file(request: Request[Any, Any, Any], exc: InternalServerException) -> Response[Any]:
+    """A static path the file system cannot even look up (a name too long, say) is simply not there."""
+    if isinstance(exc.__cause__, OSError):
+        return handle_http_exception(request, NotFoundException())
+    return handle_http_exception(request, exc)
+
+
 def _static_routers(platform: Platform) -> list[Router]:
-    routers = [
-        create_static_files_router(path=f"/static/themes/{key}", directories=[spec.static], name=f"static-theme-{key}")
-        for key, spec in platform.themes.themes.items()
-        if spec.static is not None
+    folders = [
+        (f"/static/themes/{key}", spec.static, f"static-theme-{key}") for key, spec in platform.themes.themes.items()
     ]
-    routers += [
-        create_static_files_router(
-            path=f"/static/plugins/{key}", directories=[info.static], name=f"static-plugin-{key}"
-        )
+    folders += [
+        (f"/static/plugins/{key}", info.static, f"static-plugin-{key}")
         for key, info in platform.registry.plugins.items()
-        if info.static is not None
     ]
-    return routers
+    return [
+        create_static_files_router(
+            path=path, directories=[folder], name=name, exception_handlers={InternalServerException: no_such_file}
+        )
+        for path, folder, name in folders
+        if folder is not None
+    ]
 
 
 def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
