@@ -181,3 +181,16 @@ async def test_a_well_signed_link_for_another_merchants_customer_is_an_invalid_l
 async def test_a_static_file_name_too_long_for_the_file_system_is_not_found(platform, portal_client) -> None:
     response = await portal_client(GREENFIELD).get("/static/themes/base/" + "a" * 5000)
     assert response.status_code == 404
+
+
+async def test_a_task_is_not_queued_with_arguments_that_could_never_be_stored(platform) -> None:
+    """The input policy for tasks: refused when queued (a 400 for the request), never failing on every try."""
+    from portal.access.login_task import send_login_link
+    from portal.web.input_policy import InputRefusedError
+
+    tenant = await platform.tenants.resolve(GREENFIELD)
+    assert tenant is not None
+    with pytest.raises(InputRefusedError) as refused:
+        await send_login_link.kiq(tenant.merchant.iso_id, tenant.merchant.id, f"jane{NUL}@globalco.com")
+    assert refused.value.status_code == 400
+    assert "argument 3" in refused.value.detail

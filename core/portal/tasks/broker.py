@@ -6,12 +6,32 @@ broker at import time; :func:`create_broker` binds it to the configured one.
 
 from __future__ import annotations
 
-from taskiq import AsyncBroker, async_shared_broker
+from typing import Any
+
+from taskiq import AsyncBroker, TaskiqMessage, TaskiqMiddleware, async_shared_broker
 
 from portal.config import ConfigError, Settings
+from portal.web.input_policy import check_json_value
 
 QUEUE_TABLE = "portal_queue.taskiq_messages"
 QUEUE_CHANNEL = "portal_tasks"
+
+
+class TaskInputPolicy(TaskiqMiddleware):
+    """The input policy for tasks: arguments that could never be stored are refused when queued.
+
+    A task queued with a NUL in an email address would fail on every try in the worker; refused
+    here, the request that queued it gets a 400 instead and nothing is queued.
+    """
+
+    def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        """Check every argument (text, numbers, nested lists and mappings) before it is queued."""
+        arguments: dict[str, Any] = {
+            f"{message.task_name} argument {index + 1}": value for index, value in enumerate(message.args)
+        }
+        arguments.update({f"{message.task_name} argument {name}": value for name, value in message.kwargs.items()})
+        check_json_value(arguments)  # raises InputRefusedError (a 400 where a request queued it)
+        return message
 
 
 def create_broker(settings: Settings, app_dsn: str, *, make_default: bool = True) -> AsyncBroker:
@@ -46,6 +66,7 @@ def create_broker(settings: Settings, app_dsn: str, *, make_default: bool = True
     except ImportError as exc:
         extra = {"redis": "redis", "rediss": "redis", "nats": "nats", "tls": "nats"}.get(scheme, "rabbitmq")
         raise ConfigError(f"PORTAL_BROKER_URL: the {scheme} broker needs `portal-core[{extra}]` ({exc})") from exc
+    broker.add_middlewares(TaskInputPolicy())
     if make_default:
         async_shared_broker.default_broker(broker)
     return broker
