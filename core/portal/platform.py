@@ -15,6 +15,7 @@ from portal.db.engine import fetch
 from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import pending_migrations, use_apps
 from portal.events.delivery import close_clients
+from portal.events.destinations import Resolver, system_resolve
 from portal.mail import MailCatcher
 from portal.payments.choice import GatewayAdapters
 from portal.plugins.manager import create_plugin_manager
@@ -53,6 +54,8 @@ class Platform:
         self.tenants = TenantResolver(self.registry, settings.base_domain, settings.tenant_cache_ttl)
         self.gateways = GatewayAdapters(self.registry)
         """Each merchant's payment gateway adapter, built on first use."""
+        self.resolve: Resolver = system_resolve
+        """How webhook delivery looks up endpoint host names (DNS, an external service; tests replace it)."""
         self.started = False
         self.broker: AsyncBroker | None = None
         self.mail_catcher: MailCatcher | None = None

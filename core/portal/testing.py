@@ -14,6 +14,7 @@ does not answer fails the run; nothing is skipped.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -128,12 +129,24 @@ def portal_settings(portal_database: str, portal_mail: MailCatcher) -> Settings:
     )
 
 
+async def resolve_loopback_only(host: str, port: int) -> list[str]:
+    """The test platform's resolver: ``localhost`` names are loopback, every other name is unknown.
+
+    Tests never send a DNS query off the machine, whatever webhook URLs they save.
+    """
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return ["127.0.0.1"]
+    raise socket.gaierror(socket.EAI_NONAME, f"{host} is not resolved in tests")
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def portal_platform(
     portal_settings: Settings, portal_plugins: list[tuple[str, object]]
 ) -> AsyncIterator[Platform]:
     """A migrated, started platform with the extra plugins registered."""
     platform = Platform(portal_settings, extra_plugins=portal_plugins)
+    platform.resolve = resolve_loopback_only
     await platform.migrate()
     await platform.start()
     try:

@@ -58,6 +58,7 @@ class DeliveryPlatform:
         self.tenants = platform.tenants
         self.themes = platform.themes
         self.registry = platform.registry
+        self.resolve = platform.resolve
 
 
 @pytest.fixture(scope="session")

@@ -397,12 +397,12 @@ async def deliver_due(
     iso_id: str,
     limit: int = BATCH,
     *,
-    resolve: Resolver = system_resolve,
+    resolve: Resolver | None = None,
     connections: Connections | None = None,
 ) -> int:
     """Claim up to ``limit`` due messages of one ISO, send them and record each outcome.
 
-    ``resolve`` looks up endpoint host names, once per attempt (the system resolver by default);
+    ``resolve`` looks up endpoint host names, once per attempt (``platform.resolve`` by default);
     ``connections`` defaults to this event loop's, which keep connections alive across batches.
     Returns how many messages were claimed (sent, or cancelled because the endpoint is disabled).
     """
@@ -415,7 +415,7 @@ async def deliver_due(
 
     async def one(message: Claimed) -> tuple[Claimed, Outcome]:
         async with gate:
-            return message, await _send(pool, settings, message, resolve)
+            return message, await _send(pool, settings, message, resolve or platform.resolve)
 
     # Sends keep flowing while finished ones are recorded, a few at a time, well within the lease.
     finished: list[tuple[Claimed, Outcome]] = []
