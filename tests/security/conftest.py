@@ -13,7 +13,7 @@ from portal.access.keys import signing_key
 from portal.access.links import IssuedLink, issue_link
 from portal.access.tokens import Claims, sign
 from portal.api.keys import create_api_key
-from portal.db.engine import tenant_transaction
+from portal.db.engine import fetch, tenant_transaction
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
 from portal.testing import customer_id
@@ -71,6 +71,26 @@ async def api_key(platform: Platform, host: str | None, *, iso_host: str | None 
     return secret
 
 
+async def retire_webhooks(platform: Platform, host: str) -> None:
+    """Disable every webhook endpoint of ``host``'s merchant and cancel its pending deliveries.
+
+    For tests that let generated input create endpoints: no delivery worker a later test runs
+    may ever send to an address such input named.
+    """
+    tenant = await tenant_at(platform, host)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fetch(
+            "UPDATE portal_webhook_endpoint SET enabled = false, disabled_reason = 'deleted', secret = '' "
+            "WHERE merchant_id = $1",
+            tenant.merchant.id,
+        )
+        await fetch(
+            "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL "
+            "WHERE merchant_id = $1 AND status = 'pending'",
+            tenant.merchant.id,
+        )
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def platform(shared_tenants: Platform) -> Platform:
     return shared_tenants
@@ -88,4 +108,6 @@ def land(portal_client) -> Callable[[str, str], Awaitable[object]]:
     return go
 
 
-__all__ = ["GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "tenant_at", "timedelta"]
+__all__ = [
+    "GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "retire_webhooks", "tenant_at", "timedelta",
+]  # fmt: skip

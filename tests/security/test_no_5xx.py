@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
+from security.conftest import retire_webhooks
 
 from portal.api.keys import create_api_key
 from portal.db.engine import tenant_transaction
@@ -153,6 +154,7 @@ async def fuzzing(shared_tenants: Platform, portal_app: Litestar, tmp_path_facto
     finally:
         await pages.aclose()
         await api.aclose()
+        await retire_webhooks(platform, SHOP)
 
 
 async def send(fuzz: Fuzzing, target: Target, values: dict[str, str], body: dict[str, object]) -> httpx.Response:

@@ -135,13 +135,13 @@ class _Server(uvicorn.Server):
 class LivePortal:
     """The portal served over HTTP on a loopback port, in this process's event loop."""
 
-    def __init__(self, platform: Platform, sock: socket.socket) -> None:
+    def __init__(self, platform: Platform, sock: socket.socket, *, webhook_allow_private: bool = True) -> None:
         self.port = int(sock.getsockname()[1])
         self.settings = msgspec.structs.replace(
             platform.settings,
             public_scheme="http",
             public_port=self.port,
-            webhook_allow_private=True,  # receivers listen on loopback
+            webhook_allow_private=webhook_allow_private,  # receivers listen on loopback
             webhook_timeout=5.0,
         )
         self.platform = cast(Platform, PlatformView(platform, self.settings))
@@ -214,9 +214,9 @@ def listening_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def serving(platform: Platform) -> AsyncIterator[LivePortal]:
-    """Serve the platform until the block ends."""
-    live = LivePortal(platform, listening_socket())
+async def serving(platform: Platform, *, webhook_allow_private: bool = True) -> AsyncIterator[LivePortal]:
+    """Serve the platform until the block ends (loopback webhook receivers allowed unless told)."""
+    live = LivePortal(platform, listening_socket(), webhook_allow_private=webhook_allow_private)
     await live.start()
     try:
         yield live
