@@ -6,6 +6,7 @@ import pytest
 from security.conftest import GREENFIELD, api_key, mint
 
 from portal.db.engine import fetch, tenant_transaction
+from portal.ids import new_id
 from portal.testing import customer_id
 
 API = "api.portal.localhost"
@@ -165,7 +166,7 @@ async def test_a_tab_cr_or_lf_is_allowed_where_a_field_allows_it(platform, porta
 
 
 async def test_a_well_signed_link_for_an_unknown_customer_is_an_invalid_link(platform, land) -> None:
-    token = await mint(platform, GREENFIELD, customer="cus_doesnotexist0000")
+    token = await mint(platform, GREENFIELD, customer=new_id("cus"))  # well formed, but nobody's
     _, response = await land(GREENFIELD, token)
     assert response.status_code == 400
     assert "link" in response.text.lower()
