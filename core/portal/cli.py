@@ -43,17 +43,104 @@ def _fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+DATA_DIR = "portal.data_dir"
+"""Where ``--data-dir`` keeps its value in ``ctx.meta``."""
+
+
+def _remember_data_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        folder = str(value.expanduser().resolve())
+        ctx.meta[DATA_DIR] = folder
+        os.environ["PORTAL_DATA_DIR"] = folder  # for what the command starts: web workers, plugins' settings
+
+
+def data_dir_option() -> click.Option:
+    """``--data-dir``, which every command takes (see :class:`PortalCommand`)."""
+    return click.Option(
+        ["--data-dir"],
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_data_dir,
+        help="Folder of the embedded PostgreSQL, the one `portal demo` or `portal migrate` used "
+        "(default: PORTAL_DATA_DIR, else ./.portal).",
+    )
+
+
+class PortalCommand(click.Command):
+    """A ``portal`` command. Each one takes ``--data-dir`` and reads its settings with :func:`_settings`.
+
+    ``creates_database``: the command may create the embedded database (``migrate``, ``demo``);
+    every other one refuses a data folder without one. ``beside_demo``: public URLs follow a
+    demo running on the same data folder (not for commands that serve themselves).
+    """
+
+    def __init__(self, *args: Any, creates_database: bool = False, beside_demo: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.creates_database = creates_database
+        self.beside_demo = beside_demo
+        if not any("--data-dir" in param.opts for param in self.params):
+            self.params.append(data_dir_option())
+
+
+class CommandGroup(click.Group):
+    """A group whose commands are :class:`PortalCommand` (and whose subgroups are groups like it)."""
+
+    command_class = PortalCommand
+    group_class: type[click.Group] | type[type] | None = type
+
+
+def _settings(ctx: click.Context, *, database: bool = True, public_urls: bool = False, **overrides: Any) -> Settings:
+    """The command's settings, with ``--data-dir`` and the public URL of a demo running on that folder.
+
+    ``database``: the command is about to use the database; without a database URL, a data
+    folder holding no embedded database is refused (unless the command creates one).
+    ``public_urls``: the command prints public URLs, so a demo record whose process is gone is
+    an error (its links would open nothing), not only a warning.
+    """
+    from portal.db.embedded import has_database
+    from portal.demo import read_record, record_path
+
     config: Path | None = ctx.obj.get("config") if ctx.obj else None
-    return load_settings(config_file=config, **overrides)
+    overrides = {"data_dir": ctx.meta.get(DATA_DIR), **overrides}
+    settings = load_settings(config_file=config, **overrides)
+    command = ctx.command
+    if database and not getattr(command, "creates_database", False):
+        folder = Path(settings.data_dir).expanduser().resolve()
+        if settings.database_url is None and settings.app_database_url is None and not has_database(folder):
+            raise click.ClickException(
+                f"no embedded database in {folder}, and PORTAL_DATABASE_URL is not set. Give the data folder "
+                "of your `portal demo` (or `portal migrate`) with --data-dir DIR (or PORTAL_DATA_DIR), or create "
+                "the database here first with `portal migrate` (or `portal demo`)."
+            )
+    if not getattr(command, "beside_demo", True):
+        return settings
+    demo = read_record(settings)
+    if demo is None:
+        return settings
+    if not demo.running():
+        stale = (
+            f"the `portal demo` recorded in {record_path(settings)} (pid {demo.pid}, {demo.url}) is no longer "
+            f"running; start it again with `portal demo --data-dir {demo.data_dir}`, or delete that file"
+        )
+        if public_urls:
+            raise click.ClickException(f"{stale}. Its links would open nothing.")
+        click.echo(f"Warning: {stale}.", err=True)
+        return settings
+    return load_settings(config_file=config, defaults=demo.public_settings(), **overrides)
 
 
 def _run(coroutine: Awaitable[R]) -> R:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
 
 
-class PortalGroup(click.Group):
-    """The command group, extended with commands plugins add through ``portal_cli_commands``."""
+class PortalGroup(CommandGroup):
+    """The command group, extended with commands plugins add through ``portal_cli_commands``.
+
+    Plugins' commands take ``--data-dir`` too (it sets ``PORTAL_DATA_DIR`` for them).
+    """
+
+    group_class = CommandGroup
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in and plugin command names."""
@@ -73,11 +160,15 @@ class PortalGroup(click.Group):
             registry = PluginRegistry(create_plugin_manager(settings.load_plugins))
         except (ConfigError, PluginLoadError):
             return {}
-        return {
+        commands = {
             c.command.name: c.command
             for c in registry.cli_commands
             if isinstance(c.command, click.Command) and c.command.name
         }
+        for command in commands.values():
+            if not any("--data-dir" in param.opts for param in command.params):
+                command.params.append(data_dir_option())
+        return commands
 
     def _plugin_commands(self) -> dict[str, click.Command]:
         return self._plugins
@@ -102,7 +193,7 @@ def _logging(settings: Settings) -> None:
 # --- database -----------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(creates_database=True)
 @click.pass_context
 @_fail_cleanly
 def migrate(ctx: click.Context) -> None:
@@ -179,7 +270,7 @@ def plugins_list(ctx: click.Context, merchant_slug: str | None) -> None:
     """List installed plugins and themes (and, with --merchant, which are on there)."""
     from portal.platform import Platform
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, database=bool(merchant_slug))
     platform = Platform(settings)
     enabled: dict[str, str] = {}
     if merchant_slug:
@@ -275,7 +366,7 @@ def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: st
     from portal.db.engine import fetch
     from portal.tenancy.models import normalize_email
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, public_urls=True)
 
     async def action(platform: Any, tenant: Any) -> str:
         rows = await fetch(
@@ -549,7 +640,7 @@ def api_keys_revoke(ctx: click.Context, merchant_slug: str | None, iso_slug: str
 # --- processes -----------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(beside_demo=False)
 @click.option("--host", default=None, help="Interface to bind (default from PORTAL_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default from PORTAL_PORT).")
 @click.option("--workers", type=int, default=None, help="Server processes (default PORTAL_WEB_WORKERS).")
@@ -602,24 +693,19 @@ def worker(ctx: click.Context) -> None:
     _run(go())
 
 
-@main.command()
+@main.command(creates_database=True, beside_demo=False)
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
-@click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Embedded database folder."
-)
 @click.option("--tenants", "tenants_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.pass_context
 @_fail_cleanly
-def demo(
-    ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None, tenants_file: Path | None
-) -> None:
-    """Database, migrations, demo tenants, web server and worker in one process."""
+def demo(ctx: click.Context, host: str | None, port: int | None, tenants_file: Path | None) -> None:
+    """Database, migrations, demo tenants, web server and worker in one process (Ctrl+C stops)."""
     from portal.demo import run_demo
 
-    settings = _settings(ctx, host=host, port=port, data_dir=str(data_dir) if data_dir else None, demo=True)
+    settings = _settings(ctx, host=host, port=port, demo=True)
     _logging(settings)
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         _run(run_demo(settings, tenants_file or DEMO_TENANTS))
 
 

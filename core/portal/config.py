@@ -120,12 +120,17 @@ def _env_value(name: str, raw: str) -> Any:
 def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
+    defaults: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Read settings; raise :class:`ConfigError` naming the first bad setting."""
+    """Read settings; raise :class:`ConfigError` naming the first bad setting.
+
+    ``defaults`` replace the built-in defaults (the file, the environment and ``overrides``
+    still win over them); commands run beside a demo take its public URL this way.
+    """
     environ = os.environ if environ is None else environ
-    raw: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    raw: dict[str, Any] = dict(defaults or {})
+    sources: dict[str, str] = {key: f"default {key}" for key in raw}
 
     file_path = config_file or (Path(environ[f"{ENV_PREFIX}CONFIG"]) if environ.get(f"{ENV_PREFIX}CONFIG") else None)
     if file_path is not None:

@@ -1,29 +1,125 @@
-"""``portal demo``: everything in one process, with signed links for the demo customers."""
+"""``portal demo``: everything in one process, with signed links for the demo customers.
+
+While it runs, the demo records where it serves in ``<data dir>/demo.json`` (see
+:class:`DemoRecord`), so that other ``portal`` commands using the same data folder print links
+that open it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import click
 import msgspec
-import uvicorn
 
-from portal.access.links import issue_link
 from portal.config import Settings
-from portal.db.engine import fetch, system_transaction, tenant_transaction
-from portal.mail import MailCatcher
-from portal.platform import Platform
-from portal.tasks.worker import run_worker
-from portal.tenancy.files import TenantFile, apply_tenant_file, load_tenant_file
-from portal.web.app import create_app
+from portal.db.embedded import process_alive, process_started
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
+    from portal.tenancy.files import TenantFile
 
 log = logging.getLogger(__name__)
+
+RECORD_FILE = "demo.json"
+
+
+class DemoRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a running ``portal demo`` serves, kept in its data folder while it runs."""
+
+    pid: int
+    started: float
+    """Start time of the demo's process: a later process with the same pid is not the demo."""
+    scheme: Literal["http", "https"]
+    host: str
+    """The interface the demo binds."""
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    base_domain: str
+    data_dir: str
+    database: str
+    """``embedded``, or a fingerprint of the database URL the demo used."""
+
+    @property
+    def url(self) -> str:
+        """The demo's address pattern, as the demo prints it."""
+        return f"{self.scheme}://<merchant>.{self.base_domain}:{self.port}/"
+
+    def running(self) -> bool:
+        """True while the recorded demo process runs."""
+        return process_alive(self.pid, self.started)
+
+    def public_settings(self) -> dict[str, Any]:
+        """The settings under which links open this demo."""
+        return {"public_scheme": self.scheme, "public_port": self.port, "base_domain": self.base_domain}
+
+
+def data_folder(settings: Settings) -> Path:
+    """The settings' data folder, as an absolute path."""
+    return Path(settings.data_dir).expanduser().resolve()
+
+
+def record_path(settings: Settings) -> Path:
+    """Where a demo using these settings keeps its record."""
+    return data_folder(settings) / RECORD_FILE
+
+
+def database_identity(settings: Settings) -> str:
+    """What a demo record says about the database (never the URL itself, which may hold a password)."""
+    if settings.database_url is None:
+        return "embedded"
+    return "url:" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:16]
+
+
+def read_record(settings: Settings) -> DemoRecord | None:
+    """The demo record in the settings' data folder, if one is there and is about the same database."""
+    try:
+        record = msgspec.json.decode(record_path(settings).read_bytes(), type=DemoRecord)
+    except (OSError, msgspec.DecodeError):
+        return None
+    return record if record.database == database_identity(settings) else None
+
+
+def _write_record(settings: Settings) -> DemoRecord:
+    pid = os.getpid()
+    record = DemoRecord(
+        pid=pid,
+        started=process_started(pid) or 0.0,
+        scheme="http",
+        host=settings.host,
+        port=settings.port,
+        base_domain=settings.base_domain,
+        data_dir=str(data_folder(settings)),
+        database=database_identity(settings),
+    )
+    path = record_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{RECORD_FILE}.{pid}")
+    scratch.write_bytes(msgspec.json.format(msgspec.json.encode(record)) + b"\n")
+    scratch.replace(path)
+    return record
+
+
+def _remove_record(settings: Settings, record: DemoRecord) -> None:
+    path = record_path(settings)
+    with contextlib.suppress(OSError, msgspec.DecodeError):
+        if msgspec.json.decode(path.read_bytes(), type=DemoRecord) == record:
+            path.unlink()
 
 
 async def demo_links(platform: Platform, spec: TenantFile) -> list[tuple[str, str, str]]:
     """(merchant, customer email, signed link) for every customer in the demo file."""
+    from portal.access.links import issue_link
+    from portal.db.engine import fetch, system_transaction, tenant_transaction
+
     links: list[tuple[str, str, str]] = []
     for iso in spec.isos:
         async with system_transaction():
@@ -48,8 +144,62 @@ async def demo_links(platform: Platform, spec: TenantFile) -> list[tuple[str, st
     return links
 
 
+class _Stopping:
+    """SIGINT and SIGTERM stop the demo cleanly, whenever they come.
+
+    While the web server runs, it handles both itself (and passes them on when it has shut
+    down). Before that, the first signal abandons start-up; after it, the first is ignored (the
+    demo is stopping already); any further signal cuts the clean-up short.
+    """
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self._task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self._task is not None and (self._stopping or self.server is None):
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        self._stopping = True
+        if self.server is not None:
+            self.server.should_exit = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Stopping]:
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 async def run_demo(settings: Settings, tenants_file: Path) -> None:
     """Migrate, apply the demo tenants, print links, then serve and work until interrupted."""
+    running = read_record(settings)
+    if running is not None and running.running() and running.pid != os.getpid():
+        raise click.ClickException(
+            f"another `portal demo` (pid {running.pid}) already serves {running.data_dir} at {running.url}; "
+            "stop it first, or give this one another --data-dir"
+        )
+    with _Stopping().installed() as stopping:
+        record = _write_record(settings)
+        try:
+            await _serve_demo(settings, tenants_file, stopping)
+        finally:
+            _remove_record(settings, record)
+
+
+async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stopping) -> None:
+    import uvicorn
+
+    from portal.mail import MailCatcher
+    from portal.platform import Platform
+    from portal.tasks.worker import run_worker
+    from portal.tenancy.files import apply_tenant_file, load_tenant_file
+    from portal.web.app import create_app
+
     catcher = MailCatcher()
     smtp_port = await catcher.start()
     settings = msgspec.structs.replace(
@@ -64,8 +214,8 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
     )
     platform = Platform(settings)
     platform.mail_catcher = catcher
-    spec = load_tenant_file(tenants_file, platform.registry, settings.base_domain)
     try:
+        spec = load_tenant_file(tenants_file, platform.registry, settings.base_domain)
         await platform.migrate()
         await platform.start(worker=True)
         changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
@@ -87,6 +237,7 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
                 log_config=None,
             )
         )
+        stopping.server = server
         worker = asyncio.create_task(run_worker(platform))
         try:
             await server.serve()

@@ -169,3 +169,47 @@ def test_operators_list_and_revoke_api_keys(cli_env: dict[str, str], shared_tena
     assert "revoked" in next(line for line in again.stdout.splitlines() if line.startswith(key_id))
     iso_keys = portal(cli_env, "api-keys", "list", "--iso", "t-harbor")
     assert iso_keys.returncode == 0 and key_id not in iso_keys.stdout
+
+
+def test_every_database_command_takes_data_dir() -> None:
+    import click
+
+    from portal.cli import main
+
+    def commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+        found: list[tuple[str, click.Command]] = []
+        for name, command in sorted(group.commands.items()):
+            if isinstance(command, click.Group):
+                found += commands(command, f"{prefix}{name} ")
+            else:
+                found.append((prefix + name, command))
+        return found
+
+    listed = dict(commands(main, ""))
+    assert {"migrate", "demo", "serve", "worker", "links create", "tenants apply", "audit verify"} <= set(listed)
+    without = [
+        name for name, command in listed.items() if "--data-dir" not in {o for p in command.params for o in p.opts}
+    ]
+    assert without == []
+
+
+def test_an_empty_data_folder_is_refused_with_directions(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}  # no database URL: embedded
+    empty = tmp_path / "elsewhere"
+    for where in ([], ["--data-dir", str(empty)]):
+        result = subprocess.run(
+            [sys.executable, "-m", "portal.cli", "links", "create", "--merchant", "greenfield",
+             "--email", "jane@globalco.com", *where],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = result.stderr
+        folder = empty if where else tmp_path / ".portal"
+        assert f"no embedded database in {folder}" in message and "PORTAL_DATABASE_URL" in message
+        assert "--data-dir" in message and "portal demo" in message and "portal migrate" in message
+        assert "Traceback" not in message
+        assert not folder.exists(), "the command created no data folder"
