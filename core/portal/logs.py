@@ -43,6 +43,7 @@ class SafeFormatter(logging.Formatter):
         """Format a copy of ``record`` whose message is already made safe."""
         safe = copy.copy(record)
         safe.msg, safe.args = safe_message(record), None
+        safe.exc_text = None  # another handler's formatter may have cached an unsafe traceback
         return super().format(safe)
 
     def formatException(self, ei: object) -> str:  # noqa: N802 (logging's name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from security.conftest import GREENFIELD, api_key, mint
 
@@ -130,17 +131,30 @@ async def test_nothing_was_written_by_refused_requests(platform, portal_client) 
     assert rows == []
 
 
+async def queued_tasks(platform) -> int:
+    """Messages in the PostgreSQL task queue (the tests' broker), read as the owner."""
+    connection = await asyncpg.connect(platform.settings.database_url)
+    try:
+        return int(await connection.fetchval("SELECT count(*) FROM portal_queue.taskiq_messages"))
+    finally:
+        await connection.close()
+
+
 async def test_a_nul_in_the_login_form_gets_a_readable_page_and_queues_nothing(platform, portal_client) -> None:
     client = portal_client(GREENFIELD)
     form = await client.get("/login")
     csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    tenant = await platform.tenants.resolve(GREENFIELD)
+    before = await queued_tasks(platform)
     response = await client.post("/login", data={"email": f"jane{NUL}@globalco.com", "csrf_token": csrf})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert "Check your email" not in response.text
-    assert "email" in response.text
-    assert tenant is not None
+    assert "The field &#39;email&#39; contains a control character (U+0000)." in response.text
+    assert await queued_tasks(platform) == before
+    from portal.access.login_task import send_login_link
+
+    await send_login_link.kiq("iso_none", "mer_none", "nobody@example.com")  # runs as a no-op
+    assert await queued_tasks(platform) == before + 1  # the count does see a queued task
 
 
 async def test_a_nul_in_a_page_path_or_query_is_a_readable_400(platform, portal_client) -> None:
@@ -195,3 +209,36 @@ async def test_a_task_is_not_queued_with_arguments_that_could_never_be_stored(pl
         await send_login_link.kiq(tenant.merchant.iso_id, tenant.merchant.id, f"jane{NUL}@globalco.com")
     assert refused.value.status_code == 400
     assert "argument 3" in refused.value.detail
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"url": "https://hooks.example.com/t", "description": "esc\\u001b[31m"}'),
+        ("text/plain", b'{"url": "https://hooks.example.com/t", "description": "\xff"}'),
+        ("application/x-www-form-urlencoded", b'{"url": "https://hooks.example.com/t", "description": "\\u0000"}'),
+    ],
+    ids=["escape-as-text", "bad-utf8-as-text", "nul-as-form"],
+)
+async def test_json_under_another_content_type_is_checked_as_json(platform, portal_client, content_type, body) -> None:
+    """Litestar reads a JSON body whatever Content-Type says, so the policy does too."""
+    key = await api_key(platform, GREENFIELD)
+    response = await portal_client(API).post(
+        "/api/v1/webhook-endpoints", content=body, headers={**bearer(key), "content-type": content_type}
+    )
+    assert_problem(response, 400)
+
+
+async def test_multipart_forms_are_refused_where_no_handler_reads_multipart(platform, portal_client) -> None:
+    client = portal_client(GREENFIELD)
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="email"\r\n\r\n'.encode()
+        + b"jane\xff@globalco.com\r\n"
+        + f"--{boundary}--\r\n".encode()
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    for path in ("/login", "/logout", "/access/resend"):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 415, (path, response.status_code)
+        assert "x-www-form-urlencoded" in response.text

@@ -9,7 +9,8 @@ import sys
 
 from security.conftest import GREENFIELD
 
-from portal.logs import FORMAT, SafeFormatter, escape_controls
+from portal.logs import FORMAT, SafeFormatter, configure_logging, escape_controls
+from portal.web.app import create_app
 
 RECORD_START = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} [A-Z]+ ")
 
@@ -76,3 +77,29 @@ async def test_a_path_with_cr_or_lf_is_refused_before_any_handler(platform, port
         logging.getLogger("portal").removeHandler(handler)
     assert response.status_code == 400
     assert "forged" not in stream.getvalue()
+
+
+def test_the_web_app_keeps_the_safe_formatter(portal_platform) -> None:
+    """Building the app must not swap the process's log handlers for the framework's own."""
+    root = logging.getLogger()
+    saved = [(handler, handler.formatter) for handler in root.handlers]
+    try:
+        configure_logging("INFO")
+        create_app(portal_platform, manage_platform=False)
+        assert root.handlers, "no handler on the root logger"
+        assert all(isinstance(handler.formatter, SafeFormatter) for handler in root.handlers), root.handlers
+    finally:
+        for handler, formatter in saved:
+            handler.setFormatter(formatter)
+
+
+def test_a_traceback_cached_by_another_formatter_is_still_made_safe() -> None:
+    record = logging.LogRecord("portal.test", logging.ERROR, __file__, 1, "failed", None, None)
+    try:
+        raise ValueError("bad\n2026-01-01 00:00:00,000 CRITICAL forged from an exception")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+    logging.Formatter(FORMAT).format(record)  # a plain handler ran first and cached exc_text
+    assert record.exc_text
+    text = SafeFormatter(FORMAT).format(record)
+    assert len(record_lines(text)) == 1, text

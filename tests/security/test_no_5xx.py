@@ -4,6 +4,7 @@ The routes are read from the app itself (core's, every plugin's, the API's), so 
 later is covered without a new test. Requests carry a live session, a valid CSRF token and a
 merchant API key, so they get past the front door and reach the handlers. Text includes NUL and
 other controls, lone surrogates (sent as invalid UTF-8), very long strings and huge numbers.
+Bodies go as the handler expects and also as plain text, multipart, or the other encoding.
 They run against a merchant of their own (``t-fuzz``), so what they create touches no other test.
 """
 
@@ -157,7 +158,29 @@ async def fuzzing(shared_tenants: Platform, portal_app: Litestar, tmp_path_facto
         await retire_webhooks(platform, SHOP)
 
 
-async def send(fuzz: Fuzzing, target: Target, values: dict[str, str], body: dict[str, object]) -> httpx.Response:
+ENCODINGS = ("declared", "declared", "declared", "text/plain", "multipart", "swapped")
+"""How a body is sent: as the handler expects (most often), or under another ``Content-Type``."""
+
+
+def multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body (lone surrogates become invalid UTF-8) and its content type."""
+    boundary = "fuzzboundary7MA4YWxkTrZu0gW"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{quote(name.encode("utf-8", "surrogatepass"))}"\r\n\r\n'.encode()
+        + value.encode("utf-8", "surrogatepass")
+        + b"\r\n"
+        for name, value in fields
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+async def send(
+    fuzz: Fuzzing,
+    target: Target,
+    values: dict[str, str],
+    body: dict[str, object],
+    encoding: str = "declared",
+) -> httpx.Response:
     path = target.path
     for name in target.path_parameters:
         path = path.replace("{" + name + "}", encoded(values[name]) or "x")
@@ -166,18 +189,25 @@ async def send(fuzz: Fuzzing, target: Target, values: dict[str, str], body: dict
     client = fuzz.api_client if target.path.startswith("/api/") else fuzz.page_client
     headers = {"x-csrf-token": fuzz.csrf}
     content: bytes | None = None
-    if target.body == "json":
+    pairs = [("csrf_token", fuzz.csrf), *((name, str(value)) for name, value in body.items())]
+    kind = target.body
+    if kind is not None and encoding == "swapped":
+        kind = "form" if kind == "json" else "json"
+    if kind == "json":
         headers["content-type"] = "application/json"
         content = json.dumps(body).encode("utf-8", "surrogatepass")
-    elif target.body == "form":
+    elif kind == "form":
         headers["content-type"] = "application/x-www-form-urlencoded"
-        pairs = [("csrf_token", fuzz.csrf), *((name, str(value)) for name, value in body.items())]
         content = "&".join(f"{encoded(name)}={encoded(value)}" for name, value in pairs).encode()
+    if content is not None and encoding == "text/plain":
+        headers["content-type"] = "text/plain"
+    elif target.method != "GET" and encoding == "multipart":
+        content, headers["content-type"] = multipart(pairs)
     return await client.request(target.method, url, content=content, headers=headers)
 
 
 @st.composite
-def requests(draw: st.DrawFn, fuzz: Fuzzing) -> tuple[Target, dict[str, str], dict[str, object]]:
+def requests(draw: st.DrawFn, fuzz: Fuzzing) -> tuple[Target, dict[str, str], dict[str, object], str]:
     target = draw(st.sampled_from(fuzz.targets))
     values = {name: draw(TEXT) for name in (*target.path_parameters, *target.query_parameters)}
     body: dict[str, object] = {}
@@ -187,7 +217,7 @@ def requests(draw: st.DrawFn, fuzz: Fuzzing) -> tuple[Target, dict[str, str], di
         for name in names:
             body[name] = draw(JSON_VALUE if target.body == "json" else TEXT)
         body.update(extra)
-    return target, values, body
+    return target, values, body, draw(st.sampled_from(ENCODINGS))
 
 
 async def test_every_target_answers_a_plain_request_below_500(fuzzing) -> None:
@@ -206,6 +236,6 @@ async def test_every_target_answers_a_plain_request_below_500(fuzzing) -> None:
 )
 @given(data=st.data())
 async def test_no_input_reaches_a_5xx(fuzzing, data) -> None:
-    target, values, body = data.draw(requests(fuzzing))
-    response = await send(fuzzing, target, values, body)
-    assert response.status_code < 500, (target.describe(), values, body, response.status_code, response.text[:300])
+    target, values, body, encoding = data.draw(requests(fuzzing))
+    response = await send(fuzzing, target, values, body, encoding)
+    assert response.status_code < 500, (target.describe(), encoding, values, body, response.text[:300])

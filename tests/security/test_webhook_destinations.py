@@ -55,6 +55,7 @@ PRIVATE: list[tuple[str, str]] = [
     ("https://[2002:c0a8:101::1]/", "2002:c0a8:101::1"),
     ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/", "2001:0:4136:e378:8000:63bf:3fff:fdd2"),
     ("https://[fd00::1]/", "fd00::1"),
+    ("https://[fec0::1]/", "fec0::1"),
     ("https://[fe80::1%25eth0]/", "fe80::1"),
     ("https://localhost/", "localhost"),
     ("https://LocalHost/", "localhost"),

@@ -7,7 +7,7 @@ without a zone is refused with 400. Integers are bounded to what PostgreSQL's ``
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, overload
 
 import msgspec
 from litestar.exceptions import ValidationException
@@ -33,6 +33,14 @@ Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to
 def time_query(description: str) -> object:
     """A query parameter holding an RFC 3339 time with a zone."""
     return QueryParameter(description=f"{description} (RFC 3339 with a zone)", pattern=RFC3339, max_length=40)
+
+
+@overload
+def parse_time(name: str, value: str) -> datetime: ...
+@overload
+def parse_time(name: str, value: None) -> None: ...
+@overload
+def parse_time(name: str, value: str | None) -> datetime | None: ...
 
 
 def parse_time(name: str, value: str | None) -> datetime | None:

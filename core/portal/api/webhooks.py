@@ -401,7 +401,6 @@ class WebhookDeliveryController(Controller):
         """Queue again, once per endpoint and event, every message created since ``since`` to enabled endpoints."""
         require(principal, "webhooks:write")
         since = parse_time("since", data.since)
-        assert since is not None
         tenant = await merchant_tenant(request, principal, data.merchant)
         merchant = tenant.merchant
         async with tenant_transaction(merchant.iso_id):

@@ -106,6 +106,8 @@ def _kind(address: Address) -> str | None:
         return "unspecified"
     if address.is_link_local:
         return "link-local"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local"  # fec0::/10: deprecated, but still routed privately where used
     if address.is_multicast:
         return "multicast"
     for network, kind in _PRIVATE_NETWORKS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,7 +44,7 @@ def plugin_guard(key: str) -> Any:
 
 def no_such_file(request: Request[Any, Any, Any], exc: InternalServerException) -> Response[Any]:
     """A static path the file system cannot even look up (a name too long, say) is simply not there."""
-    if isinstance(exc.__cause__, OSError):
+    if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENAMETOOLONG, errno.ENOTDIR):
         return handle_http_exception(request, NotFoundException())
     return handle_http_exception(request, exc)
 
@@ -115,6 +116,7 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
         lifespan=[lifespan],
         state=State(state),
         debug=False,
+        logging_config=None,  # the process's logging (portal.logs) stays as configured
     )
     document_problems(app)
     app.state[ALLOW_KEY] = allowed_methods(app)

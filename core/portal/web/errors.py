@@ -103,6 +103,8 @@ INPUT_REFUSALS = (
     asyncpg.DatetimeFieldOverflowError,
 )
 """Errors PostgreSQL raises for a value it cannot hold (rather than for a fault of ours)."""
+CLIENT_SIDE_REFUSALS = ("out of int64 range", "out of int32 range", "out of int16 range", "surrogates not allowed")
+"""asyncpg's own refusals of a value before sending it that only input causes (a wrong type is our bug)."""
 
 
 def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Any]:
@@ -111,7 +113,9 @@ def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataEr
     The input policy refuses such values before any query; this is the net under it. Other
     data errors (a division by zero in our own SQL) remain what they are: a 500.
     """
-    if type(exc) is not asyncpg.DataError and not isinstance(exc, INPUT_REFUSALS):
+    if not isinstance(exc, INPUT_REFUSALS) and not (
+        type(exc) is asyncpg.DataError and any(sign in str(exc) for sign in CLIENT_SIDE_REFUSALS)
+    ):
         return handle_unexpected(request, exc)
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     detail = "A value in the request cannot be stored or compared (too large, too long or not valid text)."

@@ -7,7 +7,9 @@ and JSON or form body are checked:
   tab, CR and LF are allowed in body fields only (a field that must be a single line says so
   in its own type, see :data:`SingleLine`), never in a path or a query parameter;
 - JSON may nest at most :data:`MAX_JSON_DEPTH` levels, and its integers must fit in 64 bits;
-- a body is at most the app's ``request_max_body_size``.
+- a body is at most the route's ``request_max_body_size``;
+- a body is checked the way its handler decodes it (JSON or a form), whatever its
+  ``Content-Type`` claims, and multipart bodies are refused unless the handler reads multipart.
 
 A refusal is a 400 naming the offending field: a problem document for API clients, a readable
 page for browsers (see :mod:`portal.web.errors`). Routes added later inherit all of this.
@@ -17,11 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import unquote_to_bytes
 
 import msgspec
-from litestar.enums import ScopeType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import ClientException
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
@@ -30,9 +32,11 @@ from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, S
 MAX_JSON_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-DEFAULT_MAX_BODY = 1_000_000
 
 Source = Literal["path", "query", "body"]
+BodyKind = Literal["json", "form", "multipart"]
+BODY_OPTION = "request_body"
+"""Handler ``opt`` key: how a handler that reads its raw body decodes it (``json`` or ``form``)."""
 
 _FORBIDDEN_IN_BODY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _FORBIDDEN_ANYWHERE = re.compile(r"[\x00-\x1f\ud800-\udfff]")
@@ -50,8 +54,7 @@ class InputRefusedError(ClientException):
 
     def __init__(self, source: Source, field: str, problem: str) -> None:
         where = {"path": "The path", "query": f"The query parameter '{field}'", "body": f"The field '{field}'"}[source]
-        detail = f"{where} {problem}." if source != "path" else f"The path {problem}."
-        super().__init__(detail=detail, extra=[{"key": field, "source": source, "message": problem}])
+        super().__init__(detail=f"{where} {problem}.", extra=[{"key": field, "source": source, "message": problem}])
 
 
 def describe_character(char: str) -> str:
@@ -165,27 +168,69 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, list[ReceiveMessage]]:
-    """The whole body (413 past ``limit``) and any non-body message received meanwhile."""
+def declared_body(handler: object) -> BodyKind | None:
+    """How ``handler`` reads its ``data``: JSON, a URL-encoded form or multipart; ``None`` without one.
+
+    Litestar decodes a body the way the handler declares it, whatever ``Content-Type`` says, so
+    the policy checks it that way too. A handler that reads the raw body itself says how with
+    ``opt={BODY_OPTION: "json"}``.
+    """
+    if not isinstance(handler, HTTPRouteHandler):
+        return None
+    if handler.opt.get(BODY_OPTION) in ("json", "form", "multipart"):
+        return cast(BodyKind, handler.opt[BODY_OPTION])
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return None
+    declared = getattr(data.kwarg_definition, "media_type", None)
+    if declared == RequestEncodingType.URL_ENCODED:
+        return "form"
+    if declared == RequestEncodingType.MULTI_PART:
+        return "multipart"
+    return "json"
+
+
+def body_check(handler: object, media_type: str) -> BodyKind | None:
+    """Which check a body gets: as its handler decodes it, else as its ``Content-Type`` says.
+
+    Multipart bodies are refused (415) unless the handler reads multipart: the form parser would
+    otherwise decode them for any handler that looks at a form (the CSRF guard does).
+    """
+    declared = declared_body(handler)
+    if media_type == "multipart/form-data" and declared != "multipart":
+        raise ClientException(
+            status_code=415, detail="Send this form as application/x-www-form-urlencoded, not multipart/form-data."
+        )
+    if declared in ("json", "form"):
+        return declared
+    if declared is None and _is_json(media_type):
+        return "json"
+    if declared is None and media_type == "application/x-www-form-urlencoded":
+        return "form"
+    return None
+
+
+async def read_body(receive: Receive, limit: int | None) -> tuple[bytes, bool]:
+    """The whole body (413 past ``limit``), and whether the client disconnected before sending it."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), [message]
+            return b"".join(chunks), True
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
+        if limit is not None and size > limit:
             raise ClientException(status_code=413, detail=f"The request body is larger than {limit} bytes.")
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return b"".join(chunks), []
+            return b"".join(chunks), False
 
 
-def replaying(body: bytes, pending: list[ReceiveMessage], receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that hands the buffered body over once, then carries on with the real one."""
     first: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
-    queue: list[ReceiveMessage] = [first, *pending]
+    queue: list[ReceiveMessage] = [first]
 
     async def replay() -> ReceiveMessage:
         if queue:
@@ -206,15 +251,13 @@ class InputPolicyMiddleware(ASGIMiddleware):
         check_path(scope)
         check_query(scope.get("query_string", b""))
         if scope.get("method") in BODY_METHODS:
-            media_type = content_type_of(scope)
-            checker = check_json if _is_json(media_type) else None
-            if media_type == "application/x-www-form-urlencoded":
-                checker = check_form
-            if checker is not None:
-                handler = scope.get("route_handler")
-                configured = handler.resolve_request_max_body_size() if isinstance(handler, HTTPRouteHandler) else None
-                limit = configured or DEFAULT_MAX_BODY
-                body, pending = await read_body(receive, limit)
-                checker(body)
-                receive = replaying(body, pending, receive)
+            handler = scope.get("route_handler")
+            kind = body_check(handler, content_type_of(scope))
+            if kind is not None:
+                limit = handler.resolve_request_max_body_size() if isinstance(handler, HTTPRouteHandler) else None
+                body, gone = await read_body(receive, limit)
+                if gone:  # nobody is waiting for an answer
+                    return
+                (check_json if kind == "json" else check_form)(body)
+                receive = replaying(body, receive)
         await next_app(scope, receive, send)

@@ -27,6 +27,7 @@ from portal.payments.sandbox.settings import SandboxSettings, sandbox_settings_o
 from portal.tenancy.models import Tenant
 from portal.web.errors import problem_response
 from portal.web.headers import content_security_policy
+from portal.web.input_policy import BODY_OPTION
 from portal.web.state import csp_nonce_of, tenant_of
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -134,7 +135,7 @@ def collect_response(token: str, details: CardDetails) -> dict[str, Any]:
     name="sandbox_tokenize",
     include_in_schema=False,
     status_code=200,
-    opt={"csrf_exempt": True},
+    opt={"csrf_exempt": True, BODY_OPTION: "json"},  # it decodes the raw body as JSON itself
 )
 async def tokenize(request: Request[Any, Any, Any]) -> Response[Any]:
     """Card fields (JSON) to a single-use payment token valid for 24 hours.
