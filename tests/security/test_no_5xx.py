@@ -166,7 +166,7 @@ def multipart(fields: list[tuple[str, str]]) -> tuple[bytes, str]:
     """A ``multipart/form-data`` body (lone surrogates become invalid UTF-8) and its content type."""
     boundary = "fuzzboundary7MA4YWxkTrZu0gW"
     parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{quote(name.encode("utf-8", "surrogatepass"))}"\r\n\r\n'.encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{encoded(name)}"\r\n\r\n'.encode()
         + value.encode("utf-8", "surrogatepass")
         + b"\r\n"
         for name, value in fields
