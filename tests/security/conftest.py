@@ -71,6 +71,17 @@ async def api_key(platform: Platform, host: str | None, *, iso_host: str | None 
     return secret
 
 
+def own_merchant(slug: str, *, plugins: tuple[str, ...] = ("cards",)) -> str:
+    """A tenant file of one ISO ``<slug>`` with one merchant ``<slug>-shop`` (sandbox gateway, Jane)."""
+    activations = "".join(f"[isos.merchants.plugins.{key}]\n" for key in plugins)
+    return (
+        f'[[isos]]\nslug = "{slug}"\nname = "{slug} ISO"\n\n'
+        f'[[isos.merchants]]\nslug = "{slug}-shop"\nname = "{slug} shop"\n'
+        f'[isos.merchants.gateway]\nkey = "sandbox"\n{activations}'
+        '[[isos.merchants.customers]]\nemail = "jane@globalco.com"\nname = "Jane Cooper"\n'
+    )
+
+
 async def retire_webhooks(platform: Platform, host: str) -> None:
     """Disable every webhook endpoint of ``host``'s merchant and cancel its pending deliveries.
 
@@ -109,5 +120,6 @@ def land(portal_client) -> Callable[[str, str], Awaitable[object]]:
 
 
 __all__ = [
-    "GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "retire_webhooks", "tenant_at", "timedelta",
+    "GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "own_merchant", "retire_webhooks", "tenant_at",
+    "timedelta",
 ]  # fmt: skip

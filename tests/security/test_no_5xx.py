@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
-from security.conftest import retire_webhooks
+from security.conftest import own_merchant, retire_webhooks
 
 from portal.api.keys import create_api_key
 from portal.db.engine import tenant_transaction
@@ -34,22 +34,7 @@ from portal.testing import apply_tenants, sign_in
 
 SHOP = "t-fuzz-shop.portal.localhost"
 API = "api.portal.localhost"
-TENANTS = """
-[[isos]]
-slug = "t-fuzz"
-name = "Fuzz ISO"
-
-[[isos.merchants]]
-slug = "t-fuzz-shop"
-name = "Fuzz Shop"
-[isos.merchants.gateway]
-key = "sandbox"
-[isos.merchants.plugins.cards]
-[isos.merchants.plugins.example]
-[[isos.merchants.customers]]
-email = "jane@globalco.com"
-name = "Jane Cooper"
-"""
+TENANTS = own_merchant("t-fuzz", plugins=("cards", "example"))
 SKIPPED = {
     "/logout",  # ends the session the other requests need; it takes no input
     "/example/fail/{label}",  # the test plugin's route that fails on purpose (for the error log's tests)

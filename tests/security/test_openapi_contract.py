@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from security.conftest import GREENFIELD, api_key, retire_webhooks
+from security.conftest import GREENFIELD, api_key, own_merchant, retire_webhooks
 
 from portal.api.params import INT64_MAX
 from portal.platform import Platform
@@ -34,21 +34,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 CONTRACT = "t-contract-shop.portal.localhost"
-TENANTS = """
-[[isos]]
-slug = "t-contract"
-name = "Contract ISO"
-
-[[isos.merchants]]
-slug = "t-contract-shop"
-name = "Contract Shop"
-[isos.merchants.gateway]
-key = "sandbox"
-[isos.merchants.plugins.cards]
-[[isos.merchants.customers]]
-email = "jane@globalco.com"
-name = "Jane Cooper"
-"""
+TENANTS = own_merchant("t-contract")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
