@@ -39,17 +39,12 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 TEST_TIMEOUT = 1.0
 
 
-@pytest.fixture(scope="session")
-def portal_settings(portal_settings: Settings) -> Settings:
-    """Loopback receivers are allowed and an attempt times out after one second."""
-    return msgspec.structs.replace(portal_settings, webhook_allow_private=True, webhook_timeout=TEST_TIMEOUT)
-
-
 class DeliveryPlatform:
     """The started platform seen with the delivery settings of this suite.
 
-    The session platform may have been built by another directory's tests with the default
-    settings (session fixtures are shared); delivery reads only these attributes.
+    Loopback receivers are allowed and an attempt times out after one second. The session
+    platform is shared with every other directory's tests and keeps the default settings, so
+    these settings never leak into them; delivery reads only these attributes.
     """
 
     def __init__(self, platform: Platform, settings: Settings) -> None:
