@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -13,6 +14,7 @@ from portal.access.keys import signing_key
 from portal.access.links import IssuedLink, issue_link
 from portal.access.tokens import Claims, sign
 from portal.api.keys import create_api_key
+from portal.config import Settings
 from portal.db.engine import fetch, tenant_transaction
 from portal.platform import Platform
 from portal.tenancy.models import Tenant
@@ -100,6 +102,33 @@ async def retire_webhooks(platform: Platform, host: str) -> None:
             "WHERE merchant_id = $1 AND status = 'pending'",
             tenant.merchant.id,
         )
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def own_webhook_endpoints(portal_settings: Settings) -> AsyncIterator[None]:
+    """Webhook endpoints a test creates are retired after it, wherever it created them.
+
+    The shared tenants outlive every test of the process: an endpoint left subscribed there
+    would collect deliveries from later tests (browser tests wait behind them).
+    """
+    connection = await asyncpg.connect(portal_settings.database_url)
+    try:
+        started = await connection.fetchval("SELECT clock_timestamp()")
+        yield
+        if await connection.fetchval("SELECT to_regclass('portal_webhook_endpoint')") is None:
+            return  # nothing migrated yet: the test used no database
+        retired = await connection.fetch(
+            "UPDATE portal_webhook_endpoint SET enabled = false, disabled_reason = 'deleted', secret = '' "
+            "WHERE created_at >= $1 AND disabled_reason IS DISTINCT FROM 'deleted' RETURNING id",
+            started,
+        )
+        await connection.execute(
+            "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL "
+            "WHERE endpoint_id = ANY($1::text[]) AND status = 'pending'",
+            [row["id"] for row in retired],
+        )
+    finally:
+        await connection.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
