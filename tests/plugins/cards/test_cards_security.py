@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+import secrets
+from dataclasses import dataclass, replace
 
 import pytest
-from plugins.cards.conftest import APEX, GREENFIELD, MASTERCARD, NORTHWIND, PINNACLE, VISA, cards_of
+from plugins.cards.conftest import APEX, GREENFIELD, MASTERCARD, NORTHWIND, PINNACLE, VISA, Shopper, cards_of
 
 from portal.db.engine import fetch, tenant_transaction
+from portal.ids import new_id
+from portal.testing import Foreign, ForeignIds, assert_no_cross_tenant_leak, sign_in
+from portal_cards.routes import CARD_ROUTES, NOTICES
 
 ROUTES = [
     ("GET", "/payment-methods/{id}/remove"),
@@ -128,3 +134,125 @@ async def test_another_isos_host_never_shows_this_customers_cards(platform, shop
     stranger.cookies = jane.client.cookies  # the Greenfield session cookie means nothing at Northwind
     response = await stranger.get("/payment-methods")
     assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+# --- the cross-tenant matrix: every route that takes a card id, in its path or its query ------
+
+UNKNOWN = "pm_01jzzzzzzzzzzzzzzzzzzzzzzz"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Customer A at Greenfield, A's own cards, and the cards A must never reach."""
+
+    me: Shopper
+    live: Foreign  # A's default card
+    expired: Foreign  # A's card whose expiry has passed
+    removed: Foreign  # A's card taken off file
+    ids: ForeignIds
+
+
+async def _customer(platform, portal_client, host: str, email: str, name: str) -> Shopper:
+    """A fresh customer with ``email`` at ``host``'s merchant, signed in."""
+    tenant = await platform.tenants.resolve(host)
+    customer = new_id("cus")
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fetch(
+            "INSERT INTO portal_customer (id, iso_id, merchant_id, email, email_normalized, name) "
+            "VALUES ($1, $2, $3, $4, $4, $5)",
+            customer,
+            tenant.merchant.iso_id,
+            tenant.merchant.id,
+            email,
+            name,
+        )
+    client = portal_client(host)
+    await sign_in(platform, client, email)
+    return Shopper(client, customer)
+
+
+async def _live_and_removed(shopper: Shopper, live: str, removed: str) -> tuple[Foreign, Foreign]:
+    """Add two cards, take the second off file; each with its last four digits as the text giving it away."""
+    kept = _card(await shopper.add(live))
+    gone = _card(await shopper.add(removed))
+    assert (await shopper.post(f"/payment-methods/{gone}/remove")).status_code == 303
+    return Foreign(kept, (live[-4:],)), Foreign(gone, (removed[-4:],))
+
+
+@pytest.fixture
+async def matrix(platform, portal_client) -> Matrix:
+    """A (a fresh customer at Greenfield) and cards of: another customer at Greenfield; A's own
+    email at Pinnacle (same ISO); A's own email at Northwind (another ISO); a live and a removed
+    card each, with last four digits that appear nowhere on A's pages."""
+    email = f"matrix-{secrets.token_hex(4)}@globalco.com"
+    me = await _customer(platform, portal_client, GREENFIELD, email, "Ada Matrix")
+    live = Foreign(_card(await me.add("4242424242424242")), ("4242",))
+    expired = Foreign(_card(await me.add("4012888888881881")), ("1881",))
+    removed = Foreign(_card(await me.add("5105105105105100")), ("5100",))
+    assert (await me.post(f"/payment-methods/{removed.id}/remove")).status_code == 303
+    tenant = await platform.tenants.resolve(GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", expired.id)
+    sam = await _customer(platform, portal_client, GREENFIELD, f"sam-{secrets.token_hex(4)}@globalco.com", "Sam")
+    at_pinnacle = await _customer(platform, portal_client, PINNACLE, email, "Ada Matrix")
+    at_northwind = await _customer(platform, portal_client, NORTHWIND, email, "Ada Matrix")
+    ids = ForeignIds(
+        other_customer=await _live_and_removed(sam, "4111111111111111", "5555555555554444"),
+        other_merchant=await _live_and_removed(at_pinnacle, "2223003122003222", "6011111111111117"),
+        other_iso=await _live_and_removed(at_northwind, "6011000990139424", "3566002020360505"),
+        unknown=UNKNOWN,
+        removed=removed,
+    )
+    page = await me.client.get("/payment-methods")
+    for _, card in ids.cases():
+        for text in card.text:
+            assert text not in page.text, f"{text} is on A's list already; the matrix could not see it leak"
+    return Matrix(me, live, expired, removed, ids)
+
+
+PATH_ROUTES = [
+    ("GET", "/payment-methods/{id}/remove", ""),
+    ("GET", "/payment-methods/{id}/remove", "error=remove_refused"),
+    ("GET", "/payment-methods/{id}/remove", "error=card_required"),
+    ("POST", "/payment-methods/{id}/remove", ""),
+    ("POST", "/payment-methods/{id}/default", ""),
+]
+QUERY_ROUTES = [("GET", "/payment-methods", f"done={done}&card={{id}}") for done in NOTICES] + [
+    ("GET", "/payment-methods", "error=duplicate&card={id}"),
+    ("GET", "/payment-methods", "error=expired_default&card={id}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query"), PATH_ROUTES + QUERY_ROUTES)
+async def test_no_card_of_anyone_else_leaks_through_an_id(platform, matrix, method, path, query) -> None:
+    ids, mine = matrix.ids, matrix.live
+    if query == "done=removed&card={id}":
+        ids, mine = replace(ids, removed=()), matrix.removed  # A's own removed card is the one this names
+    elif query == "error=expired_default&card={id}":
+        mine = matrix.expired
+
+    async def state() -> object:  # every card row of the three merchants: a POST must change none
+        return [await _snapshot(platform, host) for host in (GREENFIELD, PINNACLE, NORTHWIND)]
+
+    await assert_no_cross_tenant_leak(
+        matrix.me.client, method, path, query, ids=ids, mine=None if method == "POST" else mine, state=state
+    )
+
+
+def test_the_matrix_covers_every_cards_route_that_takes_an_id() -> None:
+    """A route added later with a card id in its path or its query must join the lists above."""
+    taking_ids = set()
+    for handler in CARD_ROUTES:
+        names = [name for name in inspect.signature(handler.fn).parameters if name == "card" or name.endswith("_id")]
+        for method in handler.http_methods:
+            for route in handler.paths:
+                for name in names:
+                    if f"{{{name}" in route:
+                        taking_ids.add((method, re.sub(r"\{[a-z_]+(:[a-z]+)?\}", "{id}", route), "path"))
+                    else:
+                        taking_ids.add((method, route, name))
+    tested = {(method, path, "path") for method, path, _ in PATH_ROUTES} | {
+        (method, path, query.rsplit("&", 1)[-1].split("=")[0]) for method, path, query in QUERY_ROUTES
+    }
+    assert taking_ids, "no cards route takes a card id: the lookup above is broken"
+    assert taking_ids <= tested, f"not in the matrix: {sorted(taking_ids - tested)}"
