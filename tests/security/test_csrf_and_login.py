@@ -41,6 +41,55 @@ async def test_a_token_from_another_session_is_refused(platform, land) -> None:
     assert response.status_code == 403
 
 
+async def _signed_in(platform, land):
+    """A client signed in at Greenfield (through a fresh link) and its session cookie."""
+    client, landed = await land(GREENFIELD, (await issue(platform, GREENFIELD)).token)
+    assert landed.status_code == 303
+    return client, client.cookies.get("__Host-portal_session")
+
+
+@pytest.mark.parametrize("carrier", ["field", "header"])
+@pytest.mark.parametrize("token", ["missing", "wrong", "other_session", "right"])
+async def test_logout_needs_this_sessions_csrf_token_in_the_field_or_the_header(
+    platform, land, portal_client, carrier: str, token: str
+) -> None:
+    client, session = await _signed_in(platform, land)
+    other, _ = await _signed_in(platform, land)
+    values = {
+        "missing": "",
+        "wrong": "wrong-token",
+        "other_session": await _form(other, "/"),
+        "right": await _form(client, "/"),
+    }
+    value = values[token]
+    assert values["other_session"] != values["right"]
+    if carrier == "field":
+        response = await client.post("/logout", data={"csrf_token": value} if value else {})
+    else:  # the header alone, with a form that carries no token ("missing" sends an empty header)
+        response = await client.post("/logout", headers={"X-CSRF-Token": value}, data={"unrelated": "1"})
+    replay = portal_client(GREENFIELD)
+    replay.cookies.set("__Host-portal_session", session, domain=GREENFIELD, path="/")
+    if token == "right":
+        assert response.status_code == 303 and response.headers["location"] == "/login"
+        assert (await replay.get("/")).status_code == 303  # the session ended on the server
+    else:
+        assert response.status_code == 403 and "This form has expired" in response.text
+        assert (await replay.get("/")).status_code == 200  # still signed in: nothing happened
+    assert (await other.get("/")).status_code == 200  # the other session is never touched
+
+
+@pytest.mark.parametrize("token", ["", "wrong-token", "right"], ids=["missing", "wrong", "right"])
+async def test_anonymous_forms_take_the_token_in_the_header_too(platform, portal_client, token: str) -> None:
+    client = portal_client("t-apex.portal.localhost")
+    right = await _form(client, "/login")
+    response = await client.post(
+        "/login",
+        headers={"X-CSRF-Token": right if token == "right" else token},
+        data={"email": "nobody@example.com"},
+    )
+    assert response.status_code == (200 if token == "right" else 403)
+
+
 async def test_anonymous_forms_use_a_host_cookie(platform, portal_client) -> None:
     client = portal_client("t-apex.portal.localhost")
     page = await client.get("/login")
