@@ -683,6 +683,7 @@ def worker(ctx: click.Context) -> None:
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop_signal, work.cancel)
+        click.echo("worker ready")  # from here SIGTERM and SIGINT stop it gracefully
         try:
             await work
         except asyncio.CancelledError:

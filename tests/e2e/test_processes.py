@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -72,9 +74,37 @@ def test_worker_stops_gracefully_on_sigterm(shared_tenants: Platform) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(4)
-    assert process.poll() is None, process.stdout.read() if process.stdout else ""
+    seen = wait_for_line(process, "worker ready", timeout=60)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=30)
+    output = seen + output
     assert process.returncode == 0, output
     assert "worker stopping" in output and "Traceback" not in output
+
+
+def wait_for_line(process: subprocess.Popen[str], text: str, *, timeout: float) -> str:
+    """Everything ``process`` printed until a line containing ``text``; fails if it exits or times out."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in iter(process.stdout.readline, ""):
+            lines.put(line)
+            if text in line:
+                return
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            process.kill()
+            raise AssertionError(f"no {text!r} within {timeout} s:\n{''.join(seen)}") from None
+        if line is None:
+            raise AssertionError(f"the process ended before {text!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
