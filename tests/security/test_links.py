@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import get_args
 
 import asyncpg
+import httpx
 import pytest
 from security.conftest import GREENFIELD, issue, mint, tenant_at
 
 from portal.access.keys import create_key, retire_key
-from portal.access.links import fulfil_link, revoke_link
-from portal.db.engine import tenant_transaction
+from portal.access.links import SINGLE_USE, fulfil_link, revoke_link
+from portal.access.tokens import Purpose
+from portal.db.engine import fetch, tenant_transaction
+from portal.web.sessions import COOKIE_NAME
+from support.browser import serving
+
+PURPOSES: tuple[str, ...] = get_args(Purpose)
+"""Every purpose a link may carry."""
+
+
+def _documented_once() -> frozenset[str]:
+    """The purposes docs/access-links.md says work once (its purpose table's "uses" column)."""
+    text = (Path(__file__).parents[2] / "docs" / "access-links.md").read_text(encoding="utf-8")
+    text = text.split("Every link has a **purpose**", 1)[1].split("\n\n", 2)[1]  # the table after that sentence
+    rows = re.findall(r"^\| `([a-z_]+)` \|[^|\n]*\|[^|\n]*\| ([^|\n]+?) \|", text, flags=re.MULTILINE)
+    documented = {purpose: uses for purpose, uses in rows if purpose in PURPOSES}
+    assert set(documented) == set(PURPOSES), f"the purpose table names {sorted(documented)}"
+    return frozenset(purpose for purpose, uses in documented.items() if uses == "once")
+
+
+ONCE = sorted(SINGLE_USE | _documented_once())
+"""Single-use purposes: the code's set, and those documented as such (so dropping one from the code is seen)."""
+REUSABLE = sorted(set(PURPOSES) - set(ONCE))
 
 
 async def test_landing_sets_a_strict_cookie_and_drops_the_token(platform, land) -> None:
@@ -161,3 +187,147 @@ async def test_signing_in_and_out_is_audited(platform, portal_client) -> None:
     assert started["type"] == "portal_session.started" and ended["type"] == "portal_session.ended"
     assert started["actor_type"] == "customer" and started["request_id"] == "req-from-merchant-42"
     assert started["user_agent"] == "Agent/1" and link.id in started["data"]
+
+
+# --- uses per purpose -------------------------------------------------------------------------
+
+
+def test_the_single_use_purposes_are_the_documented_ones() -> None:
+    assert _documented_once() == SINGLE_USE
+    assert REUSABLE, "no purpose may be reused: the reuse tests below would test nothing"
+
+
+async def _land_and_read(land, host: str, token: str):
+    _, response = await land(host, token)
+    return response, COOKIE_NAME in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("source", ["issued", "offline"])
+@pytest.mark.parametrize("purpose", ONCE)
+async def test_a_single_use_link_works_once(platform, land, purpose: str, source: str) -> None:
+    if source == "issued":  # recorded when issued, marked used on landing
+        token = (await issue(platform, GREENFIELD, purpose=purpose)).token
+    else:  # minted by the merchant's backend, recorded the first time it is used
+        token = await mint(platform, GREENFIELD, purpose=purpose, exp=int(datetime.now(UTC).timestamp()) + 120)
+    first, signed_in = await _land_and_read(land, GREENFIELD, token)
+    assert first.status_code == 303 and signed_in
+    for _ in range(2):
+        again, signed_in = await _land_and_read(land, GREENFIELD, token)
+        assert again.status_code == 410 and "This link was already used" in again.text
+        assert not signed_in
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+async def test_an_expired_link_answers_410_whatever_its_purpose(platform, land, purpose: str) -> None:
+    now = int(datetime.now(UTC).timestamp())
+    token = await mint(platform, GREENFIELD, purpose=purpose, exp=now - 5, iat=now - 65)
+    response, signed_in = await _land_and_read(land, GREENFIELD, token)
+    assert response.status_code == 410 and "This link has expired" in response.text
+    assert not signed_in
+
+
+@pytest.mark.parametrize("purpose", REUSABLE)
+async def test_a_reusable_link_reopens_until_it_is_fulfilled(platform, land, purpose: str) -> None:
+    link = await issue(platform, GREENFIELD, purpose=purpose)
+    for _ in range(3):
+        response, signed_in = await _land_and_read(land, GREENFIELD, link.token)
+        assert response.status_code == 303 and signed_in
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fulfil_link(tenant, link.id)
+    response, signed_in = await _land_and_read(land, GREENFIELD, link.token)
+    assert response.status_code == 410 and "This link was already used" in response.text
+    assert not signed_in
+
+
+# --- one single-use link, many connections at once ---------------------------------------------
+
+PARALLEL = 8
+
+
+async def _open_connections(iso_id: str, count: int) -> None:
+    """Have ``count`` database connections open at once, so none of the landings waits for one to be made."""
+    barrier = asyncio.Barrier(count)
+
+    async def hold() -> None:
+        async with tenant_transaction(iso_id):
+            await barrier.wait()
+
+    await asyncio.gather(*(hold() for _ in range(count)))
+
+
+async def _behind_the_held_row(platform, link_id: str, landings: list) -> list[httpx.Response]:
+    """Run ``landings`` while another transaction holds the link's row, as a slow first landing would.
+
+    The row is let go once every landing waits for a lock (so each has checked whatever it checks
+    before writing), or once they have all finished (a redemption that never waits for the row).
+    """
+    loop = asyncio.get_running_loop()
+    owner = await asyncpg.connect(platform.settings.database_url)
+    tasks = []
+    try:
+        async with owner.transaction():
+            await owner.execute("SELECT 1 FROM portal_link WHERE id = $1 FOR UPDATE", link_id)
+            tasks = [asyncio.ensure_future(landing) for landing in landings]
+            deadline = loop.time() + 30
+            while not all(task.done() for task in tasks):
+                waiting = await owner.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
+                )
+                if waiting == len(tasks):
+                    break
+                assert loop.time() < deadline, f"only {waiting} of {len(tasks)} landings reached the database"
+    finally:
+        await owner.close()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    answers = []
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        answers.append(result)
+    return answers
+
+
+@pytest.mark.parametrize("timing", ["as_they_come", "all_waiting"])
+@pytest.mark.parametrize("purpose", ONCE)
+async def test_a_single_use_link_opened_from_many_connections_at_once_signs_in_once(
+    platform, purpose: str, timing: str
+) -> None:
+    """Real parallel connections to a real server: exactly one landing wins.
+
+    ``as_they_come`` sends them together and lets the server interleave them as it may;
+    ``all_waiting`` holds the link's row until every landing is inside its redemption, the
+    widest overlap two uses can have.
+    """
+    link = await issue(platform, GREENFIELD, purpose=purpose)
+    tenant = await tenant_at(platform, GREENFIELD)
+    await _open_connections(tenant.merchant.iso_id, PARALLEL)  # a warm pool, as a busy server has
+    async with serving(platform) as live:
+        clients = [live.client(GREENFIELD) for _ in range(PARALLEL)]
+        try:
+            # Each client opens its own connection first, so the landings go out together.
+            assert all(r.status_code == 200 for r in await asyncio.gather(*(c.get("/-/health") for c in clients)))
+            landings = [client.get(f"/access/{link.token}") for client in clients]
+            if timing == "all_waiting":
+                answers = await _behind_the_held_row(platform, link.id, landings)
+            else:
+                answers = await asyncio.gather(*landings)
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [303] + [410] * (PARALLEL - 1), statuses
+    for answer in answers:
+        has_session = COOKIE_NAME in answer.headers.get("set-cookie", "")
+        assert has_session == (answer.status_code == 303)
+        if answer.status_code == 410:
+            assert "This link was already used" in answer.text
+    async with tenant_transaction(tenant.merchant.iso_id):
+        sessions = await fetch(
+            "SELECT count(*) AS n FROM portal_session WHERE merchant_id = $1 AND link_id = $2",
+            tenant.merchant.id,
+            link.id,
+        )
+        uses = await fetch("SELECT use_count FROM portal_link WHERE id = $1", link.id)
+    assert sessions[0]["n"] == 1
+    assert uses[0]["use_count"] == 1  # a refused landing's transaction records nothing
