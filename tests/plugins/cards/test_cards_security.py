@@ -223,7 +223,16 @@ QUERY_ROUTES = [("GET", "/payment-methods", f"done={done}&card={{id}}") for done
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "query"), PATH_ROUTES + QUERY_ROUTES)
+def _route_id(route: tuple[str, str, str]) -> str:
+    """``GET-payment-methods-ID-remove``, ``GET-payment-methods-done=removed``: ids without braces."""
+    method, path, query = route
+    parts = [method, path.strip("/").replace("/", "-").replace("{id}", "ID")]
+    return "-".join(parts + query.split("&")[:1] if query else parts)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"), PATH_ROUTES + QUERY_ROUTES, ids=map(_route_id, PATH_ROUTES + QUERY_ROUTES)
+)
 async def test_no_card_of_anyone_else_leaks_through_an_id(platform, matrix, method, path, query) -> None:
     ids, mine = matrix.ids, matrix.live
     if query == "done=removed&card={id}":
