@@ -7,13 +7,14 @@ answers as each test scripts it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import json
 import os
 import signal
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,28 @@ async def attempts(owner: asyncpg.Connection, delivery_id: str) -> list[dict[str
     return [dict(row) for row in rows]
 
 
+async def settled(
+    owner: asyncpg.Connection, endpoint_id: str, count: int, seconds: float, what: Callable[[], str] = str
+) -> list[dict[str, Any]]:
+    """The endpoint's deliveries once there are ``count`` and none is pending, waiting up to ``seconds``.
+
+    A delivery that is no longer pending can never be claimed again, and every send is a claim
+    (it adds one to ``attempts``): from here on nothing more is sent for these messages, and each
+    was sent exactly ``attempts`` times.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = await deliveries(owner, endpoint_id)
+        if len(rows) >= count and all(row["status"] != "pending" for row in rows):
+            return rows
+        if time.monotonic() > deadline:
+            statuses = collections.Counter(row["status"] for row in rows)
+            raise AssertionError(
+                f"timed out after {seconds:g} s waiting for {count} settled deliveries (got {dict(statuses)})\n{what()}"
+            )
+        await asyncio.sleep(0.05)
+
+
 async def make_due(owner: asyncpg.Connection, endpoint_id: str) -> None:
     """Skip the wait before the next attempt (the schedule's delays are minutes to hours)."""
     await owner.execute(
@@ -254,65 +277,68 @@ class Workers:
 
 @pytest_asyncio.fixture(loop_scope="session", params=["postgresql", "redis"])
 async def workers(request: pytest.FixtureRequest, portal_platform: Platform, tmp_path: Path) -> AsyncIterator[Workers]:
-    """Worker processes on the PostgreSQL or the Redis broker; this process kicks through the same one."""
+    """Worker processes on the PostgreSQL or the Redis broker; this process kicks through the same one.
+
+    Afterwards the broker must have carried the kicks: with Redis, entries were added to its
+    stream and read by the workers' consumer group, and the PostgreSQL queue table received none.
+    """
     from taskiq import async_shared_broker
 
     from portal.tasks.broker import create_broker
 
     broker_name: str = request.param
     kicker: Any = None
-    read_before = 0
+    stream_before = (0, 0)
+    owner = await asyncpg.connect(portal_platform.settings.database_url)
+    table_before = await queue_table_written(owner)
     if broker_name == "redis":
         settings = msgspec.structs.replace(portal_platform.settings, broker_url=REDIS_URL)
         kicker = create_broker(settings, await portal_platform.database.app_dsn())
         await kicker.startup()
-        read_before = await _stream_entries_read(kicker)
+        stream_before = await _stream_counts()
     pool = Workers(portal_platform, broker_name, tmp_path)
     try:
         yield pool
     finally:
         await pool.stop_all()
-        if kicker is not None:
-            try:
-                read_after = await _stream_entries_read(kicker)
-            finally:
+        try:
+            table_after = await queue_table_written(owner)
+            if kicker is not None:
+                stream_after = await _stream_counts()
+        finally:
+            await owner.close()
+            if kicker is not None:
                 await kicker.shutdown()
                 assert portal_platform.broker is not None
                 async_shared_broker.default_broker(portal_platform.broker)
-            assert read_after > read_before, "the workers read the kicks from the Redis stream"
+    if broker_name == "redis":
+        assert stream_after[0] > stream_before[0], "kicks were added to the Redis stream"
+        assert stream_after[1] > stream_before[1], "the workers read the kicks from the Redis stream"
+        assert table_after == table_before, (
+            f"the PostgreSQL queue table received {table_after - table_before} message(s) with the Redis broker"
+        )
+    else:
+        assert table_after > table_before, "kicks went through the PostgreSQL queue table"
 
 
-async def _stream_entries_read(broker: Any) -> int:
-    """Messages the broker's consumer group has read from its Redis stream so far."""
+async def _stream_counts() -> tuple[int, int]:
+    """Entries added to the Redis stream ``portal_tasks``, and read by its group ``portal_workers``, so far."""
     from redis.asyncio import Redis
 
     async with Redis.from_url(REDIS_URL, decode_responses=True) as redis:
-        groups = await redis.xinfo_groups(broker.queue_name)
-    return sum(int(group.get("entries-read") or 0) for group in groups if group["name"] == broker.consumer_group_name)
+        added = int((await redis.xinfo_stream("portal_tasks"))["entries-added"])
+        groups = await redis.xinfo_groups("portal_tasks")
+    read = sum(int(group.get("entries-read") or 0) for group in groups if group["name"] == "portal_workers")
+    return added, read
 
 
-@contextlib.asynccontextmanager
-async def kicking(interval: float = 0.5) -> AsyncIterator[None]:
-    """Kick ``portal.process_due_work`` periodically, as the poller or a sweep would.
+async def queue_table_written(owner: asyncpg.Connection) -> int:
+    """How many messages the PostgreSQL queue table ever received (its id sequence)."""
+    from portal.tasks.broker import QUEUE_TABLE
 
-    ``portal worker`` does not start :func:`portal.events.delivery.delivery_poller` yet, and its
-    sweep does not include the due-work task, so a message whose lease ran out is only picked
-    up on a kick.
-    """
-    from portal.events.worker import process_due_work
-
-    async def loop() -> None:
-        while True:
-            with contextlib.suppress(Exception):
-                await process_due_work.kiq()
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    row = await owner.fetchrow(f"SELECT last_value, is_called FROM {QUEUE_TABLE}_id_seq")
+    assert row is not None
+    return int(row["last_value"]) if row["is_called"] else 0
 
 
 def payload_of(request: Request) -> dict[str, Any]:
