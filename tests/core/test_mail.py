@@ -235,6 +235,36 @@ async def test_the_catcher_receives_what_the_mailer_sends(portal_platform: Platf
     assert LINK in text and LINK.replace("&", "&amp;") in html and "#2e7d32" in html
 
 
+async def test_waiting_for_mail_returns_the_message_that_arrives(
+    portal_platform: Platform, catcher: MailCatcher
+) -> None:
+    assert catcher.port is not None
+    mailer = Mailer(settings(catcher.port))
+    await mailer.send(login_link(portal_platform, merchant(), to="before@globalco.test"))
+    after = catcher.last_index
+    assert after == catcher.messages[0].index
+
+    waiting = asyncio.create_task(catcher.wait_for(lambda c: c.envelope_to == ("wanted@globalco.test",), after=after))
+    await mailer.send(login_link(portal_platform, merchant(), to="other@globalco.test"))
+    assert not waiting.done()  # a message that does not match does not end the wait
+    await mailer.send(login_link(portal_platform, merchant(), to="wanted@globalco.test"))
+    caught = await asyncio.wait_for(waiting, 10)
+    assert caught.envelope_to == ("wanted@globalco.test",) and caught.index == after + 2
+    # Already there: returned at once, the oldest match first.
+    assert (await catcher.wait_for(after=after, seconds=0)).envelope_to == ("other@globalco.test",)
+
+
+async def test_waiting_for_mail_that_never_comes_raises(portal_platform: Platform, catcher: MailCatcher) -> None:
+    assert catcher.port is not None
+    after = catcher.last_index
+    await Mailer(settings(catcher.port)).send(login_link(portal_platform, merchant(), to="newest@globalco.test"))
+    with pytest.raises(TimeoutError, match=r"no matching mail arrived within 0\.2 s") as caught:
+        await catcher.wait_for(lambda c: "nobody@globalco.test" in c.envelope_to, after=after, seconds=0.2)
+    assert "newest@globalco.test" in str(caught.value)  # what did arrive is named, and never returned instead
+    with pytest.raises(TimeoutError):  # nothing after the newest message: no fallback to it
+        await catcher.wait_for(after=catcher.last_index, seconds=0.1)
+
+
 async def test_the_catcher_keeps_only_the_newest_messages(portal_platform: Platform) -> None:
     catcher = MailCatcher(max_messages=3)
     port = await catcher.start()

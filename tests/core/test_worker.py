@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from portal.platform import Platform
+from portal.tasks.broker import QUEUE_TABLE
 from portal.tasks.system import purge_sessions
 from portal.tasks.worker import run_worker
 from portal.testing import customer_id
@@ -45,19 +47,34 @@ async def test_purge_visits_each_iso_in_turn(shared_tenants: Platform) -> None:
         await owner.close()
 
 
+async def _queue_written(owner: asyncpg.Connection) -> int:
+    """How many messages the PostgreSQL queue table ever received (its id sequence)."""
+    row = await owner.fetchrow(f"SELECT last_value, is_called FROM {QUEUE_TABLE}_id_seq")
+    assert row is not None
+    return int(row["last_value"]) if row["is_called"] else 0
+
+
 async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platform) -> None:
     harbor = await customer_id("t-apex", "jane@globalco.com")
     owner = await asyncpg.connect(shared_tenants.settings.database_url)
+    await _insert_expired(owner, harbor, "broker")
+    written = await _queue_written(owner)
     worker = asyncio.create_task(run_worker(shared_tenants, sweep_interval=3600))
     try:
-        await _insert_expired(owner, harbor, "broker")
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if not await owner.fetchval("SELECT count(*) FROM portal_session WHERE id LIKE 'expired-broker-%'"):
-                break
-        assert await owner.fetchval("SELECT count(*) FROM portal_session WHERE id LIKE 'expired-broker-%'") == 0
-        # The sweep travelled as a message through the PostgreSQL queue (acknowledged messages are removed).
-        assert await owner.fetchval("SELECT is_called FROM portal_queue.taskiq_messages_id_seq") is True
+        deadline = time.monotonic() + 10
+        while await owner.fetchval("SELECT count(*) FROM portal_session WHERE id LIKE 'expired-broker-%'"):
+            if worker.done():
+                worker.result()
+                raise AssertionError("the worker stopped before it ran the sweep")
+            assert time.monotonic() < deadline, "the worker did not run the sweep within 10 s"
+            await asyncio.sleep(0.05)
+        # The sweep travelled as a message through the PostgreSQL queue, which the worker took and
+        # acknowledged (acknowledged messages are deleted).
+        assert await _queue_written(owner) > written, f"nothing went through {QUEUE_TABLE}"
+        deadline = time.monotonic() + 10
+        while left := await owner.fetch(f"SELECT id, task_name, status FROM {QUEUE_TABLE} WHERE id > $1", written):
+            assert time.monotonic() < deadline, f"messages not acknowledged within 10 s: {[dict(r) for r in left]}"
+            await asyncio.sleep(0.05)
     finally:
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)

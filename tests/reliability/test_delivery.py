@@ -22,6 +22,7 @@ from reliability.conftest import (
     emit_events,
     make_due,
     payload_of,
+    settled,
 )
 from standardwebhooks import Webhook
 
@@ -285,9 +286,11 @@ async def test_a_rolled_back_transaction_sends_nothing(
             raise Abort
     assert await deliveries(owner, endpoint) == []
     assert await owner.fetchval("SELECT count(*) FROM portal_audit_event WHERE id = $1", event.id) == 0
+    # An event committed after it is delivered, and it alone: the rolled-back one was never queued.
+    [committed] = await emit_events(merchant)
     await deliver_due(hooks, merchant.iso_id)
-    await asyncio.sleep(0.2)
-    assert receiver.requests == []
+    assert [payload["id"] for payload in receiver.events()] == [committed] and not receiver.failures
+    assert [(row["event_id"], row["status"]) for row in await deliveries(owner, endpoint)] == [(committed, "succeeded")]
 
 
 async def test_dual_signatures_during_rotation(
@@ -383,9 +386,10 @@ async def test_the_poller_delivers_without_a_kick(
     try:
         await emit_events(merchant, 5)
         await receiver.wait_for(lambda: len(receiver.requests) >= 5, 10, "the poller to deliver")
-        await asyncio.sleep(0.3)
+        # Settled in the database: none can be claimed, so none can be sent, again.
+        rows = await settled(owner, endpoint, 5, 10)
     finally:
         poller.cancel()
         await asyncio.gather(poller, return_exceptions=True)
     assert len(receiver.requests) == 5 and len(set(receiver.ids())) == 5
-    assert {row["status"] for row in await deliveries(owner, endpoint)} == {"succeeded"}
+    assert {row["status"] for row in rows} == {"succeeded"} and {row["attempts"] for row in rows} == {1}

@@ -16,9 +16,8 @@ from reliability.conftest import (
     Request,
     Workers,
     add_endpoint,
-    deliveries,
     emit_events,
-    kicking,
+    settled,
 )
 
 from portal.events.delivery import lease_for
@@ -44,29 +43,28 @@ async def test_a_killed_worker_loses_nothing(
     first = await workers.start(webhook_timeout=WORKER_TIMEOUT)
     began = time.monotonic()
     try:
-        await emit_events(merchant, 1)
-        async with kicking():  # the worker may not listen yet when the emit kicks it
-            await receiver.wait_for(lambda: bool(held), 30, lambda: "the first worker to send\n" + workers.output())
+        await emit_events(merchant, 1)  # a worker that does not listen yet finds it when it polls
+        await receiver.wait_for(lambda: bool(held), 30, lambda: "the first worker to send\n" + workers.output())
         first.send_signal(signal.SIGKILL)
         assert await asyncio.wait_for(first.wait(), 10) == -signal.SIGKILL
         killed_at = time.monotonic()
         events = await emit_events(merchant, 20, per_transaction=5)  # queued while no worker runs
         await workers.start(webhook_timeout=WORKER_TIMEOUT)
-        async with kicking():
-            await receiver.wait_for(
-                lambda: len(set(receiver.ids())) >= 21 and receiver.ids().count(held[0]) >= 2,
-                60,
-                lambda: "the second worker to deliver\n" + workers.output(),
-            )
-            await asyncio.sleep(0.5)
+        await receiver.wait_for(
+            lambda: len(set(receiver.ids())) >= 21 and receiver.ids().count(held[0]) >= 2,
+            60,
+            lambda: "the second worker to deliver\n" + workers.output(),
+        )
+        # Settled in the database: none can be claimed, so none can be sent, again.
+        rows = await settled(owner, endpoint, 21, 30, workers.output)
     finally:
         release.set()
     counts = collections.Counter(receiver.ids())
     assert len(counts) == 21 and not receiver.failures
     assert counts[held[0]] == 2, "the interrupted message is sent again"
     assert all(n == 1 for msg_id, n in counts.items() if msg_id != held[0]), counts
-    rows = await deliveries(owner, endpoint)
     assert len(rows) == 21 and {row["status"] for row in rows} == {"succeeded"}
+    assert {row["id"]: row["attempts"] for row in rows} == dict(counts), "every claim was one send, and it arrived"
     interrupted = next(row for row in rows if row["id"] == held[0])
     assert interrupted["attempts"] == 2
     # The interrupted message waited for its lease, no longer.
@@ -86,12 +84,12 @@ async def test_two_workers_deliver_a_thousand_events_once(
     await workers.start(webhook_timeout=10.0)
     began = time.monotonic()
     events = await emit_events(merchant, 1000, per_transaction=50)
-    async with kicking():
-        await receiver.wait_for(
-            lambda: len(set(receiver.ids())) >= 1000, 60, lambda: "1,000 deliveries\n" + workers.output()[-4000:]
-        )
-        await asyncio.sleep(1.0)
+    await receiver.wait_for(
+        lambda: len(set(receiver.ids())) >= 1000, 60, lambda: "1,000 deliveries\n" + workers.output()[-4000:]
+    )
     elapsed = time.monotonic() - began
+    # Settled in the database: none can be claimed, so none can be sent, again.
+    rows = await settled(owner, endpoint, 1000, 30, lambda: workers.output()[-4000:])
     counts = collections.Counter(receiver.ids())
     assert len(counts) == 1000 and not receiver.failures
     duplicates = {msg_id: n for msg_id, n in counts.items() if n > 1}
@@ -102,7 +100,6 @@ async def test_two_workers_deliver_a_thousand_events_once(
     )
     assert duplicates == {}, f"{len(duplicates)} messages were sent more than once; failed attempts: {errors[:5]}"
     assert {_payload(r)["id"] for r in receiver.requests} == set(events)
-    rows = await deliveries(owner, endpoint)
     assert len(rows) == 1000 and {row["status"] for row in rows} == {"succeeded"}
     assert {row["attempts"] for row in rows} == {1}
     assert elapsed < 60, f"took {elapsed:.1f} s"

@@ -13,9 +13,14 @@ def bucket_key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
 
 
-async def allow(iso_id: str, bucket: str, limit: int, window: timedelta = timedelta(hours=1)) -> bool:
-    """Count one hit in ``bucket``; False once the window already holds ``limit`` hits."""
-    now = datetime.now(UTC)
+async def allow(
+    iso_id: str, bucket: str, limit: int, window: timedelta = timedelta(hours=1), *, now: datetime | None = None
+) -> bool:
+    """Count one hit in ``bucket``; False once the window already holds ``limit`` hits.
+
+    The window is the one holding ``now`` (default: the current time).
+    """
+    now = now or datetime.now(UTC)
     seconds = int(window.total_seconds())
     start = int(now.timestamp()) // seconds * seconds
     rows = await fetch(

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -68,6 +69,9 @@ class MailCatcher:
         self._sequence = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._connections: weakref.WeakSet[asyncio.Protocol] = weakref.WeakSet()
+        self._waiters: set[asyncio.Future[None]] = set()
+        self.last_index = 0
+        """Sequence number of the newest message received so far (0 before the first)."""
 
     async def start(self) -> int:
         """Listen on a free port of ``host`` in the running event loop; return the port."""
@@ -122,7 +126,39 @@ class MailCatcher:
             message=message,
         )
         self._kept.append(caught)
+        self.last_index = caught.index
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         return caught
+
+    async def wait_for(
+        self, match: Callable[[CaughtMail], bool] | None = None, *, after: int = 0, seconds: float = 10.0
+    ) -> CaughtMail:
+        """The oldest kept message numbered above ``after`` that ``match`` accepts, waiting for it.
+
+        Raises :class:`TimeoutError` when no such message arrives within ``seconds``; it
+        never falls back to another message. Take ``after`` from :attr:`last_index` before the
+        action that sends the mail, so earlier messages do not count.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            for caught in self._kept:
+                if caught.index > after and (match is None or match(caught)):
+                    return caught
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                seen = [(c.index, c.envelope_to, str(c.message["Subject"])) for c in self._kept if c.index > after]
+                raise TimeoutError(f"no matching mail arrived within {seconds:g} s (arrived after #{after}: {seen})")
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiters.discard(waiter)
 
     @property
     def messages(self) -> list[CaughtMail]:

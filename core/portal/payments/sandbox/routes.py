@@ -159,7 +159,7 @@ async def tokenize(request: Request[Any, Any, Any]) -> Response[Any]:
     token, details, errors = "", None, {}
     async with tenant_transaction(merchant.iso_id):
         bucket = bucket_key("sandbox-tokenize", merchant.id, client)
-        allowed = await allow(merchant.iso_id, bucket, settings.tokenize_limit_per_hour)
+        allowed = await allow(merchant.iso_id, bucket, settings.tokenize_limit_per_hour, now=now)
         if allowed:
             try:
                 details = check_card(
