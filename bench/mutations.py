@@ -152,16 +152,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         tests=(LINKS, TOKENS),
     ),
     Mutation(
-        name="token-other-merchant",
-        guarantee="tokens: a link is valid only on its own merchant's host",
-        path="core/portal/access/links.py",
+        name="token-key-of-any-merchant",
+        guarantee="tokens: a link verifies only with a key of the merchant whose host it is opened on",
+        path="core/portal/access/keys.py",
         edits=(
             (
-                "    if claims.merchant != merchant.id or claims.iso != merchant.iso_id:",
-                "    if claims.iso != merchant.iso_id:",
+                '"SELECT secret FROM portal_signing_key WHERE merchant_id = $1 AND id = $2 "',
+                '"SELECT secret FROM portal_signing_key WHERE $1::text IS NOT NULL AND id = $2 "',
             ),
         ),
-        tests=(TOKENS, LINKS),
+        tests=(TOKENS,),
     ),
     Mutation(
         name="decline-stop-recurring-retried",

@@ -137,3 +137,20 @@ def test_access_logs_never_hold_a_token() -> None:
     )
     assert RedactLinkTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /access/… HTTP/1.1" 303'
+
+
+async def test_a_link_signed_with_another_merchants_key_is_refused(platform, land) -> None:
+    """A merchant's backend holds its own signing secret: it cannot mint links for another merchant."""
+    from portal.access.keys import signing_key
+
+    pinnacle = await tenant_at(platform, PINNACLE)
+    async with tenant_transaction(pinnacle.merchant.iso_id):
+        kid, secret = await signing_key(pinnacle.merchant.iso_id, pinnacle.merchant.id)
+    token = await mint(platform, GREENFIELD, kid=kid, secret=secret)  # Greenfield's claims, Pinnacle's key
+    tenant = await tenant_at(platform, GREENFIELD)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        with pytest.raises(LinkRefusedError) as refused:
+            await authenticate(tenant, token, datetime.now(UTC))
+    assert refused.value.reason == "invalid"
+    _, response = await land(GREENFIELD, token)
+    assert response.status_code == 400
