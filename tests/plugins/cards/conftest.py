@@ -45,10 +45,12 @@ async def tenant_at(platform: Platform, host: str) -> Tenant:
     return tenant
 
 
-async def new_customer(platform: Platform, host: str, name: str = "Casey Card") -> tuple[str, str]:
-    """A fresh customer of ``host``'s merchant: (id, email)."""
+async def new_customer(
+    platform: Platform, host: str, name: str = "Casey Card", email: str | None = None
+) -> tuple[str, str]:
+    """A fresh customer of ``host``'s merchant (a fresh address unless ``email`` is given): (id, email)."""
     tenant = await tenant_at(platform, host)
-    email = f"card-{secrets.token_hex(4)}@example.com"
+    email = email or f"card-{secrets.token_hex(4)}@example.com"
     customer = new_id("cus")
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch(

@@ -8,10 +8,19 @@ import secrets
 from dataclasses import dataclass, replace
 
 import pytest
-from plugins.cards.conftest import APEX, GREENFIELD, MASTERCARD, NORTHWIND, PINNACLE, VISA, Shopper, cards_of
+from plugins.cards.conftest import (
+    APEX,
+    GREENFIELD,
+    MASTERCARD,
+    NORTHWIND,
+    PINNACLE,
+    VISA,
+    Shopper,
+    cards_of,
+    new_customer,
+)
 
 from portal.db.engine import fetch, tenant_transaction
-from portal.ids import new_id
 from portal.testing import Foreign, ForeignIds, assert_no_cross_tenant_leak, sign_in
 from portal_cards.routes import CARD_ROUTES, NOTICES
 
@@ -154,18 +163,7 @@ class Matrix:
 
 async def _customer(platform, portal_client, host: str, email: str, name: str) -> Shopper:
     """A fresh customer with ``email`` at ``host``'s merchant, signed in."""
-    tenant = await platform.tenants.resolve(host)
-    customer = new_id("cus")
-    async with tenant_transaction(tenant.merchant.iso_id):
-        await fetch(
-            "INSERT INTO portal_customer (id, iso_id, merchant_id, email, email_normalized, name) "
-            "VALUES ($1, $2, $3, $4, $4, $5)",
-            customer,
-            tenant.merchant.iso_id,
-            tenant.merchant.id,
-            email,
-            name,
-        )
+    customer, _ = await new_customer(platform, host, name, email)
     client = portal_client(host)
     await sign_in(platform, client, email)
     return Shopper(client, customer)
