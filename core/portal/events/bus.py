@@ -71,6 +71,24 @@ def envelope(record: dict[str, Any], merchant_id: str) -> str:
     )
 
 
+def refuse_floats(event_type: str, parts: dict[str, Any]) -> None:
+    """Raise ``TypeError`` when an audit record would hold a float.
+
+    PostgreSQL's ``jsonb`` writes numbers back in its own form (``1e20`` comes back as
+    ``100000000000000000000``), so a record hashed with a float would fail verification later.
+    Amounts are integers in minor units; anything else fractional travels as a string.
+    """
+    stack: list[tuple[str, Any]] = list(parts.items())
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, float):
+            raise TypeError(f"{event_type}: {where} is a float; audit records hold integers or strings instead")
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+
+
 async def emit(
     merchant: MerchantView,
     event_type: str,
@@ -102,6 +120,7 @@ async def emit(
         data = msgspec.to_builtins(payload)
     else:
         data = msgspec.to_builtins(msgspec.convert(payload, registered.payload))
+    refuse_floats(event_type, {"data": data, "before": before, "after": after})
     await transaction_lock("portal-audit", merchant.id)
     last = await fetch(
         "SELECT seq, hash FROM portal_audit_event WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1", merchant.id
