@@ -50,6 +50,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Seconds a resolved host stays cached (changes also invalidate it at once)."""
     db_pool_min: Annotated[int, msgspec.Meta(ge=1)] = 1
     db_pool_max: Annotated[int, msgspec.Meta(ge=1)] = 10
+    db_acquire_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """Seconds to wait for a pooled connection, opening a new one included; then 503."""
+    db_statement_timeout: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    """Seconds one query may take before it is cancelled (every process of the platform)."""
+    unavailable_retry_after: Annotated[int, msgspec.Meta(ge=0)] = 5
+    """``Retry-After`` seconds of the 503 answered while the database cannot be reached."""
     session_idle_timeout: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
     """Seconds of inactivity after which a customer session ends."""
     session_absolute_timeout: Annotated[float, msgspec.Meta(gt=0)] = 28800.0

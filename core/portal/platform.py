@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Iterable
@@ -11,9 +12,9 @@ import asyncpg
 from taskiq import AsyncBroker
 
 from portal.config import Settings
-from portal.db.engine import fetch
+from portal.db.engine import database_unavailable, fetch
 from portal.db.lifecycle import DatabaseRuntime
-from portal.db.migrate import pending_migrations, use_apps
+from portal.db.migrate import applied_migrations, installed_migrations, pending_migrations, use_apps
 from portal.events.delivery import close_clients
 from portal.events.destinations import Resolver, system_resolve
 from portal.mail import MailCatcher
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.events.worker"]
 """Modules whose taskiq tasks every process registers."""
+READY_TIMEOUT = 2.0
+"""Seconds the readiness check waits for the database."""
 
 
 class PendingMigrationsError(RuntimeError):
@@ -60,6 +63,8 @@ class Platform:
         self.broker: AsyncBroker | None = None
         self.mail_catcher: MailCatcher | None = None
         """In demo mode, the in-process SMTP server that keeps sent mail for ``/-/mail``."""
+        self.installed_migrations: dict[str, frozenset[str]] = {}
+        """Migration ids of the installed code, per app (read at start; readiness compares them)."""
 
     async def migrate(self) -> dict[str, list[str]]:
         """Apply pending migrations of core and every loaded plugin."""
@@ -74,6 +79,7 @@ class Platform:
         if self.started:
             return
         use_apps(self.registry.piccolo_apps)
+        self.installed_migrations = installed_migrations()
         try:
             await self.database.connect()
         except (OSError, asyncpg.PostgresError) as exc:
@@ -125,3 +131,29 @@ class Platform:
         """True when the database answers."""
         rows = await fetch("SELECT 1 AS ok")
         return bool(rows and rows[0]["ok"] == 1)
+
+    async def readiness(self) -> list[str]:
+        """What keeps this process from serving requests (empty when it is ready).
+
+        One query, bounded by :data:`READY_TIMEOUT`: the database answers, and every migration
+        of the installed code is recorded as applied.
+        """
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                applied = await applied_migrations()
+        except TimeoutError:
+            return [f"database: no answer within {READY_TIMEOUT:g} s"]
+        except Exception as exc:
+            if database_unavailable(exc):
+                return [f"database: unreachable ({type(exc).__name__})"]
+            log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
+            return [f"database: check failed ({type(exc).__name__})"]
+        pending = {
+            app: len(ids - applied.get(app, set()))
+            for app, ids in self.installed_migrations.items()
+            if ids - applied.get(app, set())
+        }
+        if pending:
+            names = ", ".join(f"{app} ({count})" for app, count in pending.items())
+            return [f"migrations: pending {names}; run portal migrate"]
+        return []

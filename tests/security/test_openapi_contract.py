@@ -24,7 +24,7 @@ from portal.testing import apply_tenants, customer_id
 from support.browser import LivePortal, serving
 
 API = "api.portal.localhost"
-EVERY_CALL = {"400", "401", "403", "404", "422", "500"}
+EVERY_CALL = {"400", "401", "403", "404", "422", "500", "503"}
 PROBLEM_JSON = "application/problem+json"
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("PORTAL_SCHEMATHESIS_EXAMPLES", "25"))
 

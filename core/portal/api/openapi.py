@@ -1,7 +1,7 @@
 """The OpenAPI document tells the truth: every status an API route can answer, problems as problems.
 
 Every operation under ``/api/v1`` (core's and any added later) documents the errors every API
-call can meet (400, 401, 403, 404, 422, 500) as ``application/problem+json`` (RFC 9457), plus
+call can meet (400, 401, 403, 404, 422, 500, 503) as ``application/problem+json`` (RFC 9457), plus
 413 where it takes a body. A route documents anything more particular (409, another success
 media type) itself with :func:`problem`; what it documents is kept.
 """
@@ -49,6 +49,7 @@ EVERY_CALL: dict[int, str] = {
     404: "No such object for this key (another tenant's ids answer the same), or no such merchant.",
     422: "The request is well formed but cannot be done as asked (for example an unknown event type).",
     500: "An unexpected error; nothing was changed.",
+    503: "The database cannot be reached right now; try again after the seconds in `Retry-After`.",
 }
 WITH_BODY: dict[int, str] = {413: "The request body is larger than the limit."}
 

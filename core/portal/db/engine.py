@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import asyncpg
+import asyncpg.pool
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,82 @@ _AFTER_COMMIT: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextV
 
 class TenantScopeError(RuntimeError):
     """A transaction for one ISO was asked to serve another."""
+
+
+class BoundedPool(asyncpg.pool.Pool):  # type: ignore[misc]
+    """An asyncpg pool whose ``acquire`` gives up after ``acquire_timeout`` seconds.
+
+    piccolo acquires without a timeout; with this pool a request waits for a connection (an
+    idle one, or a new one being opened) at most that long, then meets a ``TimeoutError``.
+    """
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """Acquire a connection, waiting at most ``timeout`` (default ``acquire_timeout``) seconds."""
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def open_pool(
+    dsn: str, *, min_size: int, max_size: int, acquire_timeout: float, statement_timeout: float
+) -> BoundedPool:
+    """The process's pool: acquiring and opening connections, and every query, are bounded in time."""
+    pool = BoundedPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        timeout=acquire_timeout,  # opening one connection
+        command_timeout=statement_timeout,  # each query, cancelled on the server when it runs out
+    )
+    pool.acquire_timeout = acquire_timeout
+    await pool
+    return pool
+
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # class 08: connection does not exist, failure, cannot connect
+    asyncpg.OperatorInterventionError,  # class 57: admin or crash shutdown, cannot connect now, cancelled
+    asyncpg.TooManyConnectionsError,  # 53300
+)
+"""Errors the server sends (or asyncpg raises in its name) when it cannot serve at all."""
+_CLOSED = re.compile(r"connection (is|was) closed|pool is clos")
+
+
+def _raised_in_asyncpg(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if str(traceback.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` (or its cause) says the database is down, unreachable or out of time.
+
+    That is: the server's connection and shutdown errors (classes 08 and 57, too many
+    connections), asyncpg's refusals to use a closed connection or pool, and network errors
+    (``OSError``: refused, reset, unknown host) and timeouts (acquiring a connection, opening
+    one, a query running past ``db_statement_timeout``) raised inside asyncpg. Anything else,
+    our own bugs among them, is not.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UNAVAILABLE_ERRORS):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and _CLOSED.search(str(current)):
+            return True
+        if isinstance(current, (OSError, TimeoutError)) and _raised_in_asyncpg(current):
+            return True
+        current = current.__cause__
+    return False
 
 
 def with_user(dsn: str, user: str, password: str | None) -> str:

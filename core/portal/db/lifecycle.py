@@ -8,7 +8,7 @@ from pathlib import Path
 
 from portal.config import Settings
 from portal.db.embedded import EmbeddedPostgres
-from portal.db.engine import ENGINE, with_user
+from portal.db.engine import ENGINE, open_pool, with_user
 from portal.db.migrate import migrate, use_apps
 from portal.db.security import APP_ROLE
 
@@ -51,8 +51,20 @@ class DatabaseRuntime:
 
     async def connect(self) -> None:
         """Open the application role's pool; every table query goes through it."""
-        ENGINE.config = {"dsn": await self.app_dsn()}
-        await ENGINE.start_connection_pool(min_size=self.settings.db_pool_min, max_size=self.settings.db_pool_max)
+        settings = self.settings
+        dsn = await self.app_dsn()
+        ENGINE.config = {
+            "dsn": dsn,
+            "timeout": settings.db_acquire_timeout,
+            "command_timeout": settings.db_statement_timeout,
+        }
+        ENGINE.pool = await open_pool(
+            dsn,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            acquire_timeout=settings.db_acquire_timeout,
+            statement_timeout=settings.db_statement_timeout,
+        )
 
     async def close(self) -> None:
         """Close the pool and stop an embedded server this process started."""

@@ -13,7 +13,7 @@ from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import AppRegistry
 
 from portal.db import piccolo_conf
-from portal.db.engine import ENGINE
+from portal.db.engine import ENGINE, fetch
 from portal.db.security import APP_ROLE
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,26 @@ def use_apps(app_modules: list[str]) -> None:
     """Point piccolo's registry at core plus the given plugin app modules."""
     modules = ["portal.db.piccolo_app", *[m for m in app_modules if m != "portal.db.piccolo_app"]]
     piccolo_conf.APP_REGISTRY = AppRegistry(apps=modules)
+
+
+def installed_migrations() -> dict[str, frozenset[str]]:
+    """Migration ids of every registered app, read from the installed code (no query)."""
+    manager = BaseMigrationManager()
+    found: dict[str, frozenset[str]] = {}
+    for app_name in manager.get_sorted_app_names():
+        app_config = manager.get_app_config(app_name)
+        with contextlib.redirect_stdout(io.StringIO()):
+            found[app_name] = frozenset(manager.get_migration_modules(app_config.resolved_migrations_folder_path))
+    return found
+
+
+async def applied_migrations() -> dict[str, set[str]]:
+    """Migration ids recorded as applied, per app: one query."""
+    rows = await fetch(f"SELECT app_name, name FROM {Migration._meta.tablename}")
+    applied: dict[str, set[str]] = {}
+    for row in rows:
+        applied.setdefault(str(row["app_name"]), set()).add(str(row["name"]))
+    return applied
 
 
 async def pending_migrations() -> dict[str, list[str]]:

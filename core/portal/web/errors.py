@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from portal.access.tokens import redact_tokens
+from portal.db.engine import database_unavailable
 from portal.tenancy.models import Tenant
 from portal.web.render import render_page
 from portal.web.state import TENANT_KEY
@@ -27,7 +28,10 @@ FRIENDLY: dict[int, tuple[str, str]] = {
     405: ("Not allowed", "That action is not available here."),
     429: ("Too many requests", "Please wait a moment and try again."),
     500: ("Something went wrong", "We could not complete that. Please try again in a moment."),
+    503: ("Temporarily unavailable", "The portal cannot be reached right now. Please try again in a moment."),
 }
+UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again after the seconds in Retry-After."
+DEFAULT_RETRY_AFTER = 5
 
 
 def wants_problem_json(request: Request[Any, Any, Any]) -> bool:
@@ -124,8 +128,23 @@ def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataEr
     return error_page(request, 400, detail)
 
 
+def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database is down, unreachable or out of time: 503 with ``Retry-After``, never a 500."""
+    path = redact_tokens(request.url.path)
+    log.warning("database unavailable on %s %s: %s: %s", request.method, path, type(exc).__name__, exc)
+    platform = getattr(request.app.state, "platform", None)
+    retry_after = getattr(getattr(platform, "settings", None), "unavailable_retry_after", DEFAULT_RETRY_AFTER)
+    problem = wants_problem_json(request)
+    response = problem_response(503, UNAVAILABLE_DETAIL) if problem else error_page(request, 503)
+    response.headers["Retry-After"] = str(retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Log an unhandled error and answer 500 without details."""
+    """Log an unhandled error and answer 500 without details (503 when the database is unavailable)."""
+    if database_unavailable(exc):
+        return handle_unavailable(request, exc)
     path = redact_tokens(request.url.path)
     log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     if wants_problem_json(request):

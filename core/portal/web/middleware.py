@@ -1,7 +1,7 @@
 """Per-request tenancy: resolve the merchant from Host, load the session, mint the CSP nonce.
 
-An unknown or suspended host answers 404, never a default tenant. Paths under ``/static/``
-and ``/-/health`` are served on any host; ``api.<base domain>`` serves only ``/api/``.
+An unknown or suspended host answers 404, never a default tenant. Paths under ``/static/``,
+``/-/health`` and ``/-/ready`` are served on any host; ``api.<base domain>`` serves only ``/api/``.
 Production URLs are HTTPS: a plain-HTTP request for a host other than ``localhost`` (or a
 ``*.localhost`` name, which browsers treat as secure) is redirected.
 """
@@ -31,7 +31,7 @@ from portal.web.state import (
     TENANT_KEY,
 )
 
-TENANT_FREE_PREFIXES = ("/static/", "/-/health", "/-/mail")
+TENANT_FREE_PREFIXES = ("/static/", "/-/health", "/-/ready", "/-/mail")
 
 
 def host_of(scope: Scope) -> str:

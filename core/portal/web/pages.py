@@ -1,4 +1,4 @@
-"""Core routes: the Overview page, health, sign-out, the demo sign-in and the catch-all 404."""
+"""Core routes: the Overview page, health and readiness, sign-out, the demo sign-in and the catch-all 404."""
 
 from __future__ import annotations
 
@@ -58,10 +58,23 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
 
 
 @get("/-/health", name="health", include_in_schema=False)
-async def health(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """Liveness and database reachability."""
-    ok = await platform_of(request).ping()
-    return {"status": "ok" if ok else "degraded"}
+async def health() -> dict[str, str]:
+    """Liveness: the process serves requests. It asks nothing of the database (see ``/-/ready``)."""
+    return {"status": "ok"}
+
+
+@get("/-/ready", name="ready", include_in_schema=False)
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    """Readiness: the database answers and its migrations are current; else 503 naming what is wrong."""
+    platform = platform_of(request)
+    problems = await platform.readiness()
+    if not problems:
+        return Response({"status": "ready"}, headers={"Cache-Control": "no-store"})
+    return Response(
+        {"status": "unavailable", "problems": problems},
+        status_code=503,
+        headers={"Retry-After": str(platform.settings.unavailable_retry_after), "Cache-Control": "no-store"},
+    )
 
 
 @route(
@@ -76,4 +89,4 @@ async def not_found(request: Request[Any, Any, Any], path: FromPath[str]) -> Non
     raise NotFoundException()
 
 
-CORE_ROUTES = [overview, health, not_found]
+CORE_ROUTES = [overview, health, ready, not_found]
