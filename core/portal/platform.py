@@ -12,7 +12,7 @@ import asyncpg
 from taskiq import AsyncBroker
 
 from portal.config import Settings
-from portal.db.engine import database_unavailable, fetch
+from portal.db.engine import database_unavailable
 from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import applied_migrations, installed_migrations, pending_migrations, use_apps
 from portal.events.delivery import close_clients
@@ -126,11 +126,6 @@ class Platform:
         if pending:
             names = ", ".join(f"{app} ({len(ids)})" for app, ids in pending.items())
             raise PendingMigrationsError(f"pending migrations: {names}; run `portal migrate`")
-
-    async def ping(self) -> bool:
-        """True when the database answers."""
-        rows = await fetch("SELECT 1 AS ok")
-        return bool(rows and rows[0]["ok"] == 1)
 
     async def readiness(self) -> list[str]:
         """What keeps this process from serving requests (empty when it is ready).
