@@ -7,7 +7,9 @@ portal.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 
 import asyncpg
 import pytest
@@ -39,8 +41,16 @@ async def test_a_terminated_or_closed_connection_is_unavailable(portal_settings:
     owner = await asyncpg.connect(portal_settings.database_url)
     victim = await asyncpg.connect(portal_settings.database_url)
     try:
-        await owner.execute("SELECT pg_terminate_backend($1)", victim.get_server_pid())
-        terminated = await raised(lambda: victim.fetch("SELECT 1"))
+        # Terminate the backend while a query of the victim is running there, so the error is the
+        # one a request in flight meets (not a race between the notice and the next query).
+        pid = victim.get_server_pid()
+        sleeping = asyncio.create_task(victim.fetch("SELECT pg_sleep(30)"))
+        deadline = time.monotonic() + 10
+        while await owner.fetchval("SELECT state FROM pg_stat_activity WHERE pid = $1", pid) != "active":
+            assert time.monotonic() < deadline, "the victim's query never started"
+            await asyncio.sleep(0.01)
+        await owner.execute("SELECT pg_terminate_backend($1)", pid)
+        terminated = await raised(lambda: sleeping)
         assert database_unavailable(terminated), repr(terminated)
         await victim.close()
         closed = await raised(lambda: victim.fetch("SELECT 1"))
