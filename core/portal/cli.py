@@ -99,14 +99,14 @@ def _settings(ctx: click.Context, *, database: bool = True, public_urls: bool = 
     an error (its links would open nothing), not only a warning.
     """
     from portal.db.embedded import has_database
-    from portal.demo import read_record, record_path
+    from portal.demo import data_folder, read_record, record_path
 
     config: Path | None = ctx.obj.get("config") if ctx.obj else None
     overrides = {"data_dir": ctx.meta.get(DATA_DIR), **overrides}
     settings = load_settings(config_file=config, **overrides)
     command = ctx.command
     if database and not getattr(command, "creates_database", False):
-        folder = Path(settings.data_dir).expanduser().resolve()
+        folder = data_folder(settings)
         if settings.database_url is None and settings.app_database_url is None and not has_database(folder):
             raise click.ClickException(
                 f"no embedded database in {folder}, and PORTAL_DATABASE_URL is not set. Give the data folder "

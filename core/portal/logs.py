@@ -56,23 +56,11 @@ class SafeFormatter(logging.Formatter):
         return "\n".join("    " + escape_controls(line) for line in stack_info.splitlines())
 
 
-class RedactLinkTokens(logging.Filter):
-    """Keep sign-in tokens out of a logger's records: ``/access/<token>`` becomes ``/access/…``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's arguments in place; never drop it."""
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
-        record.msg = redact_tokens(str(record.msg))
-        return True
-
-
 def configure_logging(level: str) -> None:
-    """Log to standard error through :class:`SafeFormatter` at ``level``."""
+    """Log to standard error through :class:`SafeFormatter` at ``level`` (uvicorn's access log too)."""
     logging.basicConfig(level=level.upper(), format=FORMAT)
     root = logging.getLogger()
     for handler in root.handlers:
         handler.setFormatter(SafeFormatter(FORMAT))
     for noisy in QUIET:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())

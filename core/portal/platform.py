@@ -14,7 +14,7 @@ from taskiq import AsyncBroker
 from portal.config import Settings
 from portal.db.engine import database_unavailable
 from portal.db.lifecycle import DatabaseRuntime
-from portal.db.migrate import applied_migrations, installed_migrations, pending_migrations, use_apps
+from portal.db.migrate import applied_migrations, installed_migrations, missing, use_apps
 from portal.events.delivery import close_clients
 from portal.events.destinations import Resolver, system_resolve
 from portal.mail import MailCatcher
@@ -120,7 +120,7 @@ class Platform:
 
     async def _check_migrations(self) -> None:
         try:
-            pending = await pending_migrations()
+            pending = missing(self.installed_migrations, await applied_migrations())
         except Exception as exc:  # missing tables or privileges: the schema is not there yet
             raise PendingMigrationsError(f"the database is not migrated ({exc}); run `portal migrate`") from exc
         if pending:
@@ -143,12 +143,8 @@ class Platform:
                 return [f"database: unreachable ({type(exc).__name__})"]
             log.warning("readiness check failed: %s: %s", type(exc).__name__, exc)
             return [f"database: check failed ({type(exc).__name__})"]
-        pending = {
-            app: len(ids - applied.get(app, set()))
-            for app, ids in self.installed_migrations.items()
-            if ids - applied.get(app, set())
-        }
+        pending = missing(self.installed_migrations, applied)
         if pending:
-            names = ", ".join(f"{app} ({count})" for app, count in pending.items())
+            names = ", ".join(f"{app} ({len(ids)})" for app, ids in pending.items())
             return [f"migrations: pending {names}; run portal migrate"]
         return []

@@ -148,7 +148,6 @@ async def test_a_rebinding_name_is_sent_to_the_address_that_was_checked(
     assert receiver.verify_with(receiver.secrets[0], _as_received(request))
     [row] = await deliveries(owner, endpoint)
     assert row["status"] == "succeeded"
-    assert receiver.requests == []  # the rebound address (this machine) got nothing
 
 
 def _as_received(request: httpx.Request) -> Request:

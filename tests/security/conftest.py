@@ -25,6 +25,11 @@ PINNACLE = "t-pinnacle.portal.localhost"
 NORTHWIND = "t-northwind.portal.localhost"
 
 
+def bearer(key: str) -> dict[str, str]:
+    """The header that authenticates an API call with ``key``."""
+    return {"Authorization": f"Bearer {key}"}
+
+
 async def tenant_at(platform: Platform, host: str) -> Tenant:
     tenant = await platform.tenants.resolve(host)
     assert tenant is not None
@@ -149,6 +154,6 @@ def land(portal_client) -> Callable[[str, str], Awaitable[object]]:
 
 
 __all__ = [
-    "GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "issue", "mint", "own_merchant", "retire_webhooks", "tenant_at",
-    "timedelta",
+    "GREENFIELD", "NORTHWIND", "PINNACLE", "api_key", "bearer", "issue", "mint", "own_merchant", "retire_webhooks",
+    "tenant_at", "timedelta",
 ]  # fmt: skip

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key
+from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key, bearer
 
 from portal.testing import customer_id
 
 API = "api.portal.localhost"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_missing_invalid_and_revoked_keys_are_401(platform, portal_client) -> None:

@@ -10,13 +10,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key
+from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key, bearer
 
 API = "api.portal.localhost"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def make_customer(client, key: str, **headers: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from security.conftest import GREENFIELD, api_key, mint
+from security.conftest import GREENFIELD, api_key, bearer, mint
 
 from portal.db.engine import fetch, tenant_transaction
 from portal.ids import new_id
@@ -12,10 +12,6 @@ from portal.testing import customer_id
 
 API = "api.portal.localhost"
 NUL = "\u0000"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def assert_problem(response, status: int, field: str | None = None) -> dict:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from security.conftest import GREENFIELD, api_key
+from security.conftest import GREENFIELD, api_key, bearer
 
 from portal.testing import customer_id
 
 API = "api.portal.localhost"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_answers_carrying_a_secret_or_a_link_are_not_stored(platform, portal_client) -> None:

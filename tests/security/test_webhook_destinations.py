@@ -12,7 +12,7 @@ import ipaddress
 
 import msgspec
 import pytest
-from security.conftest import GREENFIELD, api_key
+from security.conftest import GREENFIELD, api_key, bearer
 
 from portal.events.destinations import DestinationRefusedError, check_url
 
@@ -78,10 +78,6 @@ def address_or_none(meaning: str) -> ipaddress.IPv4Address | ipaddress.IPv6Addre
         return ipaddress.ip_address(meaning)
     except ValueError:
         return None
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

@@ -9,17 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key
+from security.conftest import GREENFIELD, NORTHWIND, PINNACLE, api_key, bearer
 from standardwebhooks import Webhook
 
 from portal.ids import has_prefix
 
 API = "api.portal.localhost"
 HOOK_URL = "https://hooks.example.invalid/portal"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def owner_fetch(platform, sql: str, *args):

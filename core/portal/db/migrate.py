@@ -51,20 +51,16 @@ async def applied_migrations() -> dict[str, set[str]]:
     return applied
 
 
+def missing(installed: dict[str, frozenset[str]], applied: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Installed migration ids not recorded as applied, per app, in the order they would run."""
+    pending = {app: sorted(ids - applied.get(app, set())) for app, ids in installed.items()}
+    return {app: ids for app, ids in pending.items() if ids}
+
+
 async def pending_migrations() -> dict[str, list[str]]:
-    """Migration ids not yet applied, per app, in the order they would run."""
-    manager = BaseMigrationManager()
-    await manager.create_migration_table()
-    pending: dict[str, list[str]] = {}
-    for app_name in manager.get_sorted_app_names():
-        app_config = manager.get_app_config(app_name)
-        with contextlib.redirect_stdout(io.StringIO()):
-            modules = manager.get_migration_modules(app_config.resolved_migrations_folder_path)
-        ran = set(await Migration.get_migrations_which_ran(app_name=app_name))
-        todo = sorted(set(modules) - ran)
-        if todo:
-            pending[app_name] = todo
-    return pending
+    """Migration ids not yet applied, per app, in the order they would run (creates the record table)."""
+    await BaseMigrationManager().create_migration_table()
+    return missing(installed_migrations(), await applied_migrations())
 
 
 async def migrate(owner_dsn: str, app_role_password: str | None = None) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from portal.access.tokens import redact_tokens
 from portal.db.engine import database_unavailable
 from portal.tenancy.models import Tenant
 from portal.web.render import render_page
-from portal.web.state import TENANT_KEY
+from portal.web.state import TENANT_KEY, platform_of
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ FRIENDLY: dict[int, tuple[str, str]] = {
     503: ("Temporarily unavailable", "The portal cannot be reached right now. Please try again in a moment."),
 }
 UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again after the seconds in Retry-After."
-DEFAULT_RETRY_AFTER = 5
+REFUSED_DETAIL = "A value in the request cannot be stored or compared (too large, too long or not valid text)."
 
 
 def wants_problem_json(request: Request[Any, Any, Any]) -> bool:
@@ -67,6 +67,13 @@ def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | 
         status_code=status_code,
         detail=detail or default_detail,
     )
+
+
+def error_answer(request: Request[Any, Any, Any], status_code: int, detail: str) -> Response[Any]:
+    """A problem document for API clients, else a themed page (with the status's friendly text)."""
+    if wants_problem_json(request):
+        return problem_response(status_code, detail)
+    return error_page(request, status_code, None if status_code in (500, 503) else detail)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -122,21 +129,15 @@ def handle_database_refusal(request: Request[Any, Any, Any], exc: asyncpg.DataEr
     ):
         return handle_unexpected(request, exc)
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    detail = "A value in the request cannot be stored or compared (too large, too long or not valid text)."
-    if wants_problem_json(request):
-        return problem_response(400, detail)
-    return error_page(request, 400, detail)
+    return error_answer(request, 400, REFUSED_DETAIL)
 
 
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The database is down, unreachable or out of time: 503 with ``Retry-After``, never a 500."""
     path = redact_tokens(request.url.path)
     log.warning("database unavailable on %s %s: %s: %s", request.method, path, type(exc).__name__, exc)
-    platform = getattr(request.app.state, "platform", None)
-    retry_after = getattr(getattr(platform, "settings", None), "unavailable_retry_after", DEFAULT_RETRY_AFTER)
-    problem = wants_problem_json(request)
-    response = problem_response(503, UNAVAILABLE_DETAIL) if problem else error_page(request, 503)
-    response.headers["Retry-After"] = str(retry_after)
+    response = error_answer(request, 503, UNAVAILABLE_DETAIL)
+    response.headers["Retry-After"] = str(platform_of(request).settings.unavailable_retry_after)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -147,9 +148,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         return handle_unavailable(request, exc)
     path = redact_tokens(request.url.path)
     log.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
-    if wants_problem_json(request):
-        return problem_response(500, "An unexpected error occurred.")
-    return error_page(request, 500)
+    return error_answer(request, 500, "An unexpected error occurred.")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -5,7 +5,7 @@ and JSON or form body are checked:
 
 - text must be valid UTF-8 and hold no NUL, no other C0 control character and no lone surrogate;
   tab, CR and LF are allowed in body fields only (a field that must be a single line says so
-  in its own type, see :data:`SingleLine`), never in a path or a query parameter;
+  in its own type with :data:`ONE_LINE`), never in a path or a query parameter;
 - JSON may nest at most :data:`MAX_JSON_DEPTH` levels, and its integers must fit in 64 bits;
 - a body is at most the route's ``request_max_body_size``;
 - a body is checked the way its handler decodes it (JSON or a form), whatever its
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 from urllib.parse import unquote_to_bytes
 
 import msgspec
@@ -43,8 +43,6 @@ _FORBIDDEN_ANYWHERE = re.compile(r"[\x00-\x1f\ud800-\udfff]")
 
 ONE_LINE = r"^[^\x00-\x1f]*$"
 """The pattern of a single-line text field: no tab, CR, LF or other control character."""
-SingleLine = Annotated[str, msgspec.Meta(pattern=ONE_LINE, description="One line of text")]
-"""A text field that must be one line (names, emails, references): no tab, CR or LF either."""
 
 
 class InputRefusedError(ClientException):
