@@ -110,12 +110,12 @@ async def _list_page(
         notice = NOTICES[done].format(card=described or "Your card")
     at_limit = len(views) >= settings.max_cards
     can_add = settings.allow_add and not at_limit
-    limit = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
     # The error is worded from what is on file now; one that no longer applies is not shown.
     subject = next((view for view in views if view.id == card), None)
     message, title = None, "Not changed:"
     if error == "limit" and at_limit and settings.allow_add:
-        message, title = limit, "Card not added:"
+        message = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
+        title = "Card not added:"
     elif error == "duplicate" and subject is not None:
         message, title = duplicate_message(subject.description), "Card not added:"
     elif error == "expired_default" and subject is not None and subject.expired:
@@ -132,7 +132,7 @@ async def _list_page(
         error_title=title,
         expiring=[view for view in views if view.expiring_soon or view.expired],
         can_add=can_add,
-        limit_note=at_limit and settings.allow_add and message != limit,  # unless the error says it already
+        limit_note=at_limit and settings.allow_add and error != "limit",  # unless the error says it already
         limit_advice=limit_advice(tenant.merchant, allow_remove=settings.allow_remove),
         max_cards=settings.max_cards,
         can_remove=settings.allow_remove,

@@ -32,18 +32,10 @@ from portal.payments.gateway import (
 from portal.tenancy.models import CustomerView, Tenant
 from portal_cards import store
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
-from portal_cards.messages import (
-    ERRORS,
-    REFUSALS,
-    card_required_message,
-    decline_code,
-    duplicate_message,
-    expired_default_message,
-    limit_message,
-)
+from portal_cards.messages import ERRORS, REFUSALS, decline_code
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
-from portal_cards.views import brand_name, expiry_day, today_for
+from portal_cards.views import expiry_day, today_for
 
 if TYPE_CHECKING:
     from portal.platform import Platform
@@ -56,14 +48,14 @@ PLUGIN_KEY = "cards"
 class CardActionError(Exception):
     """A change the customer asked for cannot be made; the message says why, for them.
 
-    ``code`` names the reason (a key of :data:`portal_cards.messages.ERRORS`, or ``limit``,
-    ``duplicate``, ``expired_default`` or ``card_required``, whose sentences name a limit, a card
-    or a reason); pages redirect to it rather than echo text. ``card_id`` is the card the
-    message is about, if any.
+    ``code`` names the reason (a key of :data:`portal_cards.messages.ERRORS` or ``REFUSALS``, or
+    ``limit``, ``duplicate``, ``expired_default`` or ``card_required``, which the pages word from
+    what is on file when they show it); pages redirect to it rather than echo text. ``card_id``
+    is the card the code is about, if any.
     """
 
     def __init__(self, code: str, message: str | None = None, *, status_code: int = 422, card_id: str | None = None):
-        message = message if message is not None else (ERRORS | REFUSALS)[code]
+        message = message if message is not None else (ERRORS | REFUSALS).get(code, code)
         super().__init__(message)
         self.code = code
         self.message = message
@@ -159,7 +151,7 @@ async def add_card(
     async with tenant_transaction(merchant.iso_id):
         on_file = await store.cards_on_file(merchant.id, customer.id)
     if len(on_file) >= settings.max_cards and not replacing:  # a replacement may take its card's place
-        raise _full(tenant, settings)
+        raise _full()
     same_gateway = [card for card in on_file if card.gateway == adapter.key]
     vault_id = max(same_gateway, key=lambda card: card.created_at).vault_id if same_gateway else None
     card_id = new_id("pm")
@@ -197,7 +189,7 @@ async def add_card(
                 retired = None
                 if len(cards) >= settings.max_cards:
                     if not (replacing and previous is not None):
-                        raise _full(tenant, settings)
+                        raise _full()
                     retired = previous  # the failing card makes room for its replacement
                 is_default = make_default or replacing or previous is None
                 card = StoredCard(
@@ -263,23 +255,25 @@ async def _choose_existing(
     if card.is_default or not (make_default or replacing):
         if replacing:
             raise CardActionError("already_default", status_code=409, card_id=card.id)
-        message = duplicate_message(f"{brand_name(card.brand)} ending in {card.last4}")
-        raise CardActionError("duplicate", message, status_code=409, card_id=card.id)
+        raise CardActionError("duplicate", status_code=409, card_id=card.id)
+    return await _make_default(tenant, customer, card, cards, "replaced" if replacing else "chosen", actor)
+
+
+async def _make_default(
+    tenant: Tenant, customer: CustomerView, card: StoredCard, cards: list[StoredCard], reason: str, actor: Actor
+) -> StoredCard:
+    """Make ``card`` the default and emit ``payment_method.default_changed`` (inside the caller's transaction)."""
     previous = next((other for other in cards if other.is_default), None)
     await store.make_default(tenant.merchant.id, customer.id, card.id)
     change = DefaultChangedPayload(
-        id=card.id,
-        customer=customer.id,
-        previous=previous.id if previous else None,
-        reason="replaced" if replacing else "chosen",
+        id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
     )
     await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
     return msgspec.structs.replace(card, is_default=True)
 
 
-def _full(tenant: Tenant, settings: CardsSettings) -> CardActionError:
-    message = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
-    return CardActionError("limit", message, status_code=409)
+def _full() -> CardActionError:
+    return CardActionError("limit", status_code=409)
 
 
 def _log_refusal(merchant_slug: str, action: str, exc: GatewayDeclinedError) -> None:
@@ -345,16 +339,8 @@ async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, a
         if card.is_default:
             return card
         if expiry_day(card) < today_for(merchant, datetime.now(UTC)):
-            settings = settings_of(tenant)
-            can_add = settings.allow_add and len(cards) < settings.max_cards
-            message = expired_default_message(f"{brand_name(card.brand)} ending in {card.last4}", can_add=can_add)
-            raise CardActionError("expired_default", message, status_code=409, card_id=card.id)
-        previous = next((other for other in cards if other.is_default), None)
-        await store.make_default(merchant.id, customer.id, card.id)
-        change = DefaultChangedPayload(
-            id=card.id, customer=customer.id, previous=previous.id if previous else None, reason="chosen"
-        )
-        await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+            raise CardActionError("expired_default", status_code=409, card_id=card.id)
+        await _make_default(tenant, customer, card, cards, "chosen", actor)
     return card
 
 
@@ -390,8 +376,7 @@ async def remove_card(
         if not others:
             reason = await card_required_reason(platform, tenant, customer.id)
             if reason:
-                message = card_required_message(reason, merchant, settings.allow_add, settings.max_cards)
-                raise CardActionError("card_required", message, status_code=409, card_id=card.id)
+                raise CardActionError("card_required", status_code=409, card_id=card.id)
         await store.mark_removed(merchant.id, customer.id, card.id)
         await _emit(tenant, REMOVED, payload(card, is_default=False), actor, customer.id, card.id)
         if card.is_default:
