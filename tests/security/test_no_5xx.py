@@ -25,10 +25,8 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
-from security.conftest import own_merchant, retire_webhooks
+from security.conftest import api_key, own_merchant, retire_webhooks
 
-from portal.api.keys import create_api_key
-from portal.db.engine import tenant_transaction
 from portal.platform import Platform
 from portal.testing import apply_tenants, sign_in
 
@@ -121,10 +119,7 @@ class Fuzzing:
 async def fuzzing(shared_tenants: Platform, portal_app: Litestar, tmp_path_factory) -> AsyncIterator[Fuzzing]:
     platform = shared_tenants
     await apply_tenants(platform, TENANTS, tmp_path_factory.mktemp("fuzz"))
-    tenant = await platform.tenants.resolve(SHOP)
-    assert tenant is not None
-    async with tenant_transaction(tenant.merchant.iso_id):
-        _, key = await create_api_key(tenant.merchant.iso_id, tenant.merchant.id)
+    key = await api_key(platform, SHOP)
     transport = httpx.ASGITransport(app=portal_app)  # type: ignore[arg-type]
     pages = httpx.AsyncClient(transport=transport, base_url=f"https://{SHOP}")
     api = httpx.AsyncClient(transport=transport, base_url=f"https://{API}", headers={"authorization": f"Bearer {key}"})

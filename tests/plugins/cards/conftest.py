@@ -115,10 +115,10 @@ class Shopper:
 
 @pytest.fixture
 def shopper(platform: Platform, portal_client: Callable[[str], httpx.AsyncClient]) -> Callable[..., Awaitable[Shopper]]:
-    """``await shopper(host)``: a fresh customer signed in on ``host``."""
+    """``await shopper(host)``: a fresh customer signed in on ``host`` (with ``email`` when given)."""
 
-    async def make(host: str = GREENFIELD, name: str = "Casey Card") -> Shopper:
-        customer, email = await new_customer(platform, host, name)
+    async def make(host: str = GREENFIELD, name: str = "Casey Card", email: str | None = None) -> Shopper:
+        customer, email = await new_customer(platform, host, name, email)
         client = portal_client(host)
         await sign_in(platform, client, email)
         return Shopper(client, customer)

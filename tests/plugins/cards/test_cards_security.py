@@ -17,11 +17,10 @@ from plugins.cards.conftest import (
     VISA,
     Shopper,
     cards_of,
-    new_customer,
 )
 
 from portal.db.engine import fetch, tenant_transaction
-from portal.testing import Foreign, ForeignIds, assert_no_cross_tenant_leak, sign_in
+from portal.testing import Foreign, ForeignIds, assert_no_cross_tenant_leak
 from portal_cards.routes import CARD_ROUTES, NOTICES
 
 ROUTES = [
@@ -161,14 +160,6 @@ class Matrix:
     ids: ForeignIds
 
 
-async def _customer(platform, portal_client, host: str, email: str, name: str) -> Shopper:
-    """A fresh customer with ``email`` at ``host``'s merchant, signed in."""
-    customer, _ = await new_customer(platform, host, name, email)
-    client = portal_client(host)
-    await sign_in(platform, client, email)
-    return Shopper(client, customer)
-
-
 async def _live_and_removed(shopper: Shopper, live: str, removed: str) -> tuple[Foreign, Foreign]:
     """Add two cards, take the second off file; each with its last four digits as the text giving it away."""
     kept = _card(await shopper.add(live))
@@ -178,12 +169,12 @@ async def _live_and_removed(shopper: Shopper, live: str, removed: str) -> tuple[
 
 
 @pytest.fixture
-async def matrix(platform, portal_client) -> Matrix:
+async def matrix(platform, shopper) -> Matrix:
     """A (a fresh customer at Greenfield) and cards of: another customer at Greenfield; A's own
     email at Pinnacle (same ISO); A's own email at Northwind (another ISO); a live and a removed
     card each, with last four digits that appear nowhere on A's pages."""
     email = f"matrix-{secrets.token_hex(4)}@globalco.com"
-    me = await _customer(platform, portal_client, GREENFIELD, email, "Ada Matrix")
+    me = await shopper(GREENFIELD, "Ada Matrix", email)
     live = Foreign(_card(await me.add("4242424242424242")), ("4242",))
     expired = Foreign(_card(await me.add("4012888888881881")), ("1881",))
     removed = Foreign(_card(await me.add("5105105105105100")), ("5100",))
@@ -191,9 +182,9 @@ async def matrix(platform, portal_client) -> Matrix:
     tenant = await platform.tenants.resolve(GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", expired.id)
-    sam = await _customer(platform, portal_client, GREENFIELD, f"sam-{secrets.token_hex(4)}@globalco.com", "Sam")
-    at_pinnacle = await _customer(platform, portal_client, PINNACLE, email, "Ada Matrix")
-    at_northwind = await _customer(platform, portal_client, NORTHWIND, email, "Ada Matrix")
+    sam = await shopper(GREENFIELD, "Sam", f"sam-{secrets.token_hex(4)}@globalco.com")
+    at_pinnacle = await shopper(PINNACLE, "Ada Matrix", email)
+    at_northwind = await shopper(NORTHWIND, "Ada Matrix", email)
     ids = ForeignIds(
         other_customer=await _live_and_removed(sam, "4111111111111111", "5555555555554444"),
         other_merchant=await _live_and_removed(at_pinnacle, "2223003122003222", "6011111111111117"),
