@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from support.cli import clean_env  # without PORTAL_* settings the embedded database is used
+
 ROOT = Path(__file__).parents[2]
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -28,13 +30,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any ``PORTAL_*`` setting (so the embedded database is used), plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(extra)
-    return env
 
 
 def portal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +25,10 @@ import asyncpg
 import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest_asyncio
+from reliability.demo_process import free_port
+
+from support.cli import clean_env
+from support.cli import portal as run_portal
 
 ROOT = Path(__file__).parents[2]
 SLUG = "t-outage-shop"
@@ -50,12 +51,6 @@ name = "Outage shop"
 email = "jane@globalco.com"
 name = "Jane Cooper"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OwnPostgres:
@@ -122,8 +117,7 @@ class OwnPostgres:
 
 
 def command_env(server: OwnPostgres, folder: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(
+    return clean_env(
         PORTAL_DATABASE_URL=server.dsn,
         PORTAL_DATA_DIR=str(folder / "data"),
         PORTAL_BASE_DOMAIN=BASE_DOMAIN,
@@ -133,13 +127,10 @@ def command_env(server: OwnPostgres, folder: Path) -> dict[str, str]:
         PORTAL_UNAVAILABLE_RETRY_AFTER=RETRY_AFTER,
         PORTAL_LOG_LEVEL="info",
     )
-    return env
 
 
 def portal(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
-    )
+    done = run_portal(env, *args)
     assert done.returncode == 0, f"portal {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done.stdout
 
