@@ -27,6 +27,7 @@ from portal.platform import Platform
 from portal.tasks.broker import QUEUE_TABLE, create_broker
 from portal.tasks.system import purge_sessions
 from portal.testing import customer_id
+from support.queue import queue_table_written
 
 ROOT = Path(__file__).parents[2]
 BROKERS = {
@@ -208,13 +209,6 @@ class RabbitProbe(Probe):
 
 
 PROBES: dict[str, Callable[[str], Probe]] = {"redis": RedisProbe, "nats": NatsProbe, "rabbitmq": RabbitProbe}
-
-
-async def queue_table_written(owner: asyncpg.Connection) -> int:
-    """How many messages the PostgreSQL queue table ever received (its id sequence)."""
-    row = await owner.fetchrow(f"SELECT last_value, is_called FROM {QUEUE_TABLE}_id_seq")
-    assert row is not None
-    return int(row["last_value"]) if row["is_called"] else 0
 
 
 async def insert_expired_session(owner: asyncpg.Connection, session_id: str, customer: str) -> None:

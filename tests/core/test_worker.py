@@ -13,6 +13,7 @@ from portal.tasks.broker import QUEUE_TABLE
 from portal.tasks.system import purge_sessions
 from portal.tasks.worker import run_worker
 from portal.testing import customer_id
+from support.queue import queue_table_written
 
 
 async def _old_sessions(owner: asyncpg.Connection, *customers: str) -> int:
@@ -47,18 +48,11 @@ async def test_purge_visits_each_iso_in_turn(shared_tenants: Platform) -> None:
         await owner.close()
 
 
-async def _queue_written(owner: asyncpg.Connection) -> int:
-    """How many messages the PostgreSQL queue table ever received (its id sequence)."""
-    row = await owner.fetchrow(f"SELECT last_value, is_called FROM {QUEUE_TABLE}_id_seq")
-    assert row is not None
-    return int(row["last_value"]) if row["is_called"] else 0
-
-
 async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platform) -> None:
     harbor = await customer_id("t-apex", "jane@globalco.com")
     owner = await asyncpg.connect(shared_tenants.settings.database_url)
     await _insert_expired(owner, harbor, "broker")
-    written = await _queue_written(owner)
+    written = await queue_table_written(owner)
     worker = asyncio.create_task(run_worker(shared_tenants, sweep_interval=3600))
     try:
         deadline = time.monotonic() + 10
@@ -70,7 +64,7 @@ async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platfor
             await asyncio.sleep(0.05)
         # The sweep travelled as a message through the PostgreSQL queue, which the worker took and
         # acknowledged (acknowledged messages are deleted).
-        assert await _queue_written(owner) > written, f"nothing went through {QUEUE_TABLE}"
+        assert await queue_table_written(owner) > written, f"nothing went through {QUEUE_TABLE}"
         deadline = time.monotonic() + 10
         while left := await owner.fetch(f"SELECT id, task_name, status FROM {QUEUE_TABLE} WHERE id > $1", written):
             assert time.monotonic() < deadline, f"messages not acknowledged within 10 s: {[dict(r) for r in left]}"

@@ -32,6 +32,7 @@ from portal.ids import new_id
 from portal.platform import Platform
 from portal.tenancy.models import MerchantView
 from portal.testing import apply_tenants
+from support.queue import queue_table_written
 from support.receiver import Receiver, Request
 from support.receiver import Reply as Reply  # re-exported for the tests here
 
@@ -330,15 +331,6 @@ async def _stream_counts() -> tuple[int, int]:
         groups = await redis.xinfo_groups("portal_tasks")
     read = sum(int(group.get("entries-read") or 0) for group in groups if group["name"] == "portal_workers")
     return added, read
-
-
-async def queue_table_written(owner: asyncpg.Connection) -> int:
-    """How many messages the PostgreSQL queue table ever received (its id sequence)."""
-    from portal.tasks.broker import QUEUE_TABLE
-
-    row = await owner.fetchrow(f"SELECT last_value, is_called FROM {QUEUE_TABLE}_id_seq")
-    assert row is not None
-    return int(row["last_value"]) if row["is_called"] else 0
 
 
 def payload_of(request: Request) -> dict[str, Any]:

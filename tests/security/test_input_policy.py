@@ -9,6 +9,7 @@ from security.conftest import GREENFIELD, api_key, bearer, mint
 from portal.db.engine import fetch, tenant_transaction
 from portal.ids import new_id
 from portal.testing import customer_id
+from support.queue import queue_table_written
 
 API = "api.portal.localhost"
 NUL = "\u0000"
@@ -127,30 +128,23 @@ async def test_nothing_was_written_by_refused_requests(platform, portal_client) 
     assert rows == []
 
 
-async def queued_tasks(platform) -> int:
-    """Messages in the PostgreSQL task queue (the tests' broker), read as the owner."""
-    connection = await asyncpg.connect(platform.settings.database_url)
-    try:
-        return int(await connection.fetchval("SELECT count(*) FROM portal_queue.taskiq_messages"))
-    finally:
-        await connection.close()
-
-
 async def test_a_nul_in_the_login_form_gets_a_readable_page_and_queues_nothing(platform, portal_client) -> None:
     client = portal_client(GREENFIELD)
     form = await client.get("/login")
     csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    before = await queued_tasks(platform)
+    owner = await asyncpg.connect(platform.settings.database_url)
+    before = await queue_table_written(owner)
     response = await client.post("/login", data={"email": f"jane{NUL}@globalco.com", "csrf_token": csrf})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert "Check your email" not in response.text
     assert "The field &#39;email&#39; contains a control character (U+0000)." in response.text
-    assert await queued_tasks(platform) == before
+    assert await queue_table_written(owner) == before
     from portal.access.login_task import send_login_link
 
     await send_login_link.kiq("iso_none", "mer_none", "nobody@example.com")  # runs as a no-op
-    assert await queued_tasks(platform) == before + 1  # the count does see a queued task
+    assert await queue_table_written(owner) == before + 1  # the count does see a queued task
+    await owner.close()
 
 
 async def test_a_nul_in_a_page_path_or_query_is_a_readable_400(platform, portal_client) -> None:
