@@ -95,6 +95,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     demo: bool = False
     """Demo mode: enables demo-only conveniences. Never set in production."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (time, level, logger, message, request id, merchant)."""
+    task_lease_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    """How long a claimed task is held; a worker killed without warning gives it up after this."""
+    task_poll_interval: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """Seconds between a worker's looks for due work (broker messages only wake it sooner)."""
+    task_retention_days: Annotated[float, msgspec.Meta(gt=0)] = 7.0
+    """Finished tasks are kept this long (for inspection), then removed."""
+    worker_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    """After SIGTERM, how long a worker may finish what it holds; the rest is handed back at once."""
+    ops_host: str = "127.0.0.1"
+    """Interface of the operator listener (health, readiness, metrics) of workers and the demo."""
+    ops_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] | None = None
+    """Port of the operator listener; unset: none for ``portal worker``, the web port + 1 for the demo."""
+    metrics_token: str | None = None
+    """Bearer token that opens ``/-/metrics`` on the web port; unset: metrics only on the operator listener."""
+    otel_enabled: bool = False
+    """Trace requests with OpenTelemetry (needs ``portal-core[otel]``; exporter from ``OTEL_*`` variables)."""
 
     def __post_init__(self) -> None:
         for name in ("database_url", "app_database_url", "broker_url"):
