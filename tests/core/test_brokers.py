@@ -1,8 +1,9 @@
-"""``PORTAL_BROKER_URL``: the same work flows through PostgreSQL, Redis, NATS and RabbitMQ.
+"""``PORTAL_BROKER_URL``: wake-ups flow through PostgreSQL, Redis, NATS and RabbitMQ.
 
-Each test looks inside the broker it names. The worker's own sweep and a kick from this process
-must be stored there and taken from there by the worker; with any broker but PostgreSQL, the
-PostgreSQL queue table must not receive a single message.
+Each test starts a worker process that polls only once an hour, so due work is done promptly
+only when a broker message wakes it. A kick from this process must be carried by the broker the
+test names (and, where the broker records it, taken by the worker); with any broker but
+PostgreSQL, not a single PostgreSQL wake-up may be sent.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import asyncpg
 import msgspec
 import pytest
 
+from portal.events.worker import process_due_work
 from portal.platform import Platform
-from portal.tasks.broker import QUEUE_TABLE, create_broker
-from portal.tasks.system import purge_sessions
+from portal.tasks.broker import QUEUE_CHANNEL, create_broker
 from portal.testing import customer_id
-from support.queue import queue_table_written
+from support.queue import WakeUps
 
 ROOT = Path(__file__).parents[2]
 BROKERS = {
@@ -43,6 +44,7 @@ GROUP = "portal_workers"
 EXCHANGE = "taskiq"
 """taskiq-aio-pika's exchange, which ``create_broker`` keeps; the queue is bound to it by its name."""
 SWEEP = "portal.purge_sessions"
+WAKE = "portal.process_due_work"
 WAIT = 60.0
 
 
@@ -53,12 +55,10 @@ def _task(data: bytes | str) -> tuple[str, str]:
 
 
 def _carried_problem(carried: dict[str, str], kicked: list[str], where: str) -> str | None:
-    """What is missing from ``carried`` (task id to name): the worker's own sweep or one of ``kicked``."""
-    missing = [task_id for task_id in kicked if task_id not in carried]
+    """What is missing from ``carried`` (task id to name): one of ``kicked``."""
+    missing = [task_id for task_id in kicked if carried.get(task_id) != WAKE]
     if missing:
         return f"the kick(s) {missing} from this process are not in {where} (it carried {carried})"
-    if not any(name == SWEEP and task_id not in kicked for task_id, name in carried.items()):
-        return f"the worker's own {SWEEP} is not in {where} (it carried {carried})"
     return None
 
 
@@ -77,27 +77,20 @@ class Probe:
 
 
 class PostgresProbe(Probe):
-    """The queue table: rows are inserted by a kick and deleted when a worker acknowledges them."""
+    """The NOTIFY channel: this test listens beside the worker (a wake-up is not stored, so not acknowledged)."""
 
-    def __init__(self, owner: asyncpg.Connection) -> None:
-        self.owner = owner
-        self.before = 0
+    def __init__(self, dsn: str) -> None:
+        self.wake_ups = WakeUps(dsn)
 
     async def open(self) -> None:
-        self.before = await queue_table_written(self.owner)
+        await self.wake_ups.__aenter__()
 
     async def problem(self, kicked: list[str]) -> str | None:
-        written = await queue_table_written(self.owner) - self.before
-        if written < 1 + len(kicked):
-            return (
-                f"{written} message(s) went into {QUEUE_TABLE}; expected the worker's sweep and {len(kicked)} kick(s)"
-            )
-        left = await self.owner.fetch(
-            f"SELECT id, task_id, task_name, status FROM {QUEUE_TABLE} WHERE id > $1 ORDER BY id", self.before
-        )
-        if left:
-            return f"messages not yet taken and acknowledged: {[dict(row) for row in left]}"
-        return None
+        carried = dict(_task(message) for message in self.wake_ups.messages)
+        return _carried_problem(carried, kicked, f"the PostgreSQL channel {QUEUE_CHANNEL}")
+
+    async def close(self) -> None:
+        await self.wake_ups.__aexit__()
 
 
 class RedisProbe(Probe):
@@ -223,33 +216,37 @@ async def insert_expired_session(owner: asyncpg.Connection, session_id: str, cus
 
 
 @pytest.mark.parametrize("name", sorted(BROKERS))
-async def test_a_worker_process_receives_work_through_each_broker(
+async def test_a_worker_process_is_woken_through_each_broker(
     shared_tenants: Platform, name: str, tmp_path: Path
 ) -> None:
     url = BROKERS[name]
     jane = await customer_id("t-greenfield", "jane@globalco.com")
     log = tmp_path / "worker.log"
+    database_url = str(shared_tenants.settings.database_url)
     async with contextlib.AsyncExitStack() as stack:
-        owner = await asyncpg.connect(shared_tenants.settings.database_url)
+        owner = await asyncpg.connect(database_url)
         stack.push_async_callback(owner.close)
         settings = msgspec.structs.replace(shared_tenants.settings, broker_url=url)
         broker = create_broker(settings, await shared_tenants.database.app_dsn(), make_default=False)
         await broker.startup()  # declares the stream, consumer group or queue the worker reads
         stack.push_async_callback(broker.shutdown)
-        probe = PostgresProbe(owner) if url is None else PROBES[name](url)
+        probe = PostgresProbe(database_url) if url is None else PROBES[name](url)
         await probe.open()
         stack.push_async_callback(probe.close)
-        table_before = await queue_table_written(owner)
+        wake_ups = await stack.enter_async_context(WakeUps(database_url))
 
-        async def table_untouched() -> str | None:
-            if url is not None and (written := await queue_table_written(owner) - table_before):
-                return f"{QUEUE_TABLE} received {written} message(s) although the worker uses {name}"
+        def postgres_untouched() -> str | None:
+            if url is not None and wake_ups.messages:
+                return f"{len(wake_ups.messages)} PostgreSQL wake-up(s) were sent although the worker uses {name}"
             return None
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-        env["PORTAL_DATABASE_URL"] = str(shared_tenants.settings.database_url)
+        env["PORTAL_DATABASE_URL"] = database_url
+        env["PORTAL_TASK_POLL_INTERVAL"] = "3600"  # only a wake-up makes it look again
         if url:
             env["PORTAL_BROKER_URL"] = url
+        started = await owner.fetchval("SELECT now()")
+        await _sweep_due(owner)  # the worker's first look runs it
         with log.open("wb") as out:
             worker = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "portal.cli", "worker", cwd=ROOT, env=env, stdout=out, stderr=out
@@ -257,10 +254,10 @@ async def test_a_worker_process_receives_work_through_each_broker(
         stack.push_async_callback(_stop, worker)
 
         async def until(check: Callable[[], Awaitable[str | None]], what: str) -> None:
-            """Poll ``check`` until it reports no problem; fail at once if the PostgreSQL queue is used."""
+            """Poll ``check`` until it reports no problem; fail at once if PostgreSQL carries a wake-up."""
             deadline = time.monotonic() + WAIT
             while (problem := await check()) is not None:
-                if (wrong := await table_untouched()) is not None:
+                if (wrong := postgres_untouched()) is not None:
                     raise AssertionError(f"{wrong}\n{_log(log)}")
                 if worker.returncode is not None:
                     raise AssertionError(
@@ -270,24 +267,43 @@ async def test_a_worker_process_receives_work_through_each_broker(
                     raise AssertionError(f"no {what} within {WAIT:g} s: {problem}\n{_log(log)}")
                 await asyncio.sleep(0.1)
 
-        # The worker kicks its sweep when it starts: through the broker, and back to it.
-        await until(lambda: probe.problem([]), f"sweep of the worker's own through {name}")
-        # Then a kick from this process, through the same broker, reaches the worker and is taken.
+        async def first_look_done() -> str | None:
+            finished = await owner.fetchval("SELECT last_finished_at FROM portal_schedule WHERE name = $1", SWEEP)
+            ready = "worker ready" in _log(log)
+            return None if ready and finished is not None and finished > started else "the first look is not done"
+
+        await until(first_look_done, "first look for due work")
+        # Now work falls due, and nothing looks for it until a wake-up comes through the broker.
         session_id = f"broker-{name}-{jane}"
         await insert_expired_session(owner, session_id, jane)
-        kicked = [(await purge_sessions.kicker().with_broker(broker).kiq()).task_id]
+        await _sweep_due(owner)
+        await asyncio.sleep(1.0)
+        assert await _session_left(owner, session_id), f"the worker found the work without a wake-up\n{_log(log)}"
+        kicked = [(await process_due_work.kicker().with_broker(broker).kiq()).task_id]
 
         async def purged() -> str | None:
-            if await owner.fetchval("SELECT count(*) FROM portal_session WHERE id = $1", session_id):
-                return f"the expired session {session_id} is still there"
-            return None
+            return (
+                f"the expired session {session_id} is still there" if await _session_left(owner, session_id) else None
+            )
 
-        await until(purged, f"sweep kicked from this process through {name}")
-        await until(lambda: probe.problem(kicked), f"kick from this process carried by {name} and taken")
+        await until(purged, f"sweep after a wake-up through {name}")
+        await until(lambda: probe.problem(kicked), f"wake-up carried by {name} and taken")
         await _stop(worker)
         assert worker.returncode == 0, _log(log)
-        untouched = await table_untouched()
+        untouched = postgres_untouched()
         assert untouched is None, f"{untouched}\n{_log(log)}"
+
+
+async def _sweep_due(owner: asyncpg.Connection) -> None:
+    await owner.execute(
+        "INSERT INTO portal_schedule (name, next_run_at) VALUES ($1, now()) "
+        "ON CONFLICT (name) DO UPDATE SET next_run_at = now()",
+        SWEEP,
+    )
+
+
+async def _session_left(owner: asyncpg.Connection, session_id: str) -> bool:
+    return bool(await owner.fetchval("SELECT count(*) FROM portal_session WHERE id = $1", session_id))
 
 
 def _log(log: Path) -> str:

@@ -68,7 +68,7 @@ def test_task_modules_are_imported_for_the_worker(portal_platform: Platform) -> 
     from taskiq import async_shared_broker
 
     assert "example.count_notes" in async_shared_broker.get_all_tasks()
-    assert "portal.purge_sessions" in async_shared_broker.get_all_tasks()
+    assert "portal.process_due_work" in async_shared_broker.get_all_tasks()
 
 
 @pytest.mark.parametrize(

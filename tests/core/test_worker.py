@@ -1,4 +1,4 @@
-"""The worker: the PostgreSQL broker delivers the session sweep, which visits every ISO."""
+"""Scheduled jobs: the session sweep visits every ISO, and a worker runs a due job once, then reschedules it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from portal.platform import Platform
-from portal.tasks.broker import QUEUE_TABLE
 from portal.tasks.system import purge_sessions
-from portal.tasks.worker import run_worker
+from portal.tasks.worker import Worker
 from portal.testing import customer_id
-from support.queue import queue_table_written
 
 
 async def _old_sessions(owner: asyncpg.Connection, *customers: str) -> int:
@@ -48,28 +46,34 @@ async def test_purge_visits_each_iso_in_turn(shared_tenants: Platform) -> None:
         await owner.close()
 
 
-async def test_the_worker_runs_sweeps_through_the_broker(shared_tenants: Platform) -> None:
+async def test_a_worker_runs_a_due_job_and_schedules_its_next_run(shared_tenants: Platform) -> None:
     harbor = await customer_id("t-apex", "jane@globalco.com")
     owner = await asyncpg.connect(shared_tenants.settings.database_url)
-    await _insert_expired(owner, harbor, "broker")
-    written = await queue_table_written(owner)
-    worker = asyncio.create_task(run_worker(shared_tenants, sweep_interval=3600))
+    await _insert_expired(owner, harbor, "scheduled")
+    await owner.execute(
+        "INSERT INTO portal_schedule (name, next_run_at) VALUES ('portal.purge_sessions', now()) "
+        "ON CONFLICT (name) DO UPDATE SET next_run_at = now(), claimed_by = NULL"
+    )
+    worker = Worker(shared_tenants, poll_interval=0.1)
+    running = asyncio.create_task(worker.run())
     try:
         deadline = time.monotonic() + 10
-        while await owner.fetchval("SELECT count(*) FROM portal_session WHERE id LIKE 'expired-broker-%'"):
-            if worker.done():
-                worker.result()
+        while await owner.fetchval("SELECT count(*) FROM portal_session WHERE id LIKE 'expired-scheduled-%'"):
+            if running.done():
+                running.result()
                 raise AssertionError("the worker stopped before it ran the sweep")
-            assert time.monotonic() < deadline, "the worker did not run the sweep within 10 s"
+            assert time.monotonic() < deadline, "the worker did not run the due sweep within 10 s"
             await asyncio.sleep(0.05)
-        # The sweep travelled as a message through the PostgreSQL queue, which the worker took and
-        # acknowledged (acknowledged messages are deleted).
-        assert await queue_table_written(owner) > written, f"nothing went through {QUEUE_TABLE}"
         deadline = time.monotonic() + 10
-        while left := await owner.fetch(f"SELECT id, task_name, status FROM {QUEUE_TABLE} WHERE id > $1", written):
-            assert time.monotonic() < deadline, f"messages not acknowledged within 10 s: {[dict(r) for r in left]}"
+        while (row := await owner.fetchrow(
+            "SELECT claimed_by, last_error, next_run_at - now() AS wait FROM portal_schedule "
+            "WHERE name = 'portal.purge_sessions'"
+        )) is None or row["claimed_by"] is not None:  # fmt: skip
+            assert time.monotonic() < deadline, "the sweep's run was not recorded within 10 s"
             await asyncio.sleep(0.05)
+        assert row["last_error"] is None
+        assert timedelta(minutes=4) < row["wait"] <= timedelta(minutes=5), "the next run is one interval later"
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
+        worker.stop()
+        await running
         await owner.close()

@@ -21,8 +21,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from portal.events.delivery import delivery_poller
 from portal.platform import Platform
+from portal.tasks.worker import run_worker
 from support.browser import (
     VIEWPORTS,
     LivePortal,
@@ -113,11 +113,11 @@ async def page_at(browser: Browser) -> AsyncIterator[OpenPage]:
 async def delivery_worker(live_portal: LivePortal) -> AsyncIterator[asyncio.Task[None]]:
     """Deliver due webhooks (and run due event handlers) while the test runs.
 
-    Runs :func:`portal.events.delivery.delivery_poller`, the loop ``portal worker`` runs beside
-    its task receiver, every 0.2 s with the live portal's settings (loopback receivers allowed).
-    Queued tasks (sign-in emails) are not run.
+    Runs the :class:`portal.tasks.worker.Worker` that ``portal worker`` runs, looking for due
+    work every 0.2 s, with the live portal's settings (loopback receivers allowed); queued tasks
+    (sign-in emails) run too.
     """
-    task = asyncio.create_task(delivery_poller(live_portal.platform, interval=0.2), name="e2e-delivery-poller")
+    task = asyncio.create_task(run_worker(live_portal.platform, poll_interval=0.2), name="e2e-worker")
     try:
         yield task
     finally:

@@ -34,13 +34,13 @@ from portal.events.delivery import (
     ReplayError,
     check_destination,
     deliver_due,
-    delivery_poller,
     parse_retry_after,
     replay,
     replay_since,
 )
 from portal.events.signing import new_secret, sign, signature_header
 from portal.mail import MailCatcher
+from portal.tasks.worker import run_worker
 
 
 def script(*replies: Reply | float) -> Any:
@@ -382,7 +382,7 @@ async def test_the_poller_delivers_without_a_kick(
     hooks: Any, merchant: HookMerchant, receiver: Receiver, owner: asyncpg.Connection
 ) -> None:
     endpoint = await add_endpoint(merchant, receiver.url, receiver.secrets[0])
-    poller = asyncio.create_task(delivery_poller(hooks, interval=0.1))
+    poller = asyncio.create_task(run_worker(hooks, poll_interval=0.1))
     try:
         await emit_events(merchant, 5)
         await receiver.wait_for(lambda: len(receiver.requests) >= 5, 10, "the poller to deliver")

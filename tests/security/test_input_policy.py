@@ -9,7 +9,7 @@ from security.conftest import GREENFIELD, api_key, bearer, mint
 from portal.db.engine import fetch, tenant_transaction
 from portal.ids import new_id
 from portal.testing import customer_id
-from support.queue import queue_table_written
+from support.queue import tasks_queued
 
 API = "api.portal.localhost"
 NUL = "\u0000"
@@ -133,17 +133,16 @@ async def test_a_nul_in_the_login_form_gets_a_readable_page_and_queues_nothing(p
     form = await client.get("/login")
     csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     owner = await asyncpg.connect(platform.settings.database_url)
-    before = await queue_table_written(owner)
+    before = await tasks_queued(owner)
     response = await client.post("/login", data={"email": f"jane{NUL}@globalco.com", "csrf_token": csrf})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert "Check your email" not in response.text
     assert "The field &#39;email&#39; contains a control character (U+0000)." in response.text
-    assert await queue_table_written(owner) == before
-    from portal.access.login_task import send_login_link
-
-    await send_login_link.kiq("iso_none", "mer_none", "nobody@example.com")  # runs as a no-op
-    assert await queue_table_written(owner) == before + 1  # the count does see a queued task
+    assert await tasks_queued(owner) == before
+    ok = await client.post("/login", data={"email": "nobody@example.com", "csrf_token": csrf})
+    assert ok.status_code == 200
+    assert await tasks_queued(owner) == before + 1  # the count does see a queued task
     await owner.close()
 
 
@@ -191,14 +190,21 @@ async def test_a_static_file_name_too_long_for_the_file_system_is_not_found(plat
 async def test_a_task_is_not_queued_with_arguments_that_could_never_be_stored(platform) -> None:
     """The input policy for tasks: refused when queued (a 400 for the request), never failing on every try."""
     from portal.access.login_task import send_login_link
+    from portal.db.engine import tenant_transaction
+    from portal.tasks.durable import queue_task
     from portal.web.input_policy import InputRefusedError
 
     tenant = await platform.tenants.resolve(GREENFIELD)
     assert tenant is not None
+    owner = await asyncpg.connect(platform.settings.database_url)
+    before = await tasks_queued(owner)
     with pytest.raises(InputRefusedError) as refused:
-        await send_login_link.kiq(tenant.merchant.iso_id, tenant.merchant.id, f"jane{NUL}@globalco.com")
+        async with tenant_transaction(tenant.merchant.iso_id):
+            await queue_task(send_login_link, {"email": f"jane{NUL}@globalco.com"}, merchant_id=tenant.merchant.id)
     assert refused.value.status_code == 400
-    assert "argument 3" in refused.value.detail
+    assert "argument email" in refused.value.detail
+    assert await tasks_queued(owner) == before
+    await owner.close()
 
 
 @pytest.mark.parametrize(

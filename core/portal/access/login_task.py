@@ -1,27 +1,35 @@
-"""The task that emails a sign-in link, run by the worker so every answer to ``/login`` is alike."""
+"""The durable task that emails a sign-in link, run by the worker so every answer to ``/login`` is alike."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-
-from taskiq import async_shared_broker
+from typing import TYPE_CHECKING
 
 from portal.access.links import issue_link
 from portal.db.engine import fetch, tenant_transaction
 from portal.mail import Mailer, compose, render_email
-from portal.tasks.runtime import current_platform
+from portal.tasks.durable import TaskRun, durable_task
 from portal.tenancy.models import normalize_email
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
 
 log = logging.getLogger(__name__)
 
 LOGIN_LINK_TTL = timedelta(minutes=15)
+RETRY_DELAYS = (timedelta(seconds=5), timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=5))
+"""A sign-in email is worth retrying only while the customer still waits for it (about 8 minutes)."""
 
 
-@async_shared_broker.task(task_name="portal.send_login_link")
-async def send_login_link(iso_id: str, merchant_id: str, email: str) -> bool:
-    """Email a fresh single-use link when ``email`` is a customer of the merchant; else nothing."""
-    platform = current_platform()
+@durable_task("portal.send_login_link", retry_delays=RETRY_DELAYS)
+async def send_login_link(task: TaskRun) -> None:
+    """Email a fresh single-use link when the task's ``email`` is a customer of the merchant; else nothing."""
+    await email_login_link(task.platform, task.iso_id, str(task.merchant_id), str(task.args["email"]))
+
+
+async def email_login_link(platform: Platform, iso_id: str, merchant_id: str, email: str) -> bool:
+    """Email a fresh single-use link to ``email`` if it is a customer of the merchant; return whether one went."""
     tenant = await platform.tenants.load_merchant(iso_id, merchant_id)
     if tenant is None:
         return False

@@ -19,6 +19,8 @@ from portal.access.tokens import Claims
 from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.events.core_types import SessionPayload
+from portal.metrics import LINKS_REFUSED
+from portal.tasks.durable import queue_task
 from portal.tenancy.models import normalize_email
 from portal.web.middleware import cookie_of
 from portal.web.render import render_page
@@ -91,6 +93,7 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             )
     except LinkRefusedError as refusal:
         log.info("link refused on %s: %s", tenant.merchant.slug, refusal.reason)
+        LINKS_REFUSED.labels(reason=refusal.reason).inc()
         title, detail = PROBLEMS[refusal.reason]
         return render_page(
             request,
@@ -144,6 +147,8 @@ async def _request_link(request: Request[Any, Any, Any], email: str) -> Response
         per_email = await allow(
             iso_id, bucket_key("login-email", merchant_id, normalize_email(email)), settings.login_rate_per_email
         )
+        if per_ip and per_email:
+            await queue_task(send_login_link, {"email": email}, merchant_id=merchant_id)
     if not (per_ip and per_email):
         return render_page(
             request,
@@ -154,7 +159,6 @@ async def _request_link(request: Request[Any, Any, Any], email: str) -> Response
             detail="Please wait a while before asking for another link.",
             headers={"retry-after": "3600"},
         )
-    await send_login_link.kiq(iso_id, merchant_id, email)
     return render_page(request, "access/login_sent.html", tenant=tenant, title="Check your email")
 
 

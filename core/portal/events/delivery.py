@@ -31,6 +31,7 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 import httpx
@@ -50,6 +51,8 @@ from portal.events.destinations import (
 )
 from portal.events.signing import signature_header
 from portal.ids import new_id
+from portal.metrics import WEBHOOK_DELIVERIES
+from portal.tasks.durable import persist
 
 if TYPE_CHECKING:
     from portal.config import Settings
@@ -116,7 +119,7 @@ def lease_for(settings: Settings, limit: int) -> timedelta:
     return timedelta(seconds=settings.webhook_timeout * waves) + LEASE_MARGIN
 
 
-async def _claim(settings: Settings, iso_id: str, limit: int) -> list[Claimed]:
+async def _claim(settings: Settings, iso_id: str, limit: int, worker_id: str | None) -> list[Claimed]:
     async with tenant_transaction(iso_id):
         rows = await fetch(
             """
@@ -127,7 +130,7 @@ async def _claim(settings: Settings, iso_id: str, limit: int) -> list[Claimed]:
                  LIMIT $1
                    FOR UPDATE SKIP LOCKED)
             UPDATE portal_webhook_delivery d
-               SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval
+               SET attempts = d.attempts + 1, next_attempt_at = now() + $2::interval, claimed_by = $3
               FROM due, portal_webhook_endpoint e
              WHERE d.id = due.id AND e.id = d.endpoint_id
             RETURNING d.id, d.merchant_id, d.endpoint_id, d.payload, d.attempts, e.url, e.enabled, e.secret,
@@ -135,11 +138,12 @@ async def _claim(settings: Settings, iso_id: str, limit: int) -> list[Claimed]:
             """,
             limit,
             lease_for(settings, limit),
+            worker_id,
         )
         disabled = [row["id"] for row in rows if not row["enabled"]]
         if disabled:
             await fetch(
-                "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, "
+                "UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, claimed_by = NULL, "
                 "last_error = 'endpoint disabled' WHERE id = ANY($1::text[])",
                 disabled,
             )
@@ -309,17 +313,19 @@ async def _record_failure(platform: Platform, iso_id: str, message: Claimed, out
             reason = "the endpoint answered 410 Gone"
             owned = await fetch(
                 f"UPDATE portal_webhook_delivery SET status = 'cancelled', next_attempt_at = NULL, last_status = $3, "
-                f"last_error = $4 WHERE {claim} RETURNING id",
+                f"last_error = $4, claimed_by = NULL WHERE {claim} RETURNING id",
                 message.id, message.attempts, code, reason,
             )  # fmt: skip
+            WEBHOOK_DELIVERIES.labels(outcome="cancelled").inc()
             if owned:
                 await _disable(message.endpoint_id, reason)
         else:
             delay = _retry_delay(message.attempts, outcome)
+            WEBHOOK_DELIVERIES.labels(outcome="failed" if delay is None else "retrying").inc()
             # A NULL delay (no attempts left) fails the message and leaves no next attempt.
             owned = await fetch(
                 "UPDATE portal_webhook_delivery SET status = CASE WHEN $3::interval IS NULL THEN 'failed' "
-                "ELSE 'pending' END, next_attempt_at = now() + $3::interval, "
+                "ELSE 'pending' END, next_attempt_at = now() + $3::interval, claimed_by = NULL, "
                 f"last_status = $4, last_error = $5 WHERE {claim} RETURNING id",
                 message.id, message.attempts, delay, code, failure[:2000],
             )  # fmt: skip
@@ -399,28 +405,37 @@ async def deliver_due(
     *,
     resolve: Resolver | None = None,
     connections: Connections | None = None,
+    worker_id: str | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> int:
     """Claim up to ``limit`` due messages of one ISO, send them and record each outcome.
 
     ``resolve`` looks up endpoint host names, once per attempt (``platform.resolve`` by default);
     ``connections`` defaults to this event loop's, which keep connections alive across batches.
-    Returns how many messages were claimed (sent, or cancelled because the endpoint is disabled).
+    ``worker_id`` is recorded on the claims; once ``stopping`` is set, claimed messages not yet
+    sent are left unsent for the worker to hand back. Returns how many messages were claimed.
     """
     settings = platform.settings
-    claimed = await _claim(settings, iso_id, limit)
+    claimed = await _claim(settings, iso_id, limit, worker_id)
     if not claimed:
         return 0
     pool = connections if connections is not None else _connections()
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(message: Claimed) -> tuple[Claimed, Outcome]:
+    async def one(message: Claimed) -> tuple[Claimed, Outcome | None]:
         async with gate:
+            if stopping is not None and stopping.is_set():
+                return message, None  # not sent: handed back when the worker stops
             return message, await _send(pool, settings, message, resolve or platform.resolve)
 
     # Sends keep flowing while finished ones are recorded, a few at a time, well within the lease.
     finished: list[tuple[Claimed, Outcome]] = []
     for next_done in asyncio.as_completed([one(message) for message in claimed]):
-        finished.append(await next_done)
+        message, outcome = await next_done
+        if outcome is None:
+            WEBHOOK_DELIVERIES.labels(outcome="released").inc()
+            continue
+        finished.append((message, outcome))
         if len(finished) >= CONCURRENCY:
             await _record_wave(platform, iso_id, finished)
             finished = []
@@ -432,13 +447,16 @@ async def deliver_due(
 async def _record_wave(platform: Platform, iso_id: str, sent: list[tuple[Claimed, Outcome]]) -> None:
     delivered = [(m, o) for m, o in sent if _succeeded(o)]
     failed = [(m, o) for m, o in sent if not _succeeded(o)]
+    WEBHOOK_DELIVERIES.labels(outcome="succeeded").inc(len(delivered))
     try:
-        await _record_successes(iso_id, delivered)
+        await persist(lambda: _record_successes(iso_id, delivered), f"{len(delivered)} delivered webhooks")
     except Exception:
         log.exception("could not record %s delivered webhooks; their leases will retry them", len(delivered))
     for message, outcome in failed:
         try:
-            await _record_failure(platform, iso_id, message, outcome)
+            await persist(
+                partial(_record_failure, platform, iso_id, message, outcome), f"the outcome of webhook {message.id}"
+            )
         except Exception:
             log.exception("could not record the outcome of webhook %s; its lease will retry it", message.id)
 
@@ -555,7 +573,7 @@ async def _record_successes(iso_id: str, delivered: list[tuple[Claimed, Outcome]
         owned = await fetch(
             """
             UPDATE portal_webhook_delivery d
-               SET status = 'succeeded', delivered_at = now(), next_attempt_at = NULL,
+               SET status = 'succeeded', delivered_at = now(), next_attempt_at = NULL, claimed_by = NULL,
                    last_status = u.code, last_error = NULL
               FROM unnest($1::text[], $2::int[], $3::int[]) AS u(id, attempts, code)
              WHERE d.id = u.id AND d.status = 'pending' AND d.attempts = u.attempts
@@ -634,31 +652,6 @@ async def replay_since(
     return new_ids
 
 
-async def delivery_poller(platform: Platform, interval: float = 1.0) -> None:
-    """Process due deliveries and handler runs of every ISO every ``interval`` seconds, forever.
-
-    Exceptions are logged and the loop goes on; cancel the task to stop it. An ISO whose batch
-    was full is visited again at once.
-    """
-    from portal.events.handlers import run_due_handlers
-    from portal.events.worker import isos_with_due_work
-
-    while True:
-        busy = False
-        try:
-            for iso_id in await isos_with_due_work():
-                try:
-                    if await deliver_due(platform, iso_id) >= BATCH:
-                        busy = True
-                    await run_due_handlers(platform.registry, iso_id)
-                except Exception:
-                    log.exception("webhook poller: processing ISO %s failed", iso_id)
-        except Exception:
-            log.exception("webhook poller: looking up due work failed")
-        if not busy:
-            await asyncio.sleep(interval)
-
-
 __all__: list[str] = [
     "KEEP_CLIENTS",
     "MAX_ATTEMPTS",
@@ -668,7 +661,6 @@ __all__: list[str] = [
     "ReplayError",
     "check_destination",
     "deliver_due",
-    "delivery_poller",
     "parse_retry_after",
     "replay",
     "replay_since",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -21,12 +22,24 @@ RETRY_DELAYS = (
 LEASE = timedelta(minutes=2)
 
 
-async def run_due_handlers(registry: PluginRegistry, iso_id: str, limit: int = 50) -> int:
-    """Run handler rows of one ISO that are due; return how many ran (successfully or not)."""
+async def run_due_handlers(
+    registry: PluginRegistry,
+    iso_id: str,
+    limit: int = 50,
+    *,
+    worker_id: str | None = None,
+    stopping: asyncio.Event | None = None,
+) -> int:
+    """Run handler rows of one ISO that are due; return how many were claimed.
+
+    ``worker_id`` is recorded on the claims (so a stopping worker can hand them back); once
+    ``stopping`` is set, claimed rows not yet started are left for that hand-back.
+    """
     async with tenant_transaction(iso_id):
         claimed = await fetch(
             """
-            UPDATE portal_event_handling h SET attempts = attempts + 1, next_attempt_at = now() + $2::interval
+            UPDATE portal_event_handling h
+               SET attempts = attempts + 1, next_attempt_at = now() + $2::interval, claimed_by = $3
              WHERE h.id IN (SELECT id FROM portal_event_handling
                              WHERE status = 'pending' AND next_attempt_at <= now()
                              ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -34,8 +47,11 @@ async def run_due_handlers(registry: PluginRegistry, iso_id: str, limit: int = 5
             """,
             limit,
             LEASE,
+            worker_id,
         )
     for row in claimed:
+        if stopping is not None and stopping.is_set():
+            break
         await _run_one(registry, iso_id, row)
     return len(claimed)
 
@@ -56,8 +72,8 @@ async def _run_one(registry: PluginRegistry, iso_id: str, row: dict[str, object]
             async with transaction.connection.transaction():
                 await spec[1].handle(HandledEvent(**{**event, "data": data}))
             await fetch(
-                "UPDATE portal_event_handling SET status = 'succeeded', done_at = now(), last_error = NULL "
-                "WHERE id = $1",
+                "UPDATE portal_event_handling SET status = 'succeeded', done_at = now(), last_error = NULL, "
+                "claimed_by = NULL WHERE id = $1",
                 row["id"],
             )
     except Exception as exc:
@@ -67,7 +83,8 @@ async def _run_one(registry: PluginRegistry, iso_id: str, row: dict[str, object]
         log.warning("handler %s failed on event %s (attempt %s): %s", row["handler"], row["event_id"], attempts, exc)
         async with tenant_transaction(iso_id):
             await fetch(
-                "UPDATE portal_event_handling SET status = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1",
+                "UPDATE portal_event_handling SET status = $2, next_attempt_at = $3, last_error = $4, "
+                "claimed_by = NULL WHERE id = $1",
                 row["id"],
                 "failed" if final else "pending",
                 None if final else datetime.now(UTC) + delay,

@@ -1,5 +1,10 @@
 """The taskiq broker: PostgreSQL by default (same database), or Redis, NATS or RabbitMQ by URL.
 
+Broker messages only wake workers: the work itself is durable in PostgreSQL (tasks, webhook
+deliveries, handler runs), so a lost message delays work by at most the poll interval. Every
+broker keeps a bounded backlog (PostgreSQL none at all: NOTIFY; Redis a capped stream; NATS a
+stream with a message and age limit; RabbitMQ a queue acknowledged as consumed).
+
 Tasks are declared on taskiq's shared broker (``@async_shared_broker.task``) so plugins need no
 broker at import time; :func:`create_broker` binds it to the configured one.
 """
@@ -13,8 +18,10 @@ from taskiq import AsyncBroker, TaskiqMessage, TaskiqMiddleware, async_shared_br
 from portal.config import ConfigError, Settings
 from portal.web.input_policy import check_json_value
 
-QUEUE_TABLE = "portal_queue.taskiq_messages"
 QUEUE_CHANNEL = "portal_tasks"
+"""The NOTIFY channel of the PostgreSQL broker."""
+BACKLOG_LIMIT = 10_000
+"""Most wake-up messages Redis and NATS keep (older ones are dropped: a wake-up is idempotent)."""
 
 
 class TaskInputPolicy(TaskiqMiddleware):
@@ -44,18 +51,30 @@ def create_broker(settings: Settings, app_dsn: str, *, make_default: bool = True
     broker: AsyncBroker
     try:
         if scheme in ("postgres", "postgresql"):
-            from taskiq_pg.asyncpg import AsyncpgBroker
+            from portal.tasks.pg_broker import PostgresWakeBroker
 
-            broker = AsyncpgBroker(dsn=url or app_dsn, table_name=QUEUE_TABLE, channel_name=QUEUE_CHANNEL)
+            broker = PostgresWakeBroker(url or app_dsn, QUEUE_CHANNEL)
         elif scheme in ("redis", "rediss"):
             from taskiq_redis import RedisStreamBroker
 
-            broker = RedisStreamBroker(url=url or "", queue_name="portal_tasks", consumer_group_name="portal_workers")
+            broker = RedisStreamBroker(
+                url=url or "",
+                queue_name="portal_tasks",
+                consumer_group_name="portal_workers",
+                maxlen=BACKLOG_LIMIT,
+                socket_timeout=10,
+                socket_connect_timeout=5,
+            )
         elif scheme in ("nats", "tls"):
+            from nats.js.api import StreamConfig
             from taskiq_nats import PullBasedJetStreamBroker
 
             broker = PullBasedJetStreamBroker(
-                servers=[url or ""], subject="portal.tasks", stream_name="portal_tasks", durable="portal_workers"
+                servers=[url or ""],
+                subject="portal.tasks",
+                stream_name="portal_tasks",
+                durable="portal_workers",
+                stream_config=StreamConfig(max_msgs=BACKLOG_LIMIT, max_age=24 * 3600),
             )
         elif scheme in ("amqp", "amqps"):
             from taskiq_aio_pika import AioPikaBroker, Queue

@@ -7,10 +7,15 @@ row-level security stays on throughout.
 from __future__ import annotations
 
 import logging
-
-from taskiq import async_shared_broker
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from portal.db.engine import fetch, system_transaction, tenant_transaction
+from portal.tasks.durable import purge_finished_tasks
+from portal.tasks.schedules import scheduled
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +27,8 @@ async def iso_ids(*, include_suspended: bool = False) -> list[str]:
     return [row["id"] for row in rows]
 
 
-@async_shared_broker.task(task_name="portal.purge_sessions")
-async def purge_sessions() -> int:
+@scheduled("portal.purge_sessions", every=timedelta(minutes=5))
+async def purge_sessions(platform: Platform | None = None) -> int:
     """Delete sessions that ended or expired more than a day ago, and other spent rows.
 
     Also removes expired rate-limit counters and links that expired more than 30 days ago.
@@ -47,4 +52,13 @@ async def purge_sessions() -> int:
     return removed
 
 
-SWEEPS = [purge_sessions]
+@scheduled("portal.purge_finished_tasks", every=timedelta(hours=1))
+async def purge_tasks(platform: Platform) -> int:
+    """Delete finished tasks and handler runs older than ``task_retention_days``; return how many tasks."""
+    older_than = timedelta(days=platform.settings.task_retention_days)
+    removed = 0
+    for iso_id in await iso_ids(include_suspended=True):
+        removed += await purge_finished_tasks(iso_id, older_than)
+    if removed:
+        log.info("purged %s finished tasks", removed)
+    return removed

@@ -6,14 +6,12 @@ portal_tenants_changed`` from a trigger), and entries expire after the TTL regar
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
-import asyncpg
-
 from portal.db.engine import fetch, json_value, system_transaction, tenant_transaction
+from portal.db.listener import ReconnectingListener
 from portal.payments.choice import GatewayChoice, validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
 from portal.tenancy.models import Brand, MerchantView, Tenant, contrast_color
@@ -36,10 +34,7 @@ class TenantResolver:
         self.base_domain = base_domain
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
-        self._listener: asyncpg.Connection | None = None
-        self._reconnect_task: asyncio.Task[None] | None = None
-        self._dsn = ""
-        self._closing = False
+        self._listener: ReconnectingListener | None = None
 
     async def resolve(self, host: str) -> Tenant | None:
         """The active tenant answering on ``host``, or ``None``."""
@@ -118,49 +113,31 @@ class TenantResolver:
 
     async def listen(self, dsn: str) -> None:
         """Clear the cache whenever tenants change, in any process; reconnect if the link drops."""
-        self._dsn = dsn
-        self._closing = False
-        await self._connect_listener()
+        self._listener = ReconnectingListener(
+            dsn,
+            CHANNEL,
+            lambda _payload: self.invalidate(),
+            name="tenant changes",
+            on_connect=self.invalidate,
+            on_lost=self.invalidate,  # changes go unheard from now on: nothing cached can be trusted
+        )
+        if not await self._listener.start():
+            log.warning(
+                "cannot listen for tenant changes (%s); relying on the %ss TTL until it reconnects",
+                self._listener.last_error,
+                self.ttl,
+            )
 
-    async def _connect_listener(self) -> bool:
-        try:
-            listener = await asyncpg.connect(self._dsn)
-            await listener.add_listener(CHANNEL, self._on_change)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("cannot listen for tenant changes (%s); relying on the %ss TTL", exc, self.ttl)
-            return False
-        listener.add_termination_listener(self._on_listener_lost)
-        self._listener = listener
-        self.invalidate()  # changes may have happened while nobody listened
-        return True
-
-    def _on_change(self, *_: object) -> None:
-        self.invalidate()
-
-    def _on_listener_lost(self, *_: object) -> None:
-        self._listener = None
-        self.invalidate()
-        if not self._closing:
-            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        delay = 0.5
-        while not self._closing and not await self._connect_listener():
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+    @property
+    def listening(self) -> bool:
+        """True while tenant changes are heard (else cached tenants live out their TTL)."""
+        return self._listener is not None and self._listener.connected
 
     async def close(self) -> None:
         """Stop listening."""
-        self._closing = True
-        if self._reconnect_task is not None:
-            self._reconnect_task.cancel()
-            self._reconnect_task = None
         if self._listener is not None:
             listener, self._listener = self._listener, None
-            try:
-                await asyncio.wait_for(listener.close(), timeout=5)
-            except (TimeoutError, OSError, asyncpg.PostgresError):
-                listener.terminate()
+            await listener.close()
 
 
 def _merchant_view(row: dict[str, Any]) -> MerchantView:
