@@ -187,7 +187,7 @@ def main(ctx: click.Context, config: Path | None) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
 
 
 # --- database -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from portal.config import Settings
 from portal.db.embedded import process_alive, process_started
 
 if TYPE_CHECKING:
+    from portal.ops import OpsListener
     from portal.platform import Platform
     from portal.tenancy.files import TenantFile
 
@@ -144,6 +145,35 @@ async def demo_links(platform: Platform, spec: TenantFile) -> list[tuple[str, st
     return links
 
 
+async def start_demo_ops_listener(settings: Settings, platform: Platform) -> OpsListener:
+    """The demo's operator listener: on ``ops_port``, else the web port + 1 (any free port if that is taken).
+
+    The demo is one process, so its ``/-/metrics`` shows the web server's and the worker's metrics.
+    """
+    from portal.ops import OpsListenerError, start_ops_listener
+
+    async def health() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    async def start(port: int) -> OpsListener:
+        return await start_ops_listener(settings, port=port, health=health, ready=platform.readiness)
+
+    if settings.ops_port is not None:
+        return await start(settings.ops_port)
+    try:
+        return await start(settings.port + 1 if settings.port < 65535 else 0)
+    except OpsListenerError as exc:
+        log.warning("%s; the demo's operator listener takes any free port instead", exc)
+        return await start(0)
+
+
+def listener_url(host: str, port: int) -> str:
+    """``http://host:port`` for a listener bound to ``host`` (loopback for the wildcard addresses)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 (naming the wildcard, not binding it)
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class _Stopping:
     """SIGINT and SIGTERM stop the demo cleanly, whenever they come.
 
@@ -214,6 +244,7 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
     )
     platform = Platform(settings)
     platform.mail_catcher = catcher
+    ops: OpsListener | None = None
     try:
         spec = load_tenant_file(tenants_file, platform.registry, settings.base_domain)
         await platform.migrate()
@@ -221,11 +252,13 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
         changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
         log.info("demo tenants: %s change(s)", len(changes))
         links = await demo_links(platform, spec)
+        ops = await start_demo_ops_listener(settings, platform)
         click.echo(f"\nPortal demo on http://<merchant>.{settings.base_domain}:{settings.port}/\n")
         click.echo("Signed links (each works once; ask for a new one at /login, mail shows at /-/mail):\n")
         for merchant, email, url in links:
             click.echo(f"  {merchant:<48} {email}\n    {url}\n")
-        click.echo(f"Caught mail: http://<any merchant>.{settings.base_domain}:{settings.port}/-/mail  Ctrl+C stops.\n")
+        click.echo(f"Caught mail: http://<any merchant>.{settings.base_domain}:{settings.port}/-/mail")
+        click.echo(f"Metrics:     {listener_url(settings.ops_host, ops.port)}/-/metrics  Ctrl+C stops.\n")
         app = create_app(platform, manage_platform=False)
         server = uvicorn.Server(
             uvicorn.Config(
@@ -245,5 +278,7 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
     finally:
+        if ops is not None:
+            await ops.stop()
         await platform.stop()
         await catcher.stop()

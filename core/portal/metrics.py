@@ -19,7 +19,9 @@ TASKS_FINISHED = Counter(
 )
 TASK_DURATION = Histogram("portal_task_duration_seconds", "Time one task run took, by task name.", ["task"])
 TASKS_DUE = Gauge(
-    "portal_tasks_due", "Work due now and not claimed, by kind (task, webhook, handler), read from PostgreSQL.", ["kind"]
+    "portal_tasks_due",
+    "Work due now and not claimed, by kind (task, webhook, handler), read from PostgreSQL.",
+    ["kind"],
 )
 OLDEST_DUE_TASK_AGE = Gauge(
     "portal_oldest_due_task_age_seconds",
@@ -32,8 +34,28 @@ WEBHOOK_DELIVERIES = Counter(
 )
 EMAILS = Counter("portal_emails_total", "Emails handed to the SMTP server, by outcome (sent, failed).", ["outcome"])
 LINKS_REFUSED = Counter(
-    "portal_access_links_refused_total", "Access links refused, by reason (expired, used, revoked, invalid).", ["reason"]
+    "portal_access_links_refused_total",
+    "Access links refused, by reason (expired, used, revoked, invalid).",
+    ["reason"],
 )
 WORKER_UP = Gauge(
     "portal_worker_component_up", "1 when a worker component (database, broker) is reachable, else 0.", ["component"]
+)
+DB_POOL_SIZE = Gauge(
+    "portal_db_pool_size",
+    "Connections open in this process's application pool (idle and in use), read at scrape time.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_IDLE = Gauge(
+    "portal_db_pool_idle", "Open connections of the application pool that no one holds.", multiprocess_mode="livesum"
+)
+DB_POOL_IN_USE = Gauge(
+    "portal_db_pool_in_use",
+    "Connections of the application pool held by a request or task right now.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "portal_db_pool_max_size",
+    "Most connections the application pool may open (db_pool_max).",
+    multiprocess_mode="livesum",
 )

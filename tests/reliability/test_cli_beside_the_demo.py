@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from reliability.demo_process import Demo, clean_env, free_port, portal, stop_leftovers
 
 GREENFIELD_JANE = ("--merchant", "greenfield", "--email", "jane@globalco.com")
@@ -85,3 +87,23 @@ def test_a_second_demo_on_the_same_folder_is_refused(demo: Demo, tmp_path: Path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"already serves {demo.data_dir}" in result.stderr and f":{demo.port}/" in result.stderr
     assert demo.process.poll() is None
+
+
+def test_the_demo_prints_and_serves_its_metrics(demo: Demo) -> None:
+    demo.wait_for_output("Metrics:")
+    found = re.search(r"^Metrics: +(http://127\.0\.0\.1:(\d+)/-/metrics)", demo.output(), re.M)
+    assert found, demo.output()
+    assert int(found.group(2)) != demo.port
+    assert demo.get(f"http://greenfield.portal.localhost:{demo.port}/-/health").status_code == 200
+    scraped = httpx.get(found.group(1), timeout=10)
+    assert scraped.status_code == 200 and scraped.headers["cache-control"] == "no-store"
+    values = {
+        (sample.name, sample.labels.get("path")): sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+    }
+    assert values[("portal_http_requests_total", "/-/health")] >= 1  # the web server's requests, in one process
+    assert values[("portal_db_pool_size", None)] >= 1
+    ready = httpx.get(found.group(1).replace("/-/metrics", "/-/ready"), timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert demo.get(f"http://greenfield.portal.localhost:{demo.port}/-/metrics").status_code == 404  # no token set

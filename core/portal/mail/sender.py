@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from portal.config import ENV_PREFIX, Settings
+from portal.metrics import EMAILS
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,13 @@ class Mailer:
                 timeout=self.timeout,
             )
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            EMAILS.labels(outcome="failed").inc()
             raise MailError(self._describe(exc)) from exc
         if refused:
+            EMAILS.labels(outcome="failed").inc()
             replies = "; ".join(f"{response.code} {response.message}" for response in refused.values())
             raise MailError(f"the mail server {self.server} refused {len(refused)} recipient(s): {replies}")
+        EMAILS.labels(outcome="sent").inc()
         log.info("mail sent to %s: %s", domains, message.get("Subject", ""))
 
     def _describe(self, exc: aiosmtplib.SMTPException | OSError | ValueError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, Router
 from litestar.connection import ASGIConnection
@@ -26,8 +26,14 @@ from portal.web.errors import EXCEPTION_HANDLERS, handle_http_exception
 from portal.web.headers import ALLOW_KEY, add_security_headers, allowed_methods, correct_allow_header
 from portal.web.input_policy import InputPolicyMiddleware
 from portal.web.middleware import TenantMiddleware
+from portal.web.observability import REQUEST_METRICS, metrics
 from portal.web.pages import CORE_ROUTES
+from portal.web.request_ids import install_request_ids
 from portal.web.state import TENANT_KEY
+from portal.web.tracing import tracing_plugins
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 def plugin_guard(key: str) -> Any:
@@ -66,11 +72,14 @@ def _static_routers(platform: Platform) -> list[Router]:
     ]
 
 
-def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
+def create_app(
+    platform: Platform, *, manage_platform: bool = True, span_exporter: SpanExporter | None = None
+) -> Litestar:
     """Build the web app for a platform.
 
     With ``manage_platform`` the app's lifespan starts and stops the platform; otherwise the
-    caller does (the demo shares one platform between server and worker).
+    caller does (the demo shares one platform between server and worker). ``span_exporter``
+    replaces the OTLP exporter when tracing is on (``otel_enabled``).
     """
 
     @asynccontextmanager
@@ -106,9 +115,11 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
             *ACCESS_ROUTES,
             *demo_routes,
             *SANDBOX_ROUTES,
+            metrics,
             *CORE_ROUTES,
         ],
-        middleware=[TenantMiddleware(), InputPolicyMiddleware()],
+        middleware=[REQUEST_METRICS.middleware, TenantMiddleware(), InputPolicyMiddleware()],
+        plugins=tracing_plugins(platform.settings, span_exporter),
         guards=[csrf_guard],
         openapi_config=OPENAPI_CONFIG,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -120,4 +131,5 @@ def create_app(platform: Platform, *, manage_platform: bool = True) -> Litestar:
     )
     document_problems(app)
     app.state[ALLOW_KEY] = allowed_methods(app)
+    install_request_ids(app)
     return app

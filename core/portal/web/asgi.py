@@ -13,5 +13,5 @@ from portal.web.app import create_app
 def create_asgi_app() -> Litestar:
     """Build the app from the environment (each server worker calls this once, in its own process)."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, fmt=settings.log_format)
     return create_app(Platform(settings))

@@ -1,14 +1,14 @@
 """Per-request tenancy: resolve the merchant from Host, load the session, mint the CSP nonce.
 
 An unknown or suspended host answers 404, never a default tenant. Paths under ``/static/``,
-``/-/health`` and ``/-/ready`` are served on any host; ``api.<base domain>`` serves only ``/api/``.
+``/-/health``, ``/-/ready`` and ``/-/metrics`` are served on any host; ``api.<base domain>``
+serves only ``/api/``. Once the tenant is known, log records of the request name its merchant.
 Production URLs are HTTPS: a plain-HTTP request for a host other than ``localhost`` (or a
 ``*.localhost`` name, which browsers treat as secure) is redirected.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import timedelta
 from http.cookies import CookieError, SimpleCookie
@@ -19,19 +19,18 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from portal.access.csrf import CSRF_COOKIE, new_seed
-from portal.ids import new_id
+from portal.logs import set_merchant
 from portal.web.sessions import COOKIE_NAME, load_session
 from portal.web.state import (
     CSRF_NEW_KEY,
     CSRF_SEED_KEY,
     CUSTOMER_KEY,
     NONCE_KEY,
-    REQUEST_ID_KEY,
     SESSION_KEY,
     TENANT_KEY,
 )
 
-TENANT_FREE_PREFIXES = ("/static/", "/-/health", "/-/ready", "/-/mail")
+TENANT_FREE_PREFIXES = ("/static/", "/-/health", "/-/ready", "/-/metrics", "/-/mail")
 
 
 def host_of(scope: Scope) -> str:
@@ -62,18 +61,6 @@ def cookie_of(scope: Scope, name: str) -> str | None:
     return cookies_of(scope).get(name)
 
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                return candidate
-    return new_id("req")
-
-
 def is_local_host(host: str) -> bool:
     """``localhost`` and ``*.localhost``, which browsers treat as secure even over HTTP."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
@@ -98,7 +85,6 @@ class TenantMiddleware(ASGIMiddleware):
         """Resolve the tenant (404 when there is none), then pass the request on."""
         state: dict[str, Any] = scope  # type: ignore[assignment]
         state[NONCE_KEY] = secrets.token_urlsafe(18)
-        state[REQUEST_ID_KEY] = _request_id(scope)
         path = scope.get("path", "")
         if path.startswith(TENANT_FREE_PREFIXES):
             await next_app(scope, receive, send)
@@ -118,6 +104,7 @@ class TenantMiddleware(ASGIMiddleware):
         if tenant is None:
             raise NotFoundException(detail="There is no portal at this address.")
         state[TENANT_KEY] = tenant
+        set_merchant(tenant.merchant.slug)
         cookies = cookies_of(scope)
         token = cookies.get(COOKIE_NAME)
         session = None
