@@ -666,29 +666,40 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 
 
 @main.command()
+@click.option("--ops-port", type=int, default=None, help="Operator listener port (default PORTAL_OPS_PORT; 0: any).")
 @click.pass_context
 @_fail_cleanly
-def worker(ctx: click.Context) -> None:
-    """Run background tasks (webhook delivery, email, sweeps) until stopped."""
+def worker(ctx: click.Context, ops_port: int | None) -> None:
+    """Run background work (webhook delivery, emails, sweeps) until stopped; SIGTERM stops gracefully."""
     from portal.platform import Platform
-    from portal.tasks.worker import run_worker
+    from portal.tasks.worker import Worker
 
-    settings = _settings(ctx)
+    settings = _settings(ctx, ops_port=ops_port)
     _logging(settings)
 
     async def go() -> None:
         platform = Platform(settings)
         await platform.start(worker=True)
-        work = asyncio.create_task(run_worker(platform))
-        loop = asyncio.get_running_loop()
-        for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(stop_signal, work.cancel)
-        click.echo("worker ready")  # from here SIGTERM and SIGINT stop it gracefully
+        work = Worker(platform)
+        listener = None
         try:
-            await work
-        except asyncio.CancelledError:
-            click.echo("worker stopping")
+            if settings.ops_port is not None:
+                from portal.ops import start_ops_listener
+
+                listener = await start_ops_listener(
+                    settings, port=settings.ops_port, health=work.health, ready=work.problems,
+                    before_scrape=work.refresh_metrics,
+                )  # fmt: skip
+                click.echo(f"worker operator listener on http://{settings.ops_host}:{listener.port}/-/health")
+            loop = asyncio.get_running_loop()
+            for stop_signal in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(stop_signal, work.stop)
+            click.echo(f"worker ready ({work.id})")  # from here SIGTERM and SIGINT stop it gracefully
+            await work.run()
+            click.echo("worker stopped")
         finally:
+            if listener is not None:
+                await listener.stop()
             await platform.stop()
 
     _run(go())
