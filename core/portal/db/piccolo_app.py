@@ -1,4 +1,4 @@
-"""The core piccolo app: tenancy tables and the migrations in the repository's ``migrations/``."""
+"""The core piccolo app: tenancy tables and the migrations packaged in ``portal/migrations/``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ from portal.tenancy.tables import TENANT_TABLES
 
 
 def core_migrations_path() -> Path:
-    """Where the core migration history lives: packaged, or the repository's ``migrations/``."""
-    packaged = Path(__file__).resolve().parent.parent / "migrations"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "migrations"
+    """Where the core migration history lives: inside the installed ``portal`` package."""
+    return Path(__file__).resolve().parent.parent / "migrations"
 
 
 APP_CONFIG = AppConfig(

@@ -1,6 +1,6 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.columns.base import OnDelete, OnUpdate
-from piccolo.columns.column_types import JSONB, Boolean, ForeignKey, Text, Timestamptz, Varchar
+from piccolo.columns.column_types import JSONB, Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -51,54 +51,40 @@ class Merchant(Table, tablename="portal_merchant", schema=None):
     )
 
 
-ID = "2026-11-25T08:50:40:540144"
+ID = "2026-11-25T09:35:20:324701"
 VERSION = "1.38.0"
-DESCRIPTION = "tenancy tables"
+DESCRIPTION = "access: signing keys, links, API keys, rate counters"
 
 
-async def forwards():
+async def forwards() -> MigrationManager:
     manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Customer",
-        tablename="portal_customer",
-        schema=None,
-        columns=None,
-    )
-
-    manager.add_table(class_name="Iso", tablename="portal_iso", schema=None, columns=None)
+    manager.add_table(class_name="ApiKey", tablename="portal_api_key", schema=None, columns=None)
 
     manager.add_table(
-        class_name="PluginActivation",
-        tablename="portal_plugin_activation",
+        class_name="SigningKey",
+        tablename="portal_signing_key",
         schema=None,
         columns=None,
     )
 
     manager.add_table(
-        class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
+        class_name="PortalLink",
+        tablename="portal_link",
         schema=None,
         columns=None,
     )
 
     manager.add_table(
-        class_name="Merchant",
-        tablename="portal_merchant",
-        schema=None,
-        columns=None,
-    )
-
-    manager.add_table(
-        class_name="PortalSession",
-        tablename="portal_session",
+        class_name="RateCounter",
+        tablename="portal_rate_counter",
         schema=None,
         columns=None,
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
         column_name="id",
         db_column_name="id",
         column_class_name="Varchar",
@@ -119,8 +105,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
         column_name="iso_id",
         db_column_name="iso_id",
         column_class_name="ForeignKey",
@@ -143,8 +129,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
         column_name="merchant_id",
         db_column_name="merchant_id",
         column_class_name="ForeignKey",
@@ -154,10 +140,10 @@ async def forwards():
             "on_delete": OnDelete.cascade,
             "on_update": OnUpdate.cascade,
             "target_column": None,
-            "null": False,
+            "null": True,
             "primary_key": False,
             "unique": False,
-            "index": True,
+            "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
@@ -167,14 +153,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
-        column_name="email",
-        db_column_name="email",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="kind",
+        db_column_name="kind",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 254,
+            "length": 8,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -189,30 +175,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
-        column_name="email_normalized",
-        db_column_name="email_normalized",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 254,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
         column_name="name",
         db_column_name="name",
         column_class_name="Varchar",
@@ -233,100 +197,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
-        column_name="external_ref",
-        db_column_name="external_ref",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="secret_hash",
+        db_column_name="secret_hash",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 200,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Customer",
-        tablename="portal_customer",
-        column_name="updated_at",
-        db_column_name="updated_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 40,
-            "default": "",
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="slug",
-        db_column_name="slug",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 63,
+            "length": 64,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -341,14 +219,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="name",
-        db_column_name="name",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="hint",
+        db_column_name="hint",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 200,
+            "length": 12,
             "default": "",
             "null": False,
             "primary_key": False,
@@ -363,213 +241,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="status",
-        db_column_name="status",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 16,
-            "default": "active",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="default_theme",
-        db_column_name="default_theme",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 63,
-            "default": "base",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Iso",
-        tablename="portal_iso",
-        column_name="updated_at",
-        db_column_name="updated_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 40,
-            "default": "",
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="iso_id",
-        db_column_name="iso_id",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Iso,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="merchant_id",
-        db_column_name="merchant_id",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Merchant,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="plugin_key",
-        db_column_name="plugin_key",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 63,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="enabled",
-        db_column_name="enabled",
-        column_class_name="Boolean",
-        column_class=Boolean,
-        params={
-            "default": True,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="settings",
-        db_column_name="settings",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="scopes",
+        db_column_name="scopes",
         column_class_name="JSONB",
         column_class=JSONB,
         params={
-            "default": "{}",
+            "default": "[]",
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -583,10 +262,10 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="PluginActivation",
-        tablename="portal_plugin_activation",
-        column_name="updated_at",
-        db_column_name="updated_at",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="created_at",
+        db_column_name="created_at",
         column_class_name="Timestamptz",
         column_class=Timestamptz,
         params={
@@ -604,8 +283,50 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="last_used_at",
+        db_column_name="last_used_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="ApiKey",
+        tablename="portal_api_key",
+        column_name="revoked_at",
+        db_column_name="revoked_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
         column_name="id",
         db_column_name="id",
         column_class_name="Varchar",
@@ -626,8 +347,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
         column_name="iso_id",
         db_column_name="iso_id",
         column_class_name="ForeignKey",
@@ -650,8 +371,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
         column_name="merchant_id",
         db_column_name="merchant_id",
         column_class_name="ForeignKey",
@@ -674,18 +395,18 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
-        column_name="host",
-        db_column_name="host",
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
+        column_name="secret",
+        db_column_name="secret",
         column_class_name="Varchar",
         column_class=Varchar,
         params={
-            "length": 253,
+            "length": 80,
             "default": "",
             "null": False,
             "primary_key": False,
-            "unique": True,
+            "unique": False,
             "index": False,
             "index_method": IndexMethod.btree,
             "choices": None,
@@ -696,8 +417,29 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="MerchantDomain",
-        tablename="portal_merchant_domain",
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
+        column_name="is_primary",
+        db_column_name="is_primary",
+        column_class_name="Boolean",
+        column_class=Boolean,
+        params={
+            "default": False,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
         column_name="created_at",
         db_column_name="created_at",
         column_class_name="Timestamptz",
@@ -717,8 +459,29 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
+        table_class_name="SigningKey",
+        tablename="portal_signing_key",
+        column_name="retire_at",
+        db_column_name="retire_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
         column_name="id",
         db_column_name="id",
         column_class_name="Varchar",
@@ -739,8 +502,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
+        table_class_name="PortalLink",
+        tablename="portal_link",
         column_name="iso_id",
         db_column_name="iso_id",
         column_class_name="ForeignKey",
@@ -763,335 +526,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="slug",
-        db_column_name="slug",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 63,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": True,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="name",
-        db_column_name="name",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 200,
-            "default": "",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="status",
-        db_column_name="status",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 16,
-            "default": "active",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="timezone",
-        db_column_name="timezone",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "UTC",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="default_locale",
-        db_column_name="default_locale",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 35,
-            "default": "en",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="theme_key",
-        db_column_name="theme_key",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 63,
-            "default": "base",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="brand_color",
-        db_column_name="brand_color",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 7,
-            "default": "#2f5bea",
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="logo_url",
-        db_column_name="logo_url",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="support_email",
-        db_column_name="support_email",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 254,
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="terms_url",
-        db_column_name="terms_url",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="privacy_url",
-        db_column_name="privacy_url",
-        column_class_name="Text",
-        column_class=Text,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="Merchant",
-        tablename="portal_merchant",
-        column_name="updated_at",
-        db_column_name="updated_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
-        column_name="id",
-        db_column_name="id",
-        column_class_name="Varchar",
-        column_class=Varchar,
-        params={
-            "length": 64,
-            "default": "",
-            "null": False,
-            "primary_key": True,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
-        column_name="iso_id",
-        db_column_name="iso_id",
-        column_class_name="ForeignKey",
-        column_class=ForeignKey,
-        params={
-            "references": Iso,
-            "on_delete": OnDelete.cascade,
-            "on_update": OnUpdate.cascade,
-            "target_column": None,
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": True,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
+        table_class_name="PortalLink",
+        tablename="portal_link",
         column_name="merchant_id",
         db_column_name="merchant_id",
         column_class_name="ForeignKey",
@@ -1114,8 +550,30 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="jti",
+        db_column_name="jti",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 64,
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
         column_name="customer_id",
         db_column_name="customer_id",
         column_class_name="ForeignKey",
@@ -1125,6 +583,308 @@ async def forwards():
             "on_delete": OnDelete.cascade,
             "on_update": OnUpdate.cascade,
             "target_column": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="purpose",
+        db_column_name="purpose",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 20,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="flow",
+        db_column_name="flow",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="source",
+        db_column_name="source",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 16,
+            "default": "merchant",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="return_url",
+        db_column_name="return_url",
+        column_class_name="Text",
+        column_class=Text,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="locale",
+        db_column_name="locale",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 35,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="issued_at",
+        db_column_name="issued_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": TimestamptzNow(),
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="expires_at",
+        db_column_name="expires_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="first_used_at",
+        db_column_name="first_used_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="last_used_at",
+        db_column_name="last_used_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="use_count",
+        db_column_name="use_count",
+        column_class_name="Integer",
+        column_class=Integer,
+        params={
+            "default": 0,
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="revoked_at",
+        db_column_name="revoked_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalLink",
+        tablename="portal_link",
+        column_name="fulfilled_at",
+        db_column_name="fulfilled_at",
+        column_class_name="Timestamptz",
+        column_class=Timestamptz,
+        params={
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="RateCounter",
+        tablename="portal_rate_counter",
+        column_name="id",
+        db_column_name="id",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 200,
+            "default": "",
+            "null": False,
+            "primary_key": True,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="RateCounter",
+        tablename="portal_rate_counter",
+        column_name="iso_id",
+        db_column_name="iso_id",
+        column_class_name="ForeignKey",
+        column_class=ForeignKey,
+        params={
+            "references": Iso,
+            "on_delete": OnDelete.cascade,
+            "on_update": OnUpdate.cascade,
+            "target_column": None,
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -1138,14 +898,14 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
-        column_name="created_at",
-        db_column_name="created_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
+        table_class_name="RateCounter",
+        tablename="portal_rate_counter",
+        column_name="hits",
+        db_column_name="hits",
+        column_class_name="Integer",
+        column_class=Integer,
         params={
-            "default": TimestamptzNow(),
+            "default": 0,
             "null": False,
             "primary_key": False,
             "unique": False,
@@ -1159,29 +919,8 @@ async def forwards():
     )
 
     manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
-        column_name="last_seen_at",
-        db_column_name="last_seen_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
-        params={
-            "default": TimestamptzNow(),
-            "null": False,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
-
-    manager.add_column(
-        table_class_name="PortalSession",
-        tablename="portal_session",
+        table_class_name="RateCounter",
+        tablename="portal_rate_counter",
         column_name="expires_at",
         db_column_name="expires_at",
         column_class_name="Timestamptz",
@@ -1201,12 +940,99 @@ async def forwards():
     )
 
     manager.add_column(
+        table_class_name="Merchant",
+        tablename="portal_merchant",
+        column_name="frame_ancestors",
+        db_column_name="frame_ancestors",
+        column_class_name="JSONB",
+        column_class=JSONB,
+        params={
+            "default": "[]",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
         table_class_name="PortalSession",
         tablename="portal_session",
-        column_name="ended_at",
-        db_column_name="ended_at",
-        column_class_name="Timestamptz",
-        column_class=Timestamptz,
+        column_name="flow",
+        db_column_name="flow",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 100,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalSession",
+        tablename="portal_session",
+        column_name="link_id",
+        db_column_name="link_id",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 40,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalSession",
+        tablename="portal_session",
+        column_name="locale",
+        db_column_name="locale",
+        column_class_name="Varchar",
+        column_class=Varchar,
+        params={
+            "length": 35,
+            "default": None,
+            "null": True,
+            "primary_key": False,
+            "unique": False,
+            "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="PortalSession",
+        tablename="portal_session",
+        column_name="return_url",
+        db_column_name="return_url",
+        column_class_name="Text",
+        column_class=Text,
         params={
             "default": None,
             "null": True,
