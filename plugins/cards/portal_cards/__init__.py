@@ -6,14 +6,24 @@ the card; the portal keeps the vault reference, brand, last four digits and expi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from portal.db.engine import tenant_transaction
-from portal.plugin import EventType, LinkFlow, NavItem, PiccoloApp, PluginInfo, RouteSet, Widget, hookimpl
+from portal.plugin import (
+    EventType,
+    LinkFlow,
+    LinkPurpose,
+    NavItem,
+    PiccoloApp,
+    PluginInfo,
+    RouteSet,
+    Widget,
+    hookimpl,
+)
 from portal.tenancy.context import PageContext
 from portal_cards import hookspecs, store
 from portal_cards.events import EVENT_TYPES
@@ -67,6 +77,21 @@ def portal_event_types() -> list[EventType]:
 def portal_link_flows() -> list[LinkFlow]:
     """``payment_method_update``: where update-your-card links land."""
     return [LinkFlow(name="payment_method_update", path="/payment-methods/update", title="Update your card")]
+
+
+@hookimpl
+def portal_link_purposes() -> list[LinkPurpose]:
+    """``update_payment`` links (emailed after a failed charge) last a week and work until the card is updated."""
+    return [
+        LinkPurpose(
+            name="update_payment",
+            title="Update your card",
+            default_ttl=timedelta(days=7),
+            max_ttl=timedelta(days=7),
+            single_use=False,
+            default_flow="payment_method_update",
+        )
+    ]
 
 
 @hookimpl
