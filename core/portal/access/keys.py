@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_lock
 from portal.ids import new_id
 
 SECRET_PREFIX = "lsk_"  # noqa: S105 - a prefix, not a secret
@@ -85,12 +85,19 @@ async def verifying_secret(merchant_id: str, kid: str, now: datetime) -> str | N
 
 
 async def signing_key(iso_id: str, merchant_id: str) -> tuple[str, str]:
-    """The primary ``(kid, secret)``, creating the merchant's first key if it has none."""
-    rows = await fetch(
-        "SELECT id, secret FROM portal_signing_key WHERE merchant_id = $1 AND is_primary "
-        "AND (retire_at IS NULL OR retire_at > now())",
-        merchant_id,
-    )
-    if rows:
-        return str(rows[0]["id"]), str(rows[0]["secret"])
+    """The primary ``(kid, secret)``, creating the merchant's first key if it has none.
+
+    Links issued at the same time for a merchant without a key (two workers sending its first
+    sign-in emails) wait for each other, so one creates the key and the others use it.
+    """
+    for locked in (False, True):
+        rows = await fetch(
+            "SELECT id, secret FROM portal_signing_key WHERE merchant_id = $1 AND is_primary "
+            "AND (retire_at IS NULL OR retire_at > now())",
+            merchant_id,
+        )
+        if rows:
+            return str(rows[0]["id"]), str(rows[0]["secret"])
+        if not locked:
+            await transaction_lock("signing-key", merchant_id)
     return await create_key(iso_id, merchant_id)
