@@ -354,8 +354,8 @@ def links() -> None:
 @links.command("create")
 @click.option("--merchant", "merchant_slug", required=True, help="Merchant slug.")
 @click.option("--email", required=True, help="The customer's email address.")
-@click.option("--purpose", type=click.Choice(["portal", "update_payment"]), default="portal", show_default=True)
-@click.option("--expires-in", type=int, default=None, help="Seconds (default: 1 hour, 7 days for update_payment).")
+@click.option("--purpose", default="portal", show_default=True, help="portal, or a purpose a plugin declares.")
+@click.option("--expires-in", type=int, default=None, help="Seconds (default: the purpose's, 1 hour for portal).")
 @click.pass_context
 @_fail_cleanly
 def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: str, expires_in: int | None) -> None:
@@ -380,7 +380,7 @@ def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: st
             settings,
             tenant,
             rows[0]["id"],
-            purpose=purpose,  # type: ignore[arg-type]
+            purpose=purpose,
             expires_in=timedelta(seconds=expires_in) if expires_in else None,
             source="operator",
         )
@@ -476,15 +476,17 @@ def api_keys_create(
     ctx: click.Context, merchant_slug: str | None, iso_slug: str | None, name: str, scopes: tuple[str, ...]
 ) -> None:
     """Create an API key and print it once."""
-    from portal.api.keys import SCOPES, ApiKeyError, create_api_key
+    from portal.api.keys import ApiKeyError, create_api_key
+    from portal.platform import Platform
 
     if (merchant_slug is None) == (iso_slug is None):
         raise click.UsageError("give exactly one of --merchant or --iso")
     settings = _settings(ctx)
-    chosen = scopes or SCOPES
+    known = sorted(Platform(settings).registry.api_scopes)  # core's scopes and the plugins'
+    chosen = scopes or tuple(known)
 
     async def action(iso_id: str, merchant_id: str | None) -> tuple[str, str]:
-        return await create_api_key(iso_id, merchant_id, name=name, scopes=chosen)
+        return await create_api_key(iso_id, merchant_id, name=name, scopes=chosen, known=known)
 
     try:
         key_id, secret = _run(_with_iso_or_merchant(settings, merchant_slug, iso_slug, action))

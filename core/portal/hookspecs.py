@@ -13,16 +13,18 @@ import pluggy
 
 from portal.plugin import (
     PROJECT_NAME,
+    ApiRouteSet,
     CliCommand,
     EventHandler,
     EventType,
     LinkFlow,
+    LinkPurpose,
     NavItem,
     PaymentGateway,
-    Permission,
     PiccoloApp,
     PluginInfo,
     RouteSet,
+    ScheduledJob,
     ThemeSpec,
     Widget,
 )
@@ -72,13 +74,18 @@ def portal_event_handlers() -> list[EventHandler] | None:
 
 
 @hookspec
-def portal_permissions() -> list[Permission] | None:
-    """Customer actions a merchant can allow or refuse in the plugin's settings."""
+def portal_api_routes() -> ApiRouteSet | None:
+    """Handlers served under ``/api/v1`` (API host and merchant hosts), and the key scopes they check."""
+
+
+@hookspec
+def portal_scheduled_jobs() -> list[ScheduledJob] | None:
+    """Jobs a worker runs every interval, one worker per run."""
 
 
 @hookspec
 def portal_task_modules() -> list[str] | None:
-    """Dotted module paths holding taskiq tasks; the worker imports them."""
+    """Dotted module paths declaring durable tasks (or taskiq tasks); every process imports them."""
 
 
 @hookspec
@@ -89,6 +96,11 @@ def portal_themes() -> list[ThemeSpec] | None:
 @hookspec
 def portal_link_flows() -> list[LinkFlow] | None:
     """Tasks a portal link can open directly, such as ``payment_method_update``."""
+
+
+@hookspec
+def portal_link_purposes() -> list[LinkPurpose] | None:
+    """What signed links can be for besides ``portal`` (``update_payment``), with their lifetimes."""
 
 
 @hookspec

@@ -11,11 +11,12 @@ from pathlib import Path
 import asyncpg
 from taskiq import AsyncBroker
 
+from portal.access.purposes import register_purposes
 from portal.config import Settings
 from portal.db.engine import database_unavailable
 from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import applied_migrations, installed_migrations, missing, use_apps
-from portal.events.delivery import close_clients
+from portal.events.connections import close_clients
 from portal.events.destinations import Resolver, system_resolve
 from portal.mail import MailCatcher
 from portal.payments.choice import GatewayAdapters
@@ -30,7 +31,7 @@ from portal.theming.filters import TEMPLATE_FILTERS
 log = logging.getLogger(__name__)
 
 
-CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.events.worker"]
+CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.tasks.wake"]
 """Modules whose taskiq tasks every process registers."""
 READY_TIMEOUT = 2.0
 """Seconds the readiness check waits for the database."""
@@ -47,6 +48,7 @@ class Platform:
         self.settings = settings
         self.plugin_manager = create_plugin_manager(settings.load_plugins, extra_plugins)
         self.registry = PluginRegistry(self.plugin_manager)
+        register_purposes(self.registry.link_purposes)  # links are issued and checked against them
         plugin_templates: dict[str, Path] = {
             key: info.templates for key, info in self.registry.plugins.items() if info.templates is not None
         }

@@ -7,6 +7,7 @@ Start-up hooks return frozen msgspec Structs from this module; per-request hooks
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,14 +107,6 @@ class EventHandler(msgspec.Struct, frozen=True, kw_only=True):
     handle: Callable[[HandledEvent], Awaitable[None]]
 
 
-class Permission(msgspec.Struct, frozen=True, kw_only=True):
-    """An action customers may be allowed to take, switched per merchant in settings."""
-
-    key: str
-    description: str
-    default: bool = True
-
-
 class ThemeSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A theme: templates and static files, optionally on top of a parent theme."""
 
@@ -135,14 +128,66 @@ class LinkFlow(msgspec.Struct, frozen=True, kw_only=True):
     """A task a portal link can open directly (``flow`` of a portal session).
 
     ``path`` is where the link lands, with ``{id}`` replaced by the target's id when the flow
-    takes one (``parameter``, for example ``subscription`` with ids prefixed ``sub``).
+    takes one (``parameter``, for example ``subscription`` with ids prefixed ``sub``). The id is
+    bound into the signed token, so the link opens that object and no other.
     """
 
     name: str
     path: str
     title: str = ""
     parameter: str | None = None
+    """What the flow is about (any lower-case name, e.g. ``invoice``); ``None``: about nothing."""
     parameter_prefix: str = ""
+    """Prefix of the ids it takes (``inv`` for ``inv_...``); required with ``parameter``."""
+
+
+class LinkPurpose(msgspec.Struct, frozen=True, kw_only=True):
+    """What a signed link is for, with its lifetime; ``portal`` is core's, plugins add their own.
+
+    A link of this purpose lives ``default_ttl`` unless its issuer asks for less, never more
+    than ``max_ttl`` (a token claiming longer is refused). A ``single_use`` link opens the portal
+    once; otherwise it works until it expires or its task is done (``fulfil_link``). A link that
+    names no flow lands on ``default_flow`` when the merchant has that flow's plugin on.
+    """
+
+    name: str
+    default_ttl: timedelta
+    max_ttl: timedelta
+    single_use: bool = True
+    default_flow: str | None = None
+    title: str = ""
+
+
+class ApiScope(msgspec.Struct, frozen=True, kw_only=True):
+    """A permission an API key can carry (``loyalty:read``); keys are created with chosen scopes."""
+
+    name: str
+    description: str
+
+
+class ApiRouteSet(msgspec.Struct, frozen=True, kw_only=True):
+    """Litestar route handlers a plugin serves under ``/api/v1``, and the scopes they check.
+
+    The handlers are mounted on the API host and on merchant hosts, authenticated like core's
+    (a ``principal`` dependency), documented in the OpenAPI document and answered with problem
+    documents. A handler finds the merchant it acts on with ``portal.sdk.api_merchant``, which
+    checks the scope and answers 404 where the plugin is off.
+    """
+
+    handlers: Sequence[Any]
+    scopes: Sequence[ApiScope] = ()
+
+
+class ScheduledJob(msgspec.Struct, frozen=True, kw_only=True):
+    """Work run every ``every`` by one worker at a time (a PostgreSQL lease, not a clock per worker).
+
+    ``run(platform)`` spans ISOs: list them with ``portal.sdk.iso_ids()`` and work inside one
+    ``tenant_transaction`` per ISO. A run that raises is logged and the job runs again next time.
+    """
+
+    name: str
+    every: timedelta
+    run: Callable[[Any], Awaitable[object]]
 
 
 class PaymentGateway(msgspec.Struct, frozen=True, kw_only=True):

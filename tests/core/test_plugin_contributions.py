@@ -1,15 +1,16 @@
-"""What plugins contribute at start-up: tables and migrations, events, permissions, tasks,
-CLI commands and payment gateways."""
+"""What plugins contribute at start-up: tables and migrations, events, API routes and scopes,
+scheduled jobs, link purposes and flows, tasks, CLI commands and payment gateways."""
 
 from __future__ import annotations
 
 import types
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from portal.platform import Platform
-from portal.plugin import EventType, Permission, hookimpl
+from portal.plugin import EventType, hookimpl
 from portal.plugins.manager import PluginLoadError, create_plugin_manager
 from portal.plugins.registry import PluginRegistry, SettingsError
 
@@ -25,10 +26,14 @@ async def test_plugin_migrations_run_after_core_with_row_level_security(portal_p
     assert forced is True
 
 
-def test_event_types_permissions_and_gateways_are_collected(portal_platform: Platform) -> None:
+def test_event_types_scopes_jobs_purposes_and_gateways_are_collected(portal_platform: Platform) -> None:
     registry = portal_platform.registry
     assert registry.event_types["example.note_written"].payload.__name__ == "NoteWritten"
-    assert registry.permissions["example.write_notes"].default is False
+    assert registry.api_scopes["example:read"].description == "Read example notes."
+    assert {"customers:read", "audit:read"} <= set(registry.api_scopes)  # core's own
+    assert registry.scheduled_jobs["example.tick"].every.total_seconds() == 1
+    assert registry.link_purposes["update_payment"].default_flow == "payment_method_update"  # the cards plugin's
+    assert registry.link_purposes["portal"].single_use
     gateway = registry.payment_gateways["echo"].factory(None, "merchant")
     assert (gateway.key, gateway.settings, gateway.merchant) == ("echo", None, "merchant")
     assert {"nmi", "sandbox"} <= set(registry.payment_gateways)  # core's own, through the same hook
@@ -45,7 +50,6 @@ def test_two_plugins_cannot_claim_the_same_event_type(portal_platform: Platform)
     rival.portal_event_types = hookimpl(  # type: ignore[attr-defined]
         lambda: [EventType(name="example.note_written", payload=Payload)]  # type: ignore[arg-type]
     )
-    rival.portal_permissions = hookimpl(lambda: [Permission(key="rival.x", description="x")])  # type: ignore[attr-defined]
     manager = create_plugin_manager(
         load_plugins=(), extra_plugins=[("example", support.example_plugin), ("rival", rival)]
     )
@@ -76,7 +80,7 @@ def test_task_modules_are_imported_for_the_worker(portal_platform: Platform) -> 
     [
         ({"name": "Bad Name", "path": "/x"}, "lower-case letters"),
         ({"name": "cancel", "path": "x"}, "starting with /"),
-        ({"name": "cancel", "path": "/s/{id}", "parameter": "order", "parameter_prefix": "ord"}, "choose from"),
+        ({"name": "cancel", "path": "/s/{id}", "parameter": "Order", "parameter_prefix": "ord"}, "lower-case letters"),
         ({"name": "cancel", "path": "/s/{id}", "parameter": "subscription"}, "parameter_prefix"),
         ({"name": "cancel", "path": "/s/{id}"}, "no parameter"),
     ],
@@ -101,3 +105,28 @@ def test_a_flow_about_an_object_needs_its_whole_id() -> None:
     for wrong in (None, "sub_short", new_id("inv")):
         with pytest.raises(FlowError):
             encode_flow(flow, wrong)
+
+
+async def test_a_plugin_purpose_issues_links_that_land_on_its_flow(shared_tenants: Platform, portal_client) -> None:
+    from datetime import timedelta
+
+    from portal.access.links import issue_link
+    from portal.db.engine import tenant_transaction
+    from portal.testing import customer_id
+
+    tenant = await shared_tenants.tenants.resolve("t-greenfield.portal.localhost")
+    assert tenant is not None
+    jane = await customer_id("t-greenfield", "jane@globalco.com")
+    async with tenant_transaction(tenant.merchant.iso_id):
+        link = await issue_link(shared_tenants.settings, tenant, jane, purpose="example_reminder")
+        with pytest.raises(ValueError, match="at most 259200 seconds"):
+            await issue_link(
+                shared_tenants.settings, tenant, jane, purpose="example_reminder", expires_in=timedelta(days=4)
+            )
+        with pytest.raises(ValueError, match="no link purpose 'nope'"):
+            await issue_link(shared_tenants.settings, tenant, jane, purpose="nope")
+    assert link.expires_at - datetime.now(UTC) > timedelta(days=1, hours=23)
+    client = portal_client("t-greenfield.portal.localhost")
+    for _ in range(2):  # not single-use
+        landed = await client.get(f"/access/{link.token}")
+        assert landed.status_code == 303 and landed.headers["location"] == "/example"

@@ -73,7 +73,8 @@ async def api_key(platform: Platform, host: str | None, *, iso_host: str | None 
         _, secret = await create_api_key(
             tenant.merchant.iso_id,
             tenant.merchant.id if host else None,
-            **({"scopes": scopes} if scopes else {}),
+            scopes=scopes,
+            known=platform.registry.api_scopes,  # core's scopes and the plugins', as `portal api-keys create`
         )
     return secret
 

@@ -191,7 +191,7 @@ async def test_malformed_ids_are_404_not_errors(platform, portal_client) -> None
     assert (await client.post(f"/api/v1/portal-links/{'x' * 200}/revoke", headers=bearer(key))).status_code == 404
     bad_flow = await client.post(
         "/api/v1/portal-sessions",
-        json={"customer": jane, "flow": {"type": "example_notes", "invoice": "inv_short"}},
+        json={"customer": jane, "flow": {"type": "example_notes", "id": "inv_short"}},
         headers=bearer(key),
     )
     assert bad_flow.status_code == 422

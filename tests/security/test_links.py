@@ -6,7 +6,6 @@ import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import get_args
 
 import asyncpg
 import httpx
@@ -14,14 +13,17 @@ import pytest
 from security.conftest import GREENFIELD, issue, mint, tenant_at
 
 from portal.access.keys import create_key, retire_key
-from portal.access.links import SINGLE_USE, fulfil_link, revoke_link
-from portal.access.tokens import Purpose
+from portal.access.links import fulfil_link, revoke_link
 from portal.db.engine import fetch, tenant_transaction
+from portal.plugins.manager import create_plugin_manager
+from portal.plugins.registry import PluginRegistry
 from portal.web.sessions import COOKIE_NAME
 from support.browser import serving
 
-PURPOSES: tuple[str, ...] = get_args(Purpose)
-"""Every purpose a link may carry."""
+_DECLARED = PluginRegistry(create_plugin_manager(load_plugins=None)).link_purposes
+PURPOSES: tuple[str, ...] = tuple(sorted(_DECLARED))
+"""Every purpose a link may carry: core's and the installed plugins'."""
+SINGLE_USE = frozenset(name for name, purpose in _DECLARED.items() if purpose.single_use)
 
 
 def _documented_once() -> frozenset[str]:

@@ -6,9 +6,6 @@ from portal.ids import has_prefix
 from portal.plugin import LinkFlow
 from portal.tenancy.models import Tenant
 
-PURPOSE_FLOWS = {"update_payment": "payment_method_update"}
-"""The flow a link of this purpose opens when it names none (provided by a plugin, such as cards)."""
-
 
 class FlowError(ValueError):
     """The flow is unknown, needs an id it was not given, or its plugin is off here."""

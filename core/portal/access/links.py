@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from portal.access import keys
+from portal.access.purposes import UnknownPurposeError, link_purpose
 from portal.access.tokens import Claims, Purpose, TokenError, key_id_of, sign, verify
 from portal.config import Settings
 from portal.db.engine import fetch
@@ -20,17 +21,6 @@ from portal.ids import new_id
 from portal.tenancy.models import MerchantView, Tenant
 
 CLOCK_SKEW = timedelta(seconds=60)
-SINGLE_USE: frozenset[str] = frozenset({"portal", "switch"})
-DEFAULT_TTL: dict[str, timedelta] = {
-    "portal": timedelta(hours=1),
-    "update_payment": timedelta(days=7),
-    "switch": timedelta(minutes=5),
-}
-MAX_TTL: dict[str, timedelta] = {
-    "portal": timedelta(days=1),
-    "update_payment": timedelta(days=7),
-    "switch": timedelta(minutes=5),
-}
 
 Refusal = Literal["invalid", "expired", "not_yet_valid", "revoked", "used", "fulfilled"]
 
@@ -74,9 +64,10 @@ async def issue_link(
 ) -> IssuedLink:
     """Mint and record a link for a customer of ``tenant`` (inside its tenant transaction)."""
     merchant = tenant.merchant
-    ttl = expires_in or DEFAULT_TTL[purpose]
-    if ttl > MAX_TTL[purpose] or ttl <= timedelta(0):
-        raise ValueError(f"a {purpose} link lives at most {int(MAX_TTL[purpose].total_seconds())} seconds")
+    spec = link_purpose(purpose)  # UnknownPurposeError (a ValueError) for a purpose no plugin declares
+    ttl = expires_in or spec.default_ttl
+    if ttl > spec.max_ttl or ttl <= timedelta(0):
+        raise ValueError(f"a {purpose} link lives at most {int(spec.max_ttl.total_seconds())} seconds")
     now = datetime.now(UTC).replace(microsecond=0)
     link_id = new_id("pl")
     claims = Claims(
@@ -136,7 +127,11 @@ async def authenticate(tenant: Tenant, token: str, now: datetime) -> Claims:
         raise LinkRefusedError("invalid") from exc
     if claims.merchant != merchant.id or claims.iso != merchant.iso_id:
         raise LinkRefusedError("invalid")
-    if claims.exp - claims.iat > MAX_TTL[claims.purpose].total_seconds():
+    try:
+        spec = link_purpose(claims.purpose)
+    except UnknownPurposeError as exc:
+        raise LinkRefusedError("invalid") from exc
+    if claims.exp - claims.iat > spec.max_ttl.total_seconds():
         raise LinkRefusedError("invalid")
     if claims.iat > (now + CLOCK_SKEW).timestamp():
         raise LinkRefusedError("not_yet_valid", claims)
@@ -185,7 +180,7 @@ async def redeem(tenant: Tenant, token: str, now: datetime | None = None) -> Red
         raise LinkRefusedError("revoked", claims)
     if row["fulfilled_at"] is not None:
         raise LinkRefusedError("fulfilled", claims)
-    if claims.purpose in SINGLE_USE and row["use_count"] > 1:
+    if link_purpose(claims.purpose).single_use and row["use_count"] > 1:
         raise LinkRefusedError("used", claims)
     return Redeemed(link_id=row["id"], claims=claims, return_url=row["return_url"], locale=row["locale"])
 

@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
-from portal.access.flows import PURPOSE_FLOWS, resolve_flow
+from portal.access.flows import resolve_flow
 from portal.access.links import LinkRefusedError, authenticate, is_revoked, redeem
 from portal.access.login_task import send_login_link
 from portal.access.ratelimit import allow, bucket_key
@@ -90,6 +90,7 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
                 target=("customer", claims.customer),
                 customer_id=claims.customer,
                 enabled_plugins=tenant.enabled_plugins,
+                registry=platform.registry,
             )
     except LinkRefusedError as refusal:
         log.info("link refused on %s: %s", tenant.merchant.slug, refusal.reason)
@@ -105,7 +106,9 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             can_resend=refusal.claims is not None and refusal.reason in RESENDABLE,
             token=token if refusal.claims is not None and refusal.reason in RESENDABLE else "",
         )
-    target = resolve_flow(platform.registry.link_flows, tenant, claims.flow or PURPOSE_FLOWS.get(claims.purpose))
+    purpose = platform.registry.link_purposes.get(claims.purpose)
+    default_flow = purpose.default_flow if purpose is not None else None
+    target = resolve_flow(platform.registry.link_flows, tenant, claims.flow or default_flow)
     response = Redirect(target, status_code=303)
     _set_session_cookie(response, session, settings.session_absolute_timeout)
     return response
@@ -204,6 +207,7 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
                     target=("customer", customer),
                     customer_id=customer,
                     enabled_plugins=tenant.enabled_plugins,
+                    registry=platform_of(request).registry,
                 )
     response = Redirect("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")

@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
@@ -28,7 +28,8 @@ def redact_tokens(text: str) -> str:
     return _LINK_IN_PATH.sub("/access/…", text)
 
 
-Purpose = Literal["portal", "update_payment", "switch"]
+Purpose = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
+"""A link purpose's name (``portal``, or one a plugin declares); see :mod:`portal.access.purposes`."""
 
 _KID = re.compile(r"^lk_[0-9a-z]{26}$")
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")

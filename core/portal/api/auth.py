@@ -13,6 +13,8 @@ from portal.tenancy.models import Tenant
 from portal.web.state import TENANT_KEY, platform_of
 
 BEARER = {"www-authenticate": 'Bearer realm="portal"'}
+PLUGIN_OPTION = "api_plugin"
+"""Route option naming the plugin that serves an API route (set by the API router, read by :func:`api_merchant`)."""
 
 
 async def api_principal(request: Request[Any, Any, Any]) -> ApiPrincipal:
@@ -65,5 +67,21 @@ async def merchant_tenant(request: Request[Any, Any, Any], principal: ApiPrincip
         rows = await fetch("SELECT id FROM portal_merchant WHERE id = $1 OR slug = $1", merchant)
     tenant = await platform.tenants.load_merchant(principal.iso_id, rows[0]["id"]) if rows else None
     if tenant is None:
+        raise NotFoundException(detail="No such merchant.")
+    return tenant
+
+
+async def api_merchant(
+    request: Request[Any, Any, Any], principal: ApiPrincipal, merchant: str | None = None, *, scope: str
+) -> Tenant:
+    """The merchant a plugin's API call acts on, after checking the key's ``scope`` (403 without it).
+
+    As :func:`merchant_tenant` (the key's merchant, the host's, or for ISO keys the one named),
+    and 404 where the plugin serving the route is off for that merchant.
+    """
+    require(principal, scope)
+    tenant = await merchant_tenant(request, principal, merchant)
+    plugin = request.route_handler.opt.get(PLUGIN_OPTION)
+    if plugin is not None and plugin not in tenant.enabled_plugins:
         raise NotFoundException(detail="No such merchant.")
     return tenant

@@ -12,16 +12,10 @@ import msgspec
 
 from portal.db.engine import fetch, json_value
 from portal.ids import new_id
+from portal.plugins.registry import CORE_SCOPES
 
-SCOPES = (
-    "customers:read",
-    "customers:write",
-    "portal_sessions:write",
-    "portal_links:write",
-    "webhooks:read",
-    "webhooks:write",
-    "audit:read",
-)
+SCOPES = tuple(scope.name for scope in CORE_SCOPES)
+"""The scopes of core's own routes; plugins add theirs (``PluginRegistry.api_scopes``)."""
 PREFIX = {"merchant": "sk_", "iso": "isk_"}
 Kind = Literal["merchant", "iso"]
 
@@ -46,13 +40,23 @@ def hash_secret(secret: str) -> str:
 
 
 async def create_api_key(
-    iso_id: str, merchant_id: str | None, *, name: str = "", scopes: Iterable[str] = SCOPES
+    iso_id: str,
+    merchant_id: str | None,
+    *,
+    name: str = "",
+    scopes: Iterable[str] | None = None,
+    known: Iterable[str] = SCOPES,
 ) -> tuple[str, str]:
-    """Create a key in the current tenant transaction; return ``(id, secret)``. Show the secret once."""
-    chosen = sorted(set(scopes))
-    unknown = [scope for scope in chosen if scope not in SCOPES]
+    """Create a key in the current tenant transaction; return ``(id, secret)``. Show the secret once.
+
+    ``known`` lists the scopes that exist (core's by default; pass ``registry.api_scopes`` to
+    include the plugins'); ``scopes`` picks among them, every known scope when ``None``.
+    """
+    known = sorted(set(known))
+    chosen = sorted(set(known if scopes is None else scopes))
+    unknown = [scope for scope in chosen if scope not in known]
     if unknown or not chosen:
-        raise ApiKeyError(f"unknown scopes {unknown}; choose from {', '.join(SCOPES)}")
+        raise ApiKeyError(f"unknown scopes {unknown}; choose from {', '.join(known)}")
     kind: Kind = "merchant" if merchant_id else "iso"
     secret = PREFIX[kind] + secrets.token_urlsafe(32)
     key_id = new_id("key")

@@ -46,12 +46,11 @@ class CustomerList(msgspec.Struct, kw_only=True):
 
 
 class FlowData(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A task the link opens directly, with the object it is about when the flow needs one."""
+    """A task the link opens directly, with the id of the object it is about when the flow takes one."""
 
     type: Annotated[str, msgspec.Meta(pattern=r"^[a-z_]{1,60}$")]
-    subscription: str | None = None
-    invoice: str | None = None
-    payment_method: str | None = None
+    id: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    """The object the flow is about (``sub_...`` for a flow about a subscription); bound into the token."""
 
 
 class PortalSessionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

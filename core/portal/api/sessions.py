@@ -30,12 +30,10 @@ def _flow_value(request: Request[Any, Any, Any], tenant: Tenant, flow: FlowData 
     if registered is None or registered[0] not in tenant.enabled_plugins:
         raise HTTPException(status_code=422, detail=f"Flow '{flow.type}' is not available for this merchant.")
     spec = registered[1]
-    given = {name for name in ("subscription", "invoice", "payment_method") if getattr(flow, name) is not None}
-    if given - {spec.parameter}:
-        raise HTTPException(status_code=422, detail=f"Flow '{flow.type}' takes no {', '.join(sorted(given))}.")
-    target = getattr(flow, spec.parameter) if spec.parameter else None
+    if spec.parameter is None and flow.id is not None:
+        raise HTTPException(status_code=422, detail=f"Flow '{flow.type}' is about no object; send no 'id'.")
     try:
-        return encode_flow(spec, target)
+        return encode_flow(spec, flow.id)
     except FlowError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
 

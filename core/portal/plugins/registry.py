@@ -1,24 +1,34 @@
-"""What the loaded plugins provide, collected once at start-up and keyed by plugin."""
+"""What core and the loaded plugins provide, collected once at start-up and keyed by plugin.
+
+Core's own event types and payment gateways are added here directly (owner :data:`CORE`), before
+the plugins'; the plugin manager only loads plugins.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import msgspec
 import pluggy
 
+from portal.events.core_types import CORE_EVENT_TYPES
+from portal.payments.builtin import BUILTIN_GATEWAYS
 from portal.plugin import (
+    ApiRouteSet,
+    ApiScope,
     CliCommand,
     EventHandler,
     EventType,
     LinkFlow,
+    LinkPurpose,
     NavItem,
     PaymentGateway,
-    Permission,
     PluginInfo,
     RouteSet,
+    ScheduledJob,
     ThemeSpec,
     Widget,
 )
@@ -26,13 +36,30 @@ from portal.plugins.manager import PluginLoadError
 
 T = TypeVar("T")
 
+CORE = "portal-core"
+"""The owner named for core's built-ins when a plugin provides the same key."""
+
 
 class SettingsError(ValueError):
     """Plugin settings failed validation; the message names the plugin and the field."""
 
 
-FLOW_PARAMETERS = frozenset({"subscription", "invoice", "payment_method"})
-"""Objects a flow can be about: the fields of the API's ``flow`` object."""
+CORE_PURPOSES = (
+    LinkPurpose(name="portal", title="Sign in", default_ttl=timedelta(hours=1), max_ttl=timedelta(days=1)),
+)
+"""Link purposes core provides; plugins add theirs with ``portal_link_purposes``."""
+CORE_SCOPES = (
+    ApiScope(name="customers:read", description="Read customers."),
+    ApiScope(name="customers:write", description="Create and change customers."),
+    ApiScope(name="portal_sessions:write", description="Open the portal for a customer (mint portal links)."),
+    ApiScope(name="portal_links:write", description="Revoke portal links."),
+    ApiScope(name="webhooks:read", description="Read webhook endpoints and deliveries."),
+    ApiScope(name="webhooks:write", description="Create, change, rotate and delete webhook endpoints; replay."),
+    ApiScope(name="audit:read", description="Read and export the audit trail."),
+)
+"""API key scopes core's own routes check."""
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
+_SCOPE = re.compile(r"[a-z][a-z0-9_]{0,39}:[a-z][a-z0-9_]{0,39}")
 
 
 def _flow_problem(flow: LinkFlow) -> str | None:
@@ -42,10 +69,18 @@ def _flow_problem(flow: LinkFlow) -> str | None:
         return "needs a path starting with /"
     if flow.parameter is None:
         return None if "{id}" not in flow.path else "has {id} in its path but no parameter"
-    if flow.parameter not in FLOW_PARAMETERS:
-        return f"has parameter {flow.parameter!r}; choose from {', '.join(sorted(FLOW_PARAMETERS))}"
+    if not _NAME.fullmatch(flow.parameter):
+        return f"has parameter {flow.parameter!r}; use lower-case letters, digits and underscores"
     if not re.fullmatch(r"[a-z]{2,8}", flow.parameter_prefix) or "{id}" not in flow.path:
         return "with a parameter needs a parameter_prefix (e.g. 'sub') and {id} in its path"
+    return None
+
+
+def _purpose_problem(purpose: LinkPurpose) -> str | None:
+    if not re.fullmatch(r"[a-z_]{1,40}", purpose.name):
+        return "needs a name of lower-case letters and underscores (at most 40)"
+    if not timedelta(0) < purpose.default_ttl <= purpose.max_ttl:
+        return "needs 0 < default_ttl <= max_ttl"
     return None
 
 
@@ -64,8 +99,29 @@ class PluginRegistry:
             self.plugins[info.key] = info
         self.routes: dict[str, RouteSet] = dict(self._per_plugin("portal_routes"))
         self.piccolo_apps: list[str] = [app.module for _, app in self._per_plugin("portal_piccolo_apps")]
-        self.event_types: dict[str, EventType] = self._unique("portal_event_types", "name")
-        self.permissions: dict[str, Permission] = self._unique("portal_permissions", "key")
+        self.event_types: dict[str, EventType] = self._unique("portal_event_types", "name", CORE_EVENT_TYPES)
+        self.link_purposes: dict[str, LinkPurpose] = {p.name: p for p in CORE_PURPOSES}
+        """Purpose name to purpose: core's ``portal`` and every plugin's."""
+        for plugin_name, purposes in self._per_plugin("portal_link_purposes"):
+            for purpose in purposes:
+                problem = _purpose_problem(purpose)
+                if problem or purpose.name in self.link_purposes:
+                    reason = problem or "is declared twice"
+                    raise PluginLoadError(f"plugin {plugin_name!r}: link purpose {purpose.name!r} {reason}")
+                self.link_purposes[purpose.name] = purpose
+        self.api_routes: dict[str, ApiRouteSet] = dict(self._per_plugin("portal_api_routes"))
+        self.api_scopes: dict[str, ApiScope] = {scope.name: scope for scope in CORE_SCOPES}
+        """Every scope an API key can carry: core's and those plugins declare with their API routes."""
+        for plugin_name, route_set in self.api_routes.items():
+            for scope in route_set.scopes:
+                if not _SCOPE.fullmatch(scope.name) or scope.name in self.api_scopes:
+                    reason = "is declared twice" if scope.name in self.api_scopes else "must read like 'notes:read'"
+                    raise PluginLoadError(f"plugin {plugin_name!r}: API scope {scope.name!r} {reason}")
+                self.api_scopes[scope.name] = scope
+        self.scheduled_jobs: dict[str, ScheduledJob] = self._unique("portal_scheduled_jobs", "name")
+        for name, job in self.scheduled_jobs.items():
+            if job.every <= timedelta(0):
+                raise PluginLoadError(f"scheduled job {name!r} needs a positive interval")
         self.event_handlers: dict[str, tuple[str, EventHandler]] = {}
         """``<plugin>.<handler name>`` to (plugin key, handler)."""
         for plugin_name, handlers in self._per_plugin("portal_event_handlers"):
@@ -79,7 +135,9 @@ class PluginRegistry:
         self.task_modules: list[str] = [m for _, mods in self._per_plugin("portal_task_modules") for m in mods]
         self.themes: dict[str, ThemeSpec] = self._unique("portal_themes", "key")
         self.cli_commands: list[CliCommand] = [c for _, cmds in self._per_plugin("portal_cli_commands") for c in cmds]
-        self.payment_gateways: dict[str, PaymentGateway] = self._unique("portal_payment_gateways", "key")
+        self.payment_gateways: dict[str, PaymentGateway] = self._unique(
+            "portal_payment_gateways", "key", BUILTIN_GATEWAYS
+        )
         self.link_flows: dict[str, tuple[str, LinkFlow]] = {}
         """Flow name to (owning plugin key, flow)."""
         for plugin_name, flows in self._per_plugin("portal_link_flows"):
@@ -105,9 +163,10 @@ class PluginRegistry:
             if result is not None:
                 yield impl.plugin_name, result
 
-    def _unique(self, hook_name: str, attribute: str) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        owners: dict[str, str] = {}
+    def _unique(self, hook_name: str, attribute: str, builtin: Iterable[Any] = ()) -> dict[str, Any]:
+        """Items of ``hook_name`` by ``attribute``, core's ``builtin`` first; a key provided twice fails."""
+        found: dict[str, Any] = {getattr(item, attribute): item for item in builtin}
+        owners: dict[str, str] = dict.fromkeys(found, CORE)
         for plugin_name, items in self._per_plugin(hook_name):
             for item in items:
                 key = getattr(item, attribute)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
 from portal.db.engine import fetch, system_transaction
+from portal.plugin import ScheduledJob
 from portal.tasks.durable import persist
 
 if TYPE_CHECKING:
@@ -24,28 +24,23 @@ log = logging.getLogger(__name__)
 
 JobFunction = Callable[["Platform"], Awaitable[object]]
 
-
-@dataclass(frozen=True)
-class Schedule:
-    """A job run every ``every`` by some worker."""
-
-    name: str
-    every: timedelta
-    run: JobFunction
-
-
-SCHEDULES: dict[str, Schedule] = {}
-"""Every scheduled job by name (filled as modules declaring them are imported)."""
+SCHEDULES: dict[str, ScheduledJob] = {}
+"""Core's scheduled jobs by name (plugins declare theirs with ``portal_scheduled_jobs``)."""
 
 
 def scheduled(name: str, *, every: timedelta) -> Callable[[JobFunction], JobFunction]:
-    """Declare the decorated coroutine function (taking the platform) as job ``name``, run every ``every``."""
+    """Declare the decorated coroutine function (taking the platform) as core job ``name``, run every ``every``."""
 
     def declare(run: JobFunction) -> JobFunction:
-        SCHEDULES[name] = Schedule(name=name, every=every, run=run)
+        SCHEDULES[name] = ScheduledJob(name=name, every=every, run=run)
         return run
 
     return declare
+
+
+def all_jobs(platform: Platform) -> dict[str, ScheduledJob]:
+    """Core's jobs and those of every loaded plugin."""
+    return {**SCHEDULES, **platform.registry.scheduled_jobs}
 
 
 async def ensure_schedules(names: list[str]) -> None:
@@ -56,6 +51,7 @@ async def ensure_schedules(names: list[str]) -> None:
 
 async def run_due_schedules(platform: Platform, worker_id: str, lease: timedelta) -> int:
     """Run every job that is due and not held by another worker, one after another; return how many ran."""
+    jobs = all_jobs(platform)
     ran = 0
     while True:
         async with system_transaction():
@@ -68,13 +64,13 @@ async def run_due_schedules(platform: Platform, worker_id: str, lease: timedelta
                                   ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING s.name
                 """,
-                sorted(SCHEDULES),
+                sorted(jobs),
                 lease,
                 worker_id,
             )
         if not rows:
             return ran
-        job = SCHEDULES[rows[0]["name"]]
+        job = jobs[rows[0]["name"]]
         error: str | None = None
         try:
             await job.run(platform)
@@ -85,7 +81,7 @@ async def run_due_schedules(platform: Platform, worker_id: str, lease: timedelta
         ran += 1
 
 
-async def _finish(job: Schedule, worker_id: str, error: str | None) -> None:
+async def _finish(job: ScheduledJob, worker_id: str, error: str | None) -> None:
     async with system_transaction():
         await fetch(
             """

@@ -34,7 +34,8 @@ from portal.metrics import OLDEST_DUE_TASK_AGE, TASKS_DUE, WORKER_UP
 from portal.platform import Platform
 from portal.tasks.durable import CLAIM_BATCH, release_claims, run_due_tasks
 from portal.tasks.pg_broker import PostgresWakeBroker
-from portal.tasks.schedules import SCHEDULES, ensure_schedules, release_schedules, run_due_schedules
+from portal.tasks.schedules import all_jobs, ensure_schedules, release_schedules, run_due_schedules
+from portal.tasks.wake import clear_waker, process_due_work, set_waker
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,6 @@ MAX_DELAY = 30.0
 STEADY_AFTER = 5.0
 """Seconds a restarted receiver must run before the broker counts as reachable again."""
 CHECK_TIMEOUT = 2.0
-
-_current: Worker | None = None
-
-
-def wake_current_worker() -> bool:
-    """Wake this process's running worker, if there is one; return whether there was."""
-    if _current is None:
-        return False
-    _current.wake()
-    return True
 
 
 class Worker:
@@ -85,11 +76,10 @@ class Worker:
 
     async def run(self) -> None:
         """Work until :meth:`stop` (or cancellation, which stops gracefully too)."""
-        global _current
         broker = self.platform.broker
         if broker is None:
             raise RuntimeError("start the platform before running a worker")
-        _current = self
+        set_waker(self.wake)  # what a ``portal.process_due_work`` message received here wakes
         if isinstance(broker, PostgresWakeBroker):
             broker.on_listening = self.wake
         lease = timedelta(seconds=self.platform.settings.task_lease_seconds)
@@ -151,7 +141,7 @@ class Worker:
             wake.clear()
             try:
                 if not ensured:
-                    await ensure_schedules(sorted(SCHEDULES))
+                    await ensure_schedules(sorted(all_jobs(self.platform)))
                     ensured = True
                 await run_due_schedules(self.platform, self.id, lease)
                 self._database_ok()
@@ -279,7 +269,6 @@ class Worker:
         self.stopping.set()
 
     async def _shut_down(self) -> None:
-        global _current
         self.stopping.set()
         grace = self.grace
         if self._receiver is not None:
@@ -298,15 +287,12 @@ class Worker:
                 await _wake_others(self.platform)
         except Exception:
             log.exception("worker %s: could not hand back its claims; their leases will", self.id)
-        if _current is self:
-            _current = None
+        clear_waker(self.wake)
         self._stopped.set()
 
 
 async def _wake_others(platform: Platform) -> None:
     """Tell the other workers there is work to take (best effort; they poll anyway)."""
-    from portal.events.worker import process_due_work
-
     broker = platform.broker
     if broker is None:
         return

@@ -111,7 +111,7 @@ def create_app(
         route_handlers=[
             *_static_routers(platform),
             *plugin_routers,
-            api_router(),
+            api_router(platform.registry),
             *ACCESS_ROUTES,
             *demo_routes,
             *SANDBOX_ROUTES,

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 import msgspec
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from portal.db.engine import fetch
+from portal.api.auth import api_merchant
+from portal.api.keys import ApiPrincipal
+from portal.api.params import MerchantParam
+from portal.db.engine import fetch, tenant_transaction
 from portal.plugin import (
+    ApiRouteSet,
+    ApiScope,
     CliCommand,
     EventHandler,
     EventType,
     HandledEvent,
     LinkFlow,
+    LinkPurpose,
     NavItem,
     PaymentGateway,
-    Permission,
     PiccoloApp,
     PluginInfo,
     RouteSet,
+    ScheduledJob,
     Widget,
     hookimpl,
 )
@@ -145,9 +154,50 @@ def portal_event_types() -> list[EventType]:
     return [EventType(name="example.note_written", payload=NoteWritten, description="A note was written.")]
 
 
+class ExampleNoteOut(msgspec.Struct, kw_only=True):
+    id: str
+    customer: str
+    body: str
+
+
+class ExampleNoteList(msgspec.Struct, kw_only=True):
+    data: list[ExampleNoteOut]
+    object: str = "list"
+
+
+@get("/example-notes", summary="List the merchant's example notes")
+async def list_example_notes(
+    request: Request[Any, Any, Any], principal: NamedDependency[ApiPrincipal], merchant: MerchantParam = None
+) -> ExampleNoteList:
+    """Notes of the merchant's customers, newest first (scope ``example:read``)."""
+    tenant = await api_merchant(request, principal, merchant, scope="example:read")
+    async with tenant_transaction(tenant.merchant.iso_id):
+        rows = await fetch(
+            "SELECT n.id, n.customer_id, n.body FROM example_note n JOIN portal_customer c ON c.id = n.customer_id "
+            "WHERE c.merchant_id = $1 ORDER BY n.id DESC LIMIT 100",
+            tenant.merchant.id,
+        )
+    return ExampleNoteList(data=[ExampleNoteOut(id=r["id"], customer=r["customer_id"], body=r["body"]) for r in rows])
+
+
 @hookimpl
-def portal_permissions() -> list[Permission]:
-    return [Permission(key="example.write_notes", description="Customers may write notes.", default=False)]
+def portal_api_routes() -> ApiRouteSet:
+    return ApiRouteSet(
+        handlers=[list_example_notes], scopes=[ApiScope(name="example:read", description="Read example notes.")]
+    )
+
+
+TICKS: list[float] = []
+"""When the example job ran in this process (monotonic seconds)."""
+
+
+async def tick(platform: Any) -> None:
+    TICKS.append(time.monotonic())
+
+
+@hookimpl
+def portal_scheduled_jobs() -> list[ScheduledJob]:
+    return [ScheduledJob(name="example.tick", every=timedelta(seconds=1), run=tick)]
 
 
 @hookimpl
@@ -168,6 +218,19 @@ def portal_payment_gateways() -> list[PaymentGateway]:
 @hookimpl
 def portal_link_flows() -> list[LinkFlow]:
     return [LinkFlow(name="example_notes", path="/example", title="Write a note")]
+
+
+@hookimpl
+def portal_link_purposes() -> list[LinkPurpose]:
+    return [
+        LinkPurpose(
+            name="example_reminder",
+            default_ttl=timedelta(days=2),
+            max_ttl=timedelta(days=3),
+            single_use=False,
+            default_flow="example_notes",
+        )
+    ]
 
 
 async def note_customer_change(event: HandledEvent) -> None:
