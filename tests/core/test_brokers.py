@@ -24,9 +24,9 @@ import asyncpg
 import msgspec
 import pytest
 
-from portal.events.worker import process_due_work
 from portal.platform import Platform
 from portal.tasks.broker import QUEUE_CHANNEL, create_broker
+from portal.tasks.wake import process_due_work
 from portal.testing import customer_id
 from support.queue import WakeUps
 

@@ -27,17 +27,9 @@ from reliability.conftest import (
 from standardwebhooks import Webhook
 
 from portal.db.engine import tenant_transaction
-from portal.events.delivery import (
-    MAX_ATTEMPTS,
-    SCHEDULE,
-    DestinationRefusedError,
-    ReplayError,
-    check_destination,
-    deliver_due,
-    parse_retry_after,
-    replay,
-    replay_since,
-)
+from portal.events.delivery import MAX_ATTEMPTS, SCHEDULE, deliver_due, parse_retry_after
+from portal.events.destinations import DestinationRefusedError, check_destination
+from portal.events.replay import ReplayError, replay, replay_since
 from portal.events.signing import new_secret, sign, signature_header
 from portal.mail import MailCatcher
 from portal.tasks.worker import run_worker

@@ -34,8 +34,9 @@ from reliability.conftest import (
     make_due,
 )
 
-from portal.events.delivery import KEEP_CLIENTS, Connections, check_destination, deliver_due
-from portal.events.destinations import check_url, pinned_request
+from portal.events.connections import KEEP_CLIENTS, Connections
+from portal.events.delivery import deliver_due
+from portal.events.destinations import check_destination, check_url, pinned_request
 
 PUBLIC = "93.184.216.34"
 """A global address; no test connects to it."""

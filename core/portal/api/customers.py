@@ -20,8 +20,9 @@ from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.events.core_types import CustomerPayload
 from portal.ids import new_id
+from portal.plugins.registry import PluginRegistry
 from portal.tenancy.models import Tenant, normalize_email
-from portal.web.state import request_id_of
+from portal.web.state import platform_of, request_id_of
 
 COLUMNS = "id, merchant_id, email, name, external_ref, created_at"
 CONFLICT = "The merchant already has a customer with this email or external_ref."
@@ -50,6 +51,7 @@ def _payload(row: dict[str, Any]) -> CustomerPayload:
 
 
 async def _emit_customer(
+    registry: PluginRegistry,
     tenant: Tenant,
     event_type: str,
     row: dict[str, Any],
@@ -67,6 +69,7 @@ async def _emit_customer(
         before=before,
         after=after,
         enabled_plugins=tenant.enabled_plugins,
+        registry=registry,
     )
 
 
@@ -112,7 +115,7 @@ class CustomerController(Controller):
                     data.name,
                     data.external_ref,
                 )
-                await _emit_customer(tenant, "customer.created", rows[0], actor)
+                await _emit_customer(platform_of(request).registry, tenant, "customer.created", rows[0], actor)
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(status_code=409, detail=CONFLICT) from exc
         return to_customer(rows[0])
@@ -166,7 +169,15 @@ class CustomerController(Controller):
                     changed.get("external_ref", row["external_ref"]),
                 )
                 before = {name: row[name] for name in changed}
-                await _emit_customer(tenant, "customer.updated", rows[0], actor, before=before, after=changed)
+                await _emit_customer(
+                    platform_of(request).registry,
+                    tenant,
+                    "customer.updated",
+                    rows[0],
+                    actor,
+                    before=before,
+                    after=changed,
+                )
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(status_code=409, detail=CONFLICT) from exc
         return to_customer(rows[0])

@@ -31,7 +31,7 @@ from portal.api.schemas import (
 )
 from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.events import destinations
-from portal.events.delivery import replay, replay_since
+from portal.events.replay import replay, replay_since
 from portal.events.signing import new_secret
 from portal.ids import new_id
 from portal.web.state import platform_of

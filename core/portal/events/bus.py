@@ -1,27 +1,30 @@
 """``emit``: record a domain event inside the business transaction.
 
 In that same transaction it writes the audit record (chained per merchant), one delivery row
-per subscribed webhook endpoint and one row per plugin handler. Nothing leaves the database
-before commit; after commit the worker is kicked, and a periodic sweep picks up anything a
-lost kick missed. A rolled-back transaction leaves no trace.
+(the outbox) per subscribed webhook endpoint and one row per plugin handler. Nothing leaves the
+database before commit; after commit a worker is kicked (:func:`portal.tasks.wake.kick_worker`),
+and workers' polling picks up anything a lost kick missed. A rolled-back transaction leaves no
+trace. Sending the rows is :mod:`portal.events.delivery`'s job, running handlers
+:mod:`portal.events.handlers`'.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from portal.db.engine import TenantScopeError, after_commit, current_iso, fetch, transaction_lock
 from portal.events.chain import GENESIS, chain_hash
 from portal.ids import new_id
+from portal.tasks.runtime import current_platform
+from portal.tasks.wake import kick_worker
 from portal.tenancy.models import MerchantView
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from portal.plugins.registry import PluginRegistry
 
 ActorType = Literal["customer", "merchant_api_key", "iso_api_key", "operator", "system"]
 
@@ -100,18 +103,23 @@ async def emit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     enabled_plugins: frozenset[str] | None = None,
+    registry: PluginRegistry | None = None,
 ) -> EmittedEvent:
     """Audit ``event_type`` and queue its webhooks and handlers, in the current tenant transaction.
 
     ``enabled_plugins`` (the tenant's) saves a query; without it the merchant's are looked up,
     so handlers of plugins that are off for the merchant never run.
-    """
-    from portal.tasks.runtime import current_platform
 
+    ``registry`` (the platform's, ``platform.registry``) holds the event types and the plugins'
+    handlers; pass it when you have the platform. Without it, the registry of the platform
+    started in this process (:func:`portal.tasks.runtime.current_platform`) is used: a fallback
+    for code with no platform at hand, which fails when no platform has been started.
+    """
     if current_iso() != merchant.iso_id:
         raise TenantScopeError("emit runs inside the merchant's tenant transaction")
-    platform = current_platform()
-    registered = platform.registry.event_types.get(event_type)
+    if registry is None:
+        registry = current_platform().registry
+    registered = registry.event_types.get(event_type)
     if registered is None:
         raise UnknownEventError(f"event type {event_type!r} is not registered")
     if isinstance(payload, msgspec.Struct):
@@ -182,7 +190,7 @@ async def emit(
         enabled_plugins = frozenset(row["plugin_key"] for row in rows)
     handler_names = [
         name
-        for name, (plugin_key, handler) in platform.registry.event_handlers.items()
+        for name, (plugin_key, handler) in registry.event_handlers.items()
         if plugin_key in enabled_plugins and event_type in handler.event_types
     ]
     if handler_names:
@@ -199,25 +207,3 @@ async def emit(
     return EmittedEvent(
         id=record["id"], seq=record["seq"], hash=digest, type=event_type, deliveries=deliveries, handlers=handlers
     )
-
-
-_KICKS: set[asyncio.Task[None]] = set()
-
-
-async def kick_worker() -> None:
-    """Ask a worker to process due work now, without making the caller wait for the broker.
-
-    A lost kick only delays delivery: workers also poll for due work.
-    """
-    task = asyncio.get_running_loop().create_task(_send_kick())
-    _KICKS.add(task)
-    task.add_done_callback(_KICKS.discard)
-
-
-async def _send_kick() -> None:
-    from portal.events.worker import process_due_work
-
-    try:
-        await process_due_work.kiq()
-    except Exception:
-        log.warning("could not kick the worker; polling will deliver", exc_info=True)

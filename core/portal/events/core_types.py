@@ -1,10 +1,10 @@
-"""Event types core itself emits."""
+"""Event types core itself emits; the plugin registry adds them to plugins' own."""
 
 from __future__ import annotations
 
 import msgspec
 
-from portal.plugin import EventType, hookimpl
+from portal.plugin import EventType
 
 
 class CustomerPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,16 +26,14 @@ class SessionPayload(msgspec.Struct, frozen=True, kw_only=True):
     flow: str | None
 
 
-@hookimpl
-def portal_event_types() -> list[EventType]:
-    """Customers changing, and customers signing in and out of the portal."""
-    return [
-        EventType(name="customer.created", payload=CustomerPayload, description="A customer was created."),
-        EventType(name="customer.updated", payload=CustomerPayload, description="A customer was changed."),
-        EventType(
-            name="portal_session.started",
-            payload=SessionPayload,
-            description="A customer opened the portal with a link.",
-        ),
-        EventType(name="portal_session.ended", payload=SessionPayload, description="A customer signed out."),
-    ]
+CORE_EVENT_TYPES: tuple[EventType, ...] = (
+    EventType(name="customer.created", payload=CustomerPayload, description="A customer was created."),
+    EventType(name="customer.updated", payload=CustomerPayload, description="A customer was changed."),
+    EventType(
+        name="portal_session.started",
+        payload=SessionPayload,
+        description="A customer opened the portal with a link.",
+    ),
+    EventType(name="portal_session.ended", payload=SessionPayload, description="A customer signed out."),
+)
+"""Customers changing, and customers signing in and out of the portal."""

@@ -10,25 +10,24 @@ outcome is applied only by the worker still holding the claim (same ``attempts``
 Every attempt applies the destination policy (:mod:`portal.events.destinations`) to the
 endpoint's URL, resolves its host once (the resolver is a parameter of :func:`deliver_due`) and
 sends the request to an address it checked, with the host name as ``Host`` and as the TLS server
-name, so nothing looks the name up a second time. Each host name has its own connections.
+name, so nothing looks the name up a second time. Each host name has its own connections
+(:mod:`portal.events.connections`).
 
 Outcomes: 2xx succeeds; 410 disables the endpoint and cancels the message; 429 and 503 honour
 ``Retry-After`` (capped at 24 h); everything else, 3xx included (redirects are never
 followed), timeouts, connection errors and refused destinations, retries per :data:`SCHEDULE`
 and fails after the last attempt. An endpoint failing for ``webhook_disable_after_days`` is
-disabled and the merchant's support address emailed. Payloads and secrets are never logged.
+disabled and the merchant's support address emailed (:mod:`portal.events.notify`). Payloads and
+secrets are never logged. Replays are :mod:`portal.events.replay`'s; the worker's lane that calls
+:func:`deliver_due` is in :mod:`portal.tasks.worker`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
-import ssl
 import time
-from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -37,18 +36,17 @@ from typing import TYPE_CHECKING
 import httpx
 import msgspec
 
-from portal.db.engine import after_commit, fetch, tenant_transaction
-from portal.events.bus import kick_worker
+from portal.db.engine import fetch, tenant_transaction
+from portal.events.connections import CONCURRENCY, Connections, loop_connections
 from portal.events.destinations import (
     Address,
     Destination,
     DestinationRefusedError,
     Resolver,
-    check_url,
     pinned_request,
-    resolve_addresses,
-    system_resolve,
+    resolve_destination,
 )
+from portal.events.notify import notify_endpoint_disabled
 from portal.events.signing import signature_header
 from portal.ids import new_id
 from portal.metrics import WEBHOOK_DELIVERIES
@@ -73,8 +71,6 @@ SCHEDULE: tuple[timedelta, ...] = (
 )
 """Delays before attempts 2 to 10 (the first attempt is immediate); after the 10th: ``failed``."""
 MAX_ATTEMPTS = len(SCHEDULE) + 1
-CONCURRENCY = 16
-"""Messages one :func:`deliver_due` call sends at the same time (HTTP/1.1 keep-alive connections)."""
 BATCH = 5 * CONCURRENCY
 """Messages one call claims: five waves, so a lease (waves times the timeout) stays near a minute."""
 LEASE_MARGIN = timedelta(seconds=5)
@@ -104,10 +100,6 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     excerpt: str | None = None
     error: str | None = None
     retry_after: timedelta | None = None
-
-
-class ReplayError(LookupError):
-    """The delivery to replay does not exist for this merchant, or its endpoint is disabled."""
 
 
 # --- claiming -------------------------------------------------------------------------------
@@ -165,17 +157,6 @@ async def _claim(settings: Settings, iso_id: str, limit: int, worker_id: str | N
 # --- sending --------------------------------------------------------------------------------
 
 
-async def check_destination(
-    url: str, *, allow_private: bool = False, resolve: Resolver = system_resolve
-) -> list[Address]:
-    """The addresses a delivery to ``url`` may connect to; :class:`DestinationRefusedError` when refused.
-
-    The same policy as on save, then the host resolved once; every address must be allowed.
-    """
-    destination = check_url(url, allow_private=allow_private)
-    return await resolve_addresses(destination, allow_private=allow_private, resolve=resolve)
-
-
 def _text(value: str) -> str:
     """``value`` storable in a PostgreSQL text column (which refuses NUL characters)."""
     return value.replace("\x00", "\ufffd")
@@ -227,9 +208,9 @@ async def _send(connections: Connections, settings: Settings, message: Claimed, 
 
     try:
         async with asyncio.timeout(settings.webhook_timeout):
-            allow_private = settings.webhook_allow_private
-            destination = check_url(message.url, allow_private=allow_private)
-            addresses = await resolve_addresses(destination, allow_private=allow_private, resolve=resolve)
+            destination, addresses = await resolve_destination(
+                message.url, allow_private=settings.webhook_allow_private, resolve=resolve
+            )
             timestamp = int(time.time())
             headers = {
                 "webhook-id": message.id,
@@ -355,7 +336,7 @@ async def _record_failure(platform: Platform, iso_id: str, message: Claimed, out
         "webhook %s to endpoint %s failed on attempt %s: %s", message.id, message.endpoint_id, message.attempts, failure
     )
     if notify is not None:
-        await _notify_disabled(platform, iso_id, message.merchant_id, notify[0], notify[1])
+        await notify_endpoint_disabled(platform, iso_id, message.merchant_id, notify[0], notify[1])
 
 
 async def _disable(endpoint_id: str, reason: str) -> None:
@@ -366,33 +347,6 @@ async def _disable(endpoint_id: str, reason: str) -> None:
         reason,
     )
     log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
-
-
-async def _notify_disabled(platform: Platform, iso_id: str, merchant_id: str, url: str, reason: str) -> None:
-    """Email the merchant's support address that an endpoint was disabled (log when it has none)."""
-    from portal.mail import Mailer, MailError, compose, render_email
-
-    try:
-        tenant = await platform.tenants.load_merchant(iso_id, merchant_id)
-        if tenant is None:
-            log.warning("webhook endpoint of merchant %s disabled; the merchant is not active", merchant_id)
-            return
-        merchant = tenant.merchant
-        to = merchant.brand.support_email
-        if not to:
-            log.warning("webhook endpoint of merchant %s disabled; no support email to notify", merchant.slug)
-            return
-        subject, text, html = render_email(
-            platform.themes, merchant, "webhook_disabled", {"url": url, "reason": reason}
-        )
-        message = compose(
-            merchant=merchant, to=to, subject=subject, text=text, html=html, mail_from=platform.settings.mail_from
-        )
-        await Mailer(platform.settings).send(message)
-    except (MailError, ValueError) as exc:
-        log.error("could not email merchant %s about a disabled webhook endpoint: %s", merchant_id, exc)
-    except Exception:
-        log.exception("could not email merchant %s about a disabled webhook endpoint", merchant_id)
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -419,7 +373,7 @@ async def deliver_due(
     claimed = await _claim(settings, iso_id, limit, worker_id)
     if not claimed:
         return 0
-    pool = connections if connections is not None else _connections()
+    pool = connections if connections is not None else loop_connections()
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(message: Claimed) -> tuple[Claimed, Outcome | None]:
@@ -459,92 +413,6 @@ async def _record_wave(platform: Platform, iso_id: str, sent: list[tuple[Claimed
             )
         except Exception:
             log.exception("could not record the outcome of webhook %s; its lease will retry it", message.id)
-
-
-KEEP_CLIENTS = 4 * CONCURRENCY
-"""Clients (one per destination host, each with its idle keep-alive connections) kept when not in use."""
-
-
-class Connections:
-    """HTTP clients for webhook requests, one per destination host name.
-
-    A request goes to an address checked for its host (the URL carries the address), so the
-    connection pool alone, which is keyed by address, could hand a connection opened (and, over
-    TLS, verified) for one name to a request for another name at the same address; a client per
-    name prevents that. The least recently used idle clients beyond :data:`KEEP_CLIENTS` are
-    closed. No redirects are followed and nothing (proxies, certificates) comes from the
-    environment. ``transport`` makes each client's transport instead (tests).
-    """
-
-    def __init__(self, transport: Callable[[], httpx.AsyncBaseTransport] | None = None) -> None:
-        self._transport = transport
-        self._tls: ssl.SSLContext | None = None
-        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
-        self._busy: Counter[str] = Counter()
-        self.closed = False
-
-    def _new(self) -> httpx.AsyncClient:
-        if self._transport is not None:
-            return httpx.AsyncClient(transport=self._transport(), follow_redirects=False, trust_env=False)
-        if self._tls is None:
-            self._tls = httpx.create_ssl_context(trust_env=False)  # reading the CA bundle once
-        return httpx.AsyncClient(
-            verify=self._tls,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
-        )
-
-    @contextlib.asynccontextmanager
-    async def client(self, host: str) -> AsyncIterator[httpx.AsyncClient]:
-        """The client of ``host`` (made on first use), kept open while the block runs."""
-        client = self._clients.pop(host, None) or self._new()
-        self._clients[host] = client  # most recently used last
-        self._busy[host] += 1
-        try:
-            yield client
-        finally:
-            self._busy[host] -= 1
-            if self._busy[host] <= 0:
-                del self._busy[host]
-            await self._trim()
-
-    async def _trim(self) -> None:
-        while len(self._clients) > KEEP_CLIENTS:
-            idle = next((host for host in self._clients if host not in self._busy), None)
-            if idle is None:
-                return
-            await self._clients.pop(idle).aclose()
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-    async def aclose(self) -> None:
-        """Close every client and its connections."""
-        self.closed = True
-        clients = list(self._clients.values())
-        self._clients.clear()
-        for client in clients:
-            await client.aclose()
-
-
-_CONNECTIONS: dict[int, Connections] = {}
-
-
-def _connections() -> Connections:
-    """The HTTP clients of this event loop."""
-    key = id(asyncio.get_running_loop())
-    connections = _CONNECTIONS.get(key)
-    if connections is None or connections.closed:
-        connections = _CONNECTIONS[key] = Connections()
-    return connections
-
-
-async def close_clients() -> None:
-    """Close this event loop's HTTP clients (when the platform stops)."""
-    connections = _CONNECTIONS.pop(id(asyncio.get_running_loop()), None)
-    if connections is not None:
-        await connections.aclose()
 
 
 def _succeeded(outcome: Outcome) -> bool:
@@ -593,75 +461,11 @@ async def _record_successes(iso_id: str, delivered: list[tuple[Claimed, Outcome]
     log.info("%s webhooks delivered", len(owned))
 
 
-async def replay(platform: Platform, iso_id: str, merchant_id: str, delivery_id: str) -> str:
-    """Queue a copy of ``delivery_id`` as a new pending message (new ``msg_`` id); return its id."""
-    new = new_id("msg")
-    async with tenant_transaction(iso_id):
-        rows = await fetch(
-            """
-            INSERT INTO portal_webhook_delivery (id, iso_id, merchant_id, endpoint_id, event_id, event_type, payload)
-            SELECT $1, d.iso_id, d.merchant_id, d.endpoint_id, d.event_id, d.event_type, d.payload
-              FROM portal_webhook_delivery d JOIN portal_webhook_endpoint e ON e.id = d.endpoint_id
-             WHERE d.id = $2 AND d.merchant_id = $3 AND e.enabled
-            RETURNING id
-            """,
-            new,
-            delivery_id,
-            merchant_id,
-        )
-        if not rows:
-            raise ReplayError(f"no delivery {delivery_id} to an enabled endpoint of merchant {merchant_id}")
-        after_commit(kick_worker)
-    log.info("webhook %s replayed as %s", delivery_id, new)
-    return new
-
-
-async def replay_since(
-    platform: Platform, iso_id: str, merchant_id: str, since: datetime, endpoint_id: str | None = None
-) -> list[str]:
-    """Queue a copy of every message created since ``since`` (one per endpoint and event); return the new ids."""
-    async with tenant_transaction(iso_id):
-        sources = await fetch(
-            """
-            SELECT DISTINCT ON (d.endpoint_id, d.event_id) d.id
-              FROM portal_webhook_delivery d JOIN portal_webhook_endpoint e ON e.id = d.endpoint_id
-             WHERE d.merchant_id = $1 AND d.created_at >= $2 AND e.enabled
-               AND ($3::text IS NULL OR d.endpoint_id = $3)
-             ORDER BY d.endpoint_id, d.event_id, d.created_at
-            """,
-            merchant_id,
-            since,
-            endpoint_id,
-        )
-        ids = [row["id"] for row in sources]
-        new_ids = [new_id("msg") for _ in ids]
-        if ids:
-            await fetch(
-                """
-                INSERT INTO portal_webhook_delivery
-                    (id, iso_id, merchant_id, endpoint_id, event_id, event_type, payload)
-                SELECT n.new_id, d.iso_id, d.merchant_id, d.endpoint_id, d.event_id, d.event_type, d.payload
-                  FROM unnest($1::text[], $2::text[]) AS n(old_id, new_id)
-                  JOIN portal_webhook_delivery d ON d.id = n.old_id
-                """,
-                ids,
-                new_ids,
-            )
-            after_commit(kick_worker)
-    log.info("replayed %s webhook messages of merchant %s", len(ids), merchant_id)
-    return new_ids
-
-
 __all__: list[str] = [
-    "KEEP_CLIENTS",
+    "BATCH",
     "MAX_ATTEMPTS",
     "SCHEDULE",
-    "Connections",
-    "DestinationRefusedError",
-    "ReplayError",
-    "check_destination",
     "deliver_due",
+    "lease_for",
     "parse_retry_after",
-    "replay",
-    "replay_since",
 ]

@@ -298,6 +298,28 @@ async def resolve_addresses(
     return addresses
 
 
+async def resolve_destination(
+    url: str, *, allow_private: bool, resolve: Resolver = system_resolve
+) -> tuple[Destination, list[Address]]:
+    """``url`` checked as on save (:func:`check_url`), then its host resolved once (:func:`resolve_addresses`).
+
+    What a delivery attempt connects to; :class:`DestinationRefusedError` when refused.
+    """
+    destination = check_url(url, allow_private=allow_private)
+    return destination, await resolve_addresses(destination, allow_private=allow_private, resolve=resolve)
+
+
+async def check_destination(
+    url: str, *, allow_private: bool = False, resolve: Resolver = system_resolve
+) -> list[Address]:
+    """The addresses a delivery to ``url`` may connect to; :class:`DestinationRefusedError` when refused.
+
+    The same policy as on save, then the host resolved once; every address must be allowed.
+    """
+    _, addresses = await resolve_destination(url, allow_private=allow_private, resolve=resolve)
+    return addresses
+
+
 def pinned_request(
     destination: Destination,
     address: Address,
@@ -332,9 +354,11 @@ __all__ = [
     "DestinationRefusedError",
     "Resolver",
     "address_problem",
+    "check_destination",
     "check_url",
     "parse_host",
     "pinned_request",
     "resolve_addresses",
+    "resolve_destination",
     "system_resolve",
 ]

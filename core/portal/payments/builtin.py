@@ -1,13 +1,10 @@
-"""Core's built-in payment gateways (NMI and the sandbox), registered like a plugin's."""
+"""Core's built-in payment gateways (NMI and the sandbox), which the plugin registry adds to plugins' own."""
 
 from __future__ import annotations
 
 from portal.payments.nmi import NMI_GATEWAY
 from portal.payments.sandbox import SANDBOX_GATEWAY
-from portal.plugin import PaymentGateway, hookimpl
+from portal.plugin import PaymentGateway
 
-
-@hookimpl
-def portal_payment_gateways() -> list[PaymentGateway]:
-    """The gateways every installation offers merchants."""
-    return [SANDBOX_GATEWAY, NMI_GATEWAY]
+BUILTIN_GATEWAYS: tuple[PaymentGateway, ...] = (SANDBOX_GATEWAY, NMI_GATEWAY)
+"""The gateways every installation offers merchants."""

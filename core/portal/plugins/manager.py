@@ -1,4 +1,8 @@
-"""Build the pluggy manager: hookspecs, entry-point discovery, ``PORTAL_LOAD_PLUGINS``."""
+"""Build the pluggy manager: hookspecs, entry-point discovery, ``PORTAL_LOAD_PLUGINS``.
+
+The manager holds plugins and themes only; core's own event types and gateways are added by
+:class:`portal.plugins.registry.PluginRegistry`.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +20,6 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "portal"
 THEME_PREFIX = "theme-"
 """Entry points named ``theme-<key>`` are theme packages: always loaded."""
-CORE_PLUGIN = "portal-core"
-"""Name under which core registers its own hook implementations (its event types)."""
-PAYMENTS_PLUGIN = "portal-payments"
-"""Name under which core registers its built-in payment gateways."""
 
 
 class PluginLoadError(RuntimeError):
@@ -60,11 +60,6 @@ def create_plugin_manager(
             raise PluginLoadError(f"PORTAL_LOAD_PLUGINS names plugins that are not installed: {', '.join(missing)}")
     for name, plugin in extra_plugins:
         manager.register(plugin, name=name)
-    from portal.events import core_types
-    from portal.payments import builtin
-
-    manager.register(core_types, name=CORE_PLUGIN)
-    manager.register(builtin, name=PAYMENTS_PLUGIN)
     manager.hook.portal_addhooks.call_historic(kwargs={"pluginmanager": manager})
     try:
         manager.check_pending()

@@ -26,6 +26,7 @@ import msgspec
 from portal.db.engine import after_commit, current_iso, fetch, json_value, tenant_transaction
 from portal.ids import new_id
 from portal.metrics import TASK_DURATION, TASKS_FINISHED, TASKS_QUEUED, TASKS_RUNNING
+from portal.tasks.wake import kick_worker
 from portal.web.input_policy import check_json_value
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ async def queue_task(
     if not rows:
         return None
     TASKS_QUEUED.labels(task=task.name).inc()
-    from portal.events.bus import kick_worker
-
     after_commit(kick_worker)
     return task_id
 
