@@ -449,7 +449,7 @@ async def run(database_url: str, cards: int, connections: int, duration: float, 
             for n in counts:
                 customer = await customer_id(CARDS_MERCHANT, email_for(n))
                 async with tenant_transaction(tenant.merchant.iso_id):
-                    on_file = await store.cards_on_file(tenant.merchant.id, customer)
+                    on_file = await store.cards_on_file(tenant.merchant, customer)
                 assert len(on_file) == n, f"{len(on_file)} cards on file, expected {n}"
             pages = [
                 *(("GET /payment-methods", str(n), shopper, "/payment-methods") for n, shopper in shoppers.items()),

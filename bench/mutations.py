@@ -53,7 +53,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="cross-tenant-query-id",
         guarantee="isolation: a card id in the query shows nothing of another customer's card",
-        path="plugins/cards/portal_cards/store.py",
+        path="core/portal/payments/methods.py",
         edits=(
             (
                 '"WHERE merchant_id = $1 AND customer_id = $2 AND id = $3 AND removed_at IS NOT NULL"',
@@ -64,12 +64,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         name="rls-cards-or-true",
-        guarantee="isolation: row-level security on cards_payment_method keeps each ISO to its rows",
-        path="plugins/cards/portal_cards/migrations/cards_2026_11_26t10_00_00_000000.py",
+        guarantee="isolation: row-level security on portal_payment_method keeps each ISO to its rows",
+        path="core/portal/migrations/portal_2026_12_04t10_00_00_000000.py",
         edits=(
             (
-                '+ tenant_table_sql("cards_payment_method", privileges="SELECT, INSERT, UPDATE")',
-                '+ tenant_table_sql("cards_payment_method", privileges="SELECT, INSERT, UPDATE")' + RLS_OR_TRUE,
+                'TAKE_OVER + tenant_table_sql(NEW, privileges="SELECT, INSERT, UPDATE")',
+                'TAKE_OVER + tenant_table_sql(NEW, privileges="SELECT, INSERT, UPDATE")' + RLS_OR_TRUE,
             ),
         ),
         tests=(TENANT_TABLES,),

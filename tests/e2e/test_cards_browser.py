@@ -29,7 +29,7 @@ async def clear_cards(live: LivePortal, email: str) -> str:
     customer = await customer_id(GREENFIELD, email)
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch(
-            "UPDATE cards_payment_method SET removed_at = now(), is_default = false "
+            "UPDATE portal_payment_method SET removed_at = now(), is_default = false "
             "WHERE customer_id = $1 AND removed_at IS NULL",
             customer,
         )

@@ -1,4 +1,4 @@
-"""The core piccolo app: tenancy tables and the migrations packaged in ``portal/migrations/``."""
+"""The core piccolo app: core tables and the migrations packaged in ``portal/migrations/``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from piccolo.conf.apps import AppConfig
 
 from portal.access.tables import ACCESS_TABLES
 from portal.events.tables import EVENT_TABLES
+from portal.payments.tables import PAYMENT_TABLES
 from portal.tenancy.tables import TENANT_TABLES
 
 
@@ -19,5 +20,5 @@ def core_migrations_path() -> Path:
 APP_CONFIG = AppConfig(
     app_name="portal",
     migrations_folder_path=core_migrations_path(),
-    table_classes=[*TENANT_TABLES, *ACCESS_TABLES, *EVENT_TABLES],
+    table_classes=[*TENANT_TABLES, *ACCESS_TABLES, *EVENT_TABLES, *PAYMENT_TABLES],
 )

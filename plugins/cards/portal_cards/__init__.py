@@ -63,7 +63,7 @@ def portal_routes() -> RouteSet:
 
 @hookimpl
 def portal_piccolo_apps() -> PiccoloApp:
-    """The ``cards_payment_method`` table."""
+    """The plugin's migration history (its table moved to core: ``portal_payment_method``)."""
     return PiccoloApp(module="portal_cards.piccolo_app")
 
 
@@ -107,7 +107,7 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
         return {"cards": 0, "default": None, "attention": None}
     settings = context.plugin_settings("cards")
     async with tenant_transaction(context.iso_id):  # joins the Overview's transaction
-        cards = await store.cards_on_file(context.merchant.id, customer.id)
+        cards = await store.cards_on_file(context.merchant, customer.id)
     today = today_for(context.merchant, datetime.now(UTC))
     views = [card_view(card, today, settings.expiring_soon_days) for card in cards]
     default = next((view for view in views if view.is_default), None)

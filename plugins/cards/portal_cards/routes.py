@@ -72,8 +72,8 @@ async def _views(
     """The customer's cards on file, and the removed card ``removed_id`` when it is one of theirs."""
     settings = service.settings_of(tenant)
     async with tenant_transaction(tenant.merchant.iso_id):
-        cards = await store.cards_on_file(tenant.merchant.id, customer.id)
-        removed = await store.removed_card(tenant.merchant.id, customer.id, removed_id) if removed_id else None
+        cards = await store.cards_on_file(tenant.merchant, customer.id)
+        removed = await store.removed_card(tenant.merchant, customer.id, removed_id) if removed_id else None
     today = today_for(tenant.merchant, datetime.now(UTC))
     views = [card_view(card, today, settings.expiring_soon_days) for card in cards]
     return views, card_view(removed, today, settings.expiring_soon_days) if removed else None

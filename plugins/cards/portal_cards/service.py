@@ -1,17 +1,18 @@
-"""Adding, removing and choosing the default card: gateway call, database write and events.
+"""Adding, removing and choosing the default card: the customer's rules, core's vault, events.
 
-Each change is one tenant transaction holding the customer's card lock: the card rows, the
-audit records and the webhook outbox rows commit together or not at all. The gateway is called
-outside the transaction when adding (a vaulted card the portal fails to record, or does not
-need because it is already on file, is deleted again), and inside it when removing (a card the
-gateway still holds stays on file).
+Core (``portal.payments.methods``) owns the cards on file, the default card and the gateway
+vault: it keeps one change of a customer's cards in one transaction holding their lock, calls
+the gateway outside the transaction when adding (a vaulted card the portal fails to record, or
+does not need because it is already on file, is deleted again) and inside it when removing (a
+card the gateway still holds stays on file). This module adds what the cards plugin decides:
+its settings (may customers add or remove cards, how many), the ``portal_cards_card_required``
+hook, the ``payment_method.*`` events and the update link, all written in core's transaction so
+that the card rows, the audit records and the webhook outbox rows commit together or not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -19,23 +20,14 @@ import msgspec
 from portal.access.links import fulfil_link
 from portal.db.engine import tenant_transaction
 from portal.events.bus import Actor, emit
-from portal.ids import new_id
+from portal.payments import methods
 from portal.payments.choice import GatewayNotConfiguredError
-from portal.payments.gateway import (
-    Card,
-    GatewayDeclinedError,
-    GatewayUnavailableError,
-    PaymentGatewayAdapter,
-    VaultCustomer,
-    VaultEntry,
-)
+from portal.payments.gateway import GatewayDeclinedError, GatewayUnavailableError, PaymentGatewayAdapter
 from portal.tenancy.models import CustomerView, Tenant
-from portal_cards import store
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
 from portal_cards.messages import ERRORS, REFUSALS, decline_code
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
-from portal_cards.views import expiry_day, today_for
 
 if TYPE_CHECKING:
     from portal.platform import Platform
@@ -76,8 +68,11 @@ class Added(msgspec.Struct, frozen=True, kw_only=True):
     already; it became the default instead of gaining a twin."""
 
 
-GATEWAY_BUDGET = 15.0
-"""Seconds a gateway call may take while a database transaction (and its connection) waits on it."""
+STATUS = {"remove_refused": 502, "unavailable": 503}
+"""HTTP status of core's refusal codes other than 409."""
+
+CODES = {"unavailable": "processor"}
+"""Core's refusal codes the pages word under another code."""
 
 
 def settings_of(tenant: Tenant) -> CardsSettings:
@@ -92,6 +87,11 @@ def adapter_for(platform: Platform, tenant: Tenant) -> PaymentGatewayAdapter:
         return platform.gateways.for_tenant(tenant)
     except GatewayNotConfiguredError as exc:
         raise CardActionError("not_set_up", status_code=503) from exc
+
+
+def _refusal(exc: methods.PaymentMethodError) -> CardActionError:
+    """Core's refusal as the pages word it."""
+    return CardActionError(CODES.get(exc.code, exc.code), status_code=STATUS.get(exc.code, 409), card_id=exc.method_id)
 
 
 def payload(card: StoredCard, *, is_default: bool | None = None) -> PaymentMethodPayload:
@@ -131,7 +131,7 @@ async def add_card(
     replacing: bool = False,
     fulfil_link_id: str | None = None,
 ) -> Added:
-    """Vault the card behind ``payment_token`` and put it on file.
+    """Vault the card behind ``payment_token`` and put it on file (:func:`portal.payments.methods.attach`).
 
     ``replacing`` is the update-after-a-failed-charge flow: the new card becomes the default and
     ``fulfil_link_id`` (the update link) is marked done in the same transaction.
@@ -146,202 +146,67 @@ async def add_card(
         raise CardActionError("add_not_allowed", status_code=403)
     if not payment_token or len(payment_token) > 200:
         raise CardActionError("no_details", status_code=400)
-    adapter = adapter_for(platform, tenant)
-    merchant = tenant.merchant
-    async with tenant_transaction(merchant.iso_id):
-        on_file = await store.cards_on_file(merchant.id, customer.id)
-    if len(on_file) >= settings.max_cards and not replacing:  # a replacement may take its card's place
-        raise _full()
-    same_gateway = [card for card in on_file if card.gateway == adapter.key]
-    vault_id = max(same_gateway, key=lambda card: card.created_at).vault_id if same_gateway else None
-    card_id = new_id("pm")
+
+    async def record(attached: methods.Attached) -> None:
+        """Inside core's transaction: the events of the change, and the update link fulfilled."""
+        card = attached.method
+        if attached.new:
+            await _emit(tenant, ADDED, payload(card), actor, customer.id, card.id)
+        if attached.default_changed:
+            if replacing:
+                reason = "replaced"
+            elif not attached.new:
+                reason = "chosen"
+            else:
+                reason = "chosen" if attached.previous_default else "first_card"
+            change = DefaultChangedPayload(
+                id=card.id, customer=customer.id, previous=attached.previous_default, reason=reason
+            )
+            await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
+        retired = attached.retired
+        if retired is not None:
+            await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
+        if fulfil_link_id:  # an update link is done once its card is replaced
+            await fulfil_link(tenant, fulfil_link_id, purpose="update_payment")
+
     try:
-        entry = await adapter.vault_add(
-            payment_token=payment_token,
-            vault_id=vault_id,
-            billing_id=card_id,
-            customer=VaultCustomer(customer_id=customer.id, email=customer.email, name=customer.name),
+        attached = await methods.attach(
+            platform.gateways,
+            tenant,
+            customer,
+            payment_token,
+            make_default=make_default,
+            replacing=replacing,
+            max_methods=settings.max_cards,
+            then=record,
         )
+    except GatewayNotConfiguredError as exc:
+        raise CardActionError("not_set_up", status_code=503) from exc
     except GatewayDeclinedError as exc:
-        _log_refusal(merchant.slug, "add", exc)
         raise CardActionError(decline_code(exc.response)) from exc
     except GatewayUnavailableError as exc:
-        log.warning("gateway unavailable for %s: %s", merchant.slug, exc)
         raise CardActionError("processor", status_code=503) from exc
-    existing: StoredCard | None = None
-    try:
-        async with tenant_transaction(merchant.iso_id):
-            await store.lock_customer(merchant.id, customer.id)
-            cards = await store.cards_on_file(merchant.id, customer.id)
-            existing = _same_card(cards, adapter.key, entry.card)
-            if existing is not None:  # no twin: the card on file stays, at most it becomes the default
-                card = await _choose_existing(
-                    tenant, customer, existing, cards, make_default=make_default, replacing=replacing, actor=actor
-                )
-            else:
-                if vault_id is not None and not any(other.vault_id == entry.vault_id for other in cards):
-                    # The vault record this card was added to lost its last card meanwhile, and removing
-                    # that card may have deleted the record: nothing on file vouches for it any more.
-                    # (A record the gateway joined on its own, with no card on file, is fine: an undo
-                    # deletes a whole record only when no card on file uses it.)
-                    raise CardActionError("try_again", status_code=409)
-                previous = next((other for other in cards if other.is_default), None)
-                retired = None
-                if len(cards) >= settings.max_cards:
-                    if not (replacing and previous is not None):
-                        raise _full()
-                    retired = previous  # the failing card makes room for its replacement
-                is_default = make_default or replacing or previous is None
-                card = StoredCard(
-                    id=card_id,
-                    customer_id=customer.id,
-                    gateway=adapter.key,
-                    vault_id=entry.vault_id,
-                    billing_id=entry.billing_id,
-                    brand=entry.card.brand,
-                    last4=entry.card.last4,
-                    exp_month=entry.card.exp_month,
-                    exp_year=entry.card.exp_year,
-                    is_default=is_default,
-                    created_at=datetime.now(UTC),
-                )
-                if is_default:
-                    await store.clear_default(merchant.id, customer.id)
-                await store.insert_card(merchant.iso_id, merchant.id, card)
-                await _emit(tenant, ADDED, payload(card), actor, customer.id, card.id)
-                if is_default:
-                    reason = "replaced" if replacing else ("chosen" if previous else "first_card")
-                    change = DefaultChangedPayload(
-                        id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
-                    )
-                    await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
-                if retired is not None:
-                    await store.mark_removed(merchant.id, customer.id, retired.id)
-                    await _emit(tenant, REMOVED, payload(retired, is_default=False), actor, customer.id, retired.id)
-                    others = [other for other in cards if other.id != retired.id] + [card]
-                    await _delete_from_vault(platform, tenant, retired, others)
-            if fulfil_link_id:  # an update link is done once its card is replaced
-                await fulfil_link(tenant, fulfil_link_id, purpose="update_payment")
-    except BaseException:
-        await _undo_vault_add(adapter, tenant, customer.id, entry)
-        raise
-    if existing is not None:  # the card was on file already: the vault entry just made is not needed
-        await _undo_vault_add(adapter, tenant, customer.id, entry)
-    return Added(card=card, new=existing is None)
-
-
-def _same_card(cards: list[StoredCard], gateway: str, new: Card) -> StoredCard | None:
-    """The card on file that ``new`` duplicates: same gateway, brand, last four digits and expiry.
-
-    Gateways report no card fingerprint; these are also all a page shows to tell cards apart.
-    """
-    key = (gateway, new.brand, new.last4, new.exp_month, new.exp_year)
-    return next(
-        (card for card in cards if (card.gateway, card.brand, card.last4, card.exp_month, card.exp_year) == key), None
-    )
-
-
-async def _choose_existing(
-    tenant: Tenant,
-    customer: CustomerView,
-    card: StoredCard,
-    cards: list[StoredCard],
-    *,
-    make_default: bool,
-    replacing: bool,
-    actor: Actor,
-) -> StoredCard:
-    """Make the card on file the default when asked to; refuse when that would change nothing."""
-    if card.is_default or not (make_default or replacing):
-        if replacing:
-            raise CardActionError("already_default", status_code=409, card_id=card.id)
-        raise CardActionError("duplicate", status_code=409, card_id=card.id)
-    return await _make_default(tenant, customer, card, cards, "replaced" if replacing else "chosen", actor)
-
-
-async def _make_default(
-    tenant: Tenant, customer: CustomerView, card: StoredCard, cards: list[StoredCard], reason: str, actor: Actor
-) -> StoredCard:
-    """Make ``card`` the default and emit ``payment_method.default_changed`` (inside the caller's transaction)."""
-    previous = next((other for other in cards if other.is_default), None)
-    await store.make_default(tenant.merchant.id, customer.id, card.id)
-    change = DefaultChangedPayload(
-        id=card.id, customer=customer.id, previous=previous.id if previous else None, reason=reason
-    )
-    await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, card.id)
-    return msgspec.structs.replace(card, is_default=True)
-
-
-def _full() -> CardActionError:
-    return CardActionError("limit", status_code=409)
-
-
-def _log_refusal(merchant_slug: str, action: str, exc: GatewayDeclinedError) -> None:
-    """Card declines are routine (INFO); gateway-side errors need the merchant's attention (WARNING)."""
-    response = exc.response
-    level = logging.INFO if response.outcome == "declined" else logging.WARNING
-    log.log(level, "gateway refused to %s a card for %s: %s %s", action, merchant_slug, response.response_code,
-            response.response_text)  # fmt: skip
-
-
-async def _undo_vault_add(adapter: PaymentGatewayAdapter, tenant: Tenant, customer_id: str, entry: VaultEntry) -> None:
-    """Take a card the portal did not record back out of the vault (best effort, logged).
-
-    The whole vault record goes only when this add created it and no card on file uses it.
-    """
-    merchant = tenant.merchant
-    try:
-        async with tenant_transaction(merchant.iso_id):
-            await store.lock_customer(merchant.id, customer_id)
-            cards = await store.cards_on_file(merchant.id, customer_id)
-        in_use = any(card.vault_id == entry.vault_id and card.gateway == adapter.key for card in cards)
-        async with asyncio.timeout(GATEWAY_BUDGET):
-            await adapter.vault_delete(
-                vault_id=entry.vault_id, billing_id=entry.billing_id, last_in_vault=entry.new_vault and not in_use
-            )
-    except Exception:
-        log.warning("card %s stays in the %s vault of %s unrecorded", entry.billing_id, adapter.key, merchant.slug)
-
-
-async def _delete_from_vault(platform: Platform, tenant: Tenant, card: StoredCard, remaining: list[StoredCard]) -> None:
-    """Delete a card at the gateway inside the caller's transaction; refusals roll the change back."""
-    if card.gateway != _gateway_key(tenant):
-        log.info("card %s of %s was vaulted at %s, no longer the merchant's gateway", card.id, tenant.merchant.slug,
-                 card.gateway)  # fmt: skip
-        return
-    adapter = adapter_for(platform, tenant)
-    last_in_vault = not any(other.vault_id == card.vault_id for other in remaining)
-    try:
-        async with asyncio.timeout(GATEWAY_BUDGET):
-            await adapter.vault_delete(vault_id=card.vault_id, billing_id=card.billing_id, last_in_vault=last_in_vault)
-    except GatewayDeclinedError as exc:
-        _log_refusal(tenant.merchant.slug, "delete", exc)
-        raise CardActionError("remove_refused", status_code=502, card_id=card.id) from exc
-    except (GatewayUnavailableError, TimeoutError) as exc:
-        log.warning("gateway unavailable for %s while deleting %s: %s", tenant.merchant.slug, card.id, exc)
-        raise CardActionError("processor", status_code=503, card_id=card.id) from exc
-
-
-def _find(cards: list[StoredCard], card_id: str) -> StoredCard:
-    for card in cards:
-        if card.id == card_id:
-            return card
-    raise CardNotFoundError(card_id)
+    except methods.PaymentMethodError as exc:
+        raise _refusal(exc) from exc
+    return Added(card=attached.method, new=attached.new)
 
 
 async def set_default(tenant: Tenant, customer: CustomerView, card_id: str, *, actor: Actor) -> StoredCard:
     """Make a card the default; nothing happens (and nothing is emitted) when it already is."""
     merchant = tenant.merchant
-    async with tenant_transaction(merchant.iso_id):
-        await store.lock_customer(merchant.id, customer.id)
-        cards = await store.cards_on_file(merchant.id, customer.id)
-        card = _find(cards, card_id)
-        if card.is_default:
-            return card
-        if expiry_day(card) < today_for(merchant, datetime.now(UTC)):
-            raise CardActionError("expired_default", status_code=409, card_id=card.id)
-        await _make_default(tenant, customer, card, cards, "chosen", actor)
-    return card
+    try:
+        async with tenant_transaction(merchant.iso_id):
+            change = await methods.make_default(merchant, customer.id, card_id)
+            if change.changed:
+                data = DefaultChangedPayload(
+                    id=card_id, customer=customer.id, previous=change.previous_default, reason="chosen"
+                )
+                await _emit(tenant, DEFAULT_CHANGED, data, actor, customer.id, card_id)
+    except methods.PaymentMethodNotFoundError as exc:
+        raise CardNotFoundError(card_id) from exc
+    except methods.PaymentMethodError as exc:
+        raise _refusal(exc) from exc
+    return change.method
 
 
 async def card_required_reason(platform: Platform, tenant: Tenant, customer_id: str) -> str | None:
@@ -357,7 +222,7 @@ async def card_required_reason(platform: Platform, tenant: Tenant, customer_id: 
 async def remove_card(
     platform: Platform, tenant: Tenant, customer: CustomerView, card_id: str, *, actor: Actor
 ) -> StoredCard:
-    """Take a card off file and out of the gateway's vault.
+    """Take a card off file and out of the gateway's vault (:func:`portal.payments.methods.remove`).
 
     The only card stays while something (an active subscription) needs it. When the default
     card goes, the newest remaining card that has not expired becomes the default (none when
@@ -366,33 +231,30 @@ async def remove_card(
     """
     settings = settings_of(tenant)
     merchant = tenant.merchant
-    async with tenant_transaction(merchant.iso_id):
-        await store.lock_customer(merchant.id, customer.id)
-        cards = await store.cards_on_file(merchant.id, customer.id)
-        card = _find(cards, card_id)
-        if not settings.allow_remove:
-            raise CardActionError("remove_not_allowed", status_code=403, card_id=card.id)
-        others = [other for other in cards if other.id != card.id]
-        if not others:
-            reason = await card_required_reason(platform, tenant, customer.id)
-            if reason:
-                raise CardActionError("card_required", status_code=409, card_id=card.id)
-        await store.mark_removed(merchant.id, customer.id, card.id)
+
+    async def record(removed: methods.Removed) -> None:
+        """Inside core's transaction: ``payment_method.removed`` and, for the default, the new default."""
+        card = removed.method
         await _emit(tenant, REMOVED, payload(card, is_default=False), actor, customer.id, card.id)
         if card.is_default:
-            today = today_for(merchant, datetime.now(UTC))
-            usable = [other for other in others if expiry_day(other) >= today]
-            successor = max(usable, key=lambda other: (other.created_at, other.id)) if usable else None
-            if successor is not None:
-                await store.make_default(merchant.id, customer.id, successor.id)
-            change = DefaultChangedPayload(
-                id=successor.id if successor else None, customer=customer.id, previous=card.id, reason="removed"
-            )
-            await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, successor.id if successor else None)
-        await _delete_from_vault(platform, tenant, card, others)
-    return card
+            successor = removed.successor.id if removed.successor else None
+            change = DefaultChangedPayload(id=successor, customer=customer.id, previous=card.id, reason="removed")
+            await _emit(tenant, DEFAULT_CHANGED, change, actor, customer.id, successor)
 
-
-def _gateway_key(tenant: Tenant) -> str | None:
-    choice = tenant.gateway
-    return getattr(choice, "key", None)
+    try:
+        async with tenant_transaction(merchant.iso_id):
+            cards = await methods.list_methods(merchant.iso_id, merchant.id, customer.id, lock=True)
+            if not any(card.id == card_id for card in cards):
+                raise CardNotFoundError(card_id)
+            if not settings.allow_remove:
+                raise CardActionError("remove_not_allowed", status_code=403, card_id=card_id)
+            if len(cards) == 1:
+                reason = await card_required_reason(platform, tenant, customer.id)
+                if reason:
+                    raise CardActionError("card_required", status_code=409, card_id=card_id)
+            removed = await methods.remove(platform.gateways, tenant, customer.id, card_id, then=record)
+    except methods.PaymentMethodNotFoundError as exc:
+        raise CardNotFoundError(card_id) from exc
+    except methods.PaymentMethodError as exc:
+        raise _refusal(exc) from exc
+    return removed.method

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from portal.payments.methods import expires_on
 from portal.tenancy.models import MerchantView
 from portal_cards.store import StoredCard
 
@@ -46,7 +46,7 @@ def brand_name(brand: str) -> str:
 
 def expiry_day(card: StoredCard) -> date:
     """The last day the card is valid (cards expire at the end of their expiry month)."""
-    return date(card.exp_year, card.exp_month, calendar.monthrange(card.exp_year, card.exp_month)[1])
+    return expires_on(card)
 
 
 def today_for(merchant: MerchantView, now: datetime) -> date:

@@ -131,7 +131,7 @@ async def cards_of(platform: Platform, host: str, customer: str) -> list[dict[st
     tenant = await tenant_at(platform, host)
     async with tenant_transaction(tenant.merchant.iso_id):
         return await fetch(
-            "SELECT * FROM cards_payment_method WHERE customer_id = $1 ORDER BY created_at, id", customer
+            "SELECT * FROM portal_payment_method WHERE customer_id = $1 ORDER BY created_at, id", customer
         )
 
 

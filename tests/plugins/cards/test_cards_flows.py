@@ -265,7 +265,7 @@ async def test_a_card_that_has_since_expired_cannot_become_the_default(platform,
     old = _card(await jane.add(MASTERCARD))
     tenant = await tenant_at(platform, GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):  # time passes: the card's expiry is behind us
-        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
+        await fetch("UPDATE portal_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
     listing = await jane.client.get("/payment-methods")
     assert (
         "Expired</span>" in listing.text and "Mastercard ending in 4444 expired at the end of 01/2020" in listing.text
@@ -286,7 +286,7 @@ async def test_removing_the_default_never_promotes_an_expired_card(platform, sho
     old = _card(await jane.add(MASTERCARD))
     tenant = await tenant_at(platform, GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
-        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
+        await fetch("UPDATE portal_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", old)
     assert (await jane.post(f"/payment-methods/{first}/remove")).status_code == 303
     rows = {r["id"]: r for r in await cards_of(platform, GREENFIELD, jane.id)}
     assert not rows[old]["is_default"] and rows[old]["removed_at"] is None

@@ -77,7 +77,7 @@ async def _snapshot(platform, host):
     tenant = await platform.tenants.resolve(host)
     async with tenant_transaction(tenant.merchant.iso_id):
         rows = await fetch(
-            "SELECT id, is_default, removed_at FROM cards_payment_method WHERE merchant_id = $1 ORDER BY id",
+            "SELECT id, is_default, removed_at FROM portal_payment_method WHERE merchant_id = $1 ORDER BY id",
             tenant.merchant.id,
         )
     return [tuple(row.values()) for row in rows]
@@ -181,7 +181,7 @@ async def matrix(platform, shopper) -> Matrix:
     assert (await me.post(f"/payment-methods/{removed.id}/remove")).status_code == 303
     tenant = await platform.tenants.resolve(GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
-        await fetch("UPDATE cards_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", expired.id)
+        await fetch("UPDATE portal_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", expired.id)
     sam = await shopper(GREENFIELD, "Sam", f"sam-{secrets.token_hex(4)}@globalco.com")
     at_pinnacle = await shopper(PINNACLE, "Ada Matrix", email)
     at_northwind = await shopper(NORTHWIND, "Ada Matrix", email)

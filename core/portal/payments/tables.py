@@ -1,4 +1,4 @@
-"""The cards plugin's table: a gateway vault reference and what may be shown of the card."""
+"""Core's payment tables known to piccolo: cards on file (``portal_payment_method``)."""
 
 from piccolo.columns import Boolean, ForeignKey, SmallInt, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -7,8 +7,13 @@ from piccolo.table import Table
 from portal.tenancy.tables import Customer, Iso, Merchant
 
 
-class PaymentMethod(Table, tablename="cards_payment_method"):
-    """A card on file. Removed cards keep their row (``removed_at``) for the audit trail."""
+class PaymentMethodTable(Table, tablename="portal_payment_method"):
+    """A card on file: a gateway vault reference and what may be shown of the card.
+
+    Removed cards keep their row (``removed_at``) for the audit trail. Created by the core
+    migration ``2026-12-04T10:00:00:000000`` (which took over the cards plugin's
+    ``cards_payment_method``); read and written through :mod:`portal.payments.methods`.
+    """
 
     id = Varchar(length=40, primary_key=True)
     iso_id = ForeignKey(references=Iso, null=False)
@@ -24,3 +29,6 @@ class PaymentMethod(Table, tablename="cards_payment_method"):
     is_default = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow())
     removed_at = Timestamptz(null=True, default=None)
+
+
+PAYMENT_TABLES: tuple[type[Table], ...] = (PaymentMethodTable,)
