@@ -63,11 +63,13 @@ RESOLVER_READ_TABLES = {
     "portal_api_key",
     "portal_webhook_delivery",
     "portal_event_handling",
+    "portal_task",
 }
 """The tables ``portal_resolver`` reads whole (docs/architecture.md, "Narrow paths before an ISO is known")."""
 
-SHARED_TABLES = {"migration"}
-"""Tables without ``iso_id`` the application role may read: piccolo's record of applied migrations."""
+SHARED_TABLES = {"migration", "portal_schedule"}
+"""Tables without ``iso_id`` the application role may read: piccolo's record of applied migrations, and the
+scheduled jobs' names and run times (no tenant data)."""
 
 NOT_GENERATED: dict[str, str] = {}
 """Tables whose rows the generator below cannot make, each with the reason; only the catalog test covers them.
@@ -410,8 +412,10 @@ class RowFactory:
                 candidates = [*numbers, current]
             elif column.category == "B":
                 candidates = ["false", "true"]
-            else:
+            elif column.category == "S" or column.labels:
                 candidates = [*texts, current]
+            else:  # a time or another type the check's text constants cannot be: a value of its type, or none
+                candidates = [current if current is not None else self.value(table, column)]
             if not column.not_null:
                 candidates.append(None)
             options.append(list(dict.fromkeys(candidates)))
