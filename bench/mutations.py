@@ -77,7 +77,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="rls-audit-or-true",
         guarantee="isolation: row-level security on portal_audit_event keeps each ISO to its rows",
-        path="migrations/portal_2026_11_25t10_05_00_000000.py",
+        path="core/portal/migrations/portal_2026_11_25t10_05_00_000000.py",
         edits=(
             (
                 'tenant_table_sql("portal_audit_event", privileges="SELECT, INSERT"),',
