@@ -11,13 +11,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect
 
+from portal.access.actors import customer_actor
 from portal.access.flows import resolve_flow
 from portal.access.links import LinkRefusedError, authenticate, is_revoked, redeem
 from portal.access.login_task import send_login_link
 from portal.access.ratelimit import allow, bucket_key
 from portal.access.tokens import Claims
 from portal.db.engine import fetch, tenant_transaction
-from portal.events.bus import Actor, emit
+from portal.events.bus import emit
 from portal.events.core_types import SessionPayload
 from portal.metrics import LINKS_REFUSED
 from portal.tasks.durable import queue_task
@@ -25,7 +26,7 @@ from portal.tenancy.models import normalize_email
 from portal.web.middleware import cookie_of
 from portal.web.render import render_page
 from portal.web.sessions import COOKIE_NAME, end_session, start_session
-from portal.web.state import platform_of, request_id_of, session_of, tenant_of
+from portal.web.state import platform_of, session_of, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,6 @@ PROBLEMS = {
     "used": ("This link was already used", "Each sign-in link works once. You can ask for a new one."),
     "fulfilled": ("This link was already used", "The task it was for is done. You can ask for a new one."),
 }
-
-
-def customer_actor(request: Request[Any, Any, Any], customer_id: str) -> Actor:
-    """The customer behind a portal request, for the audit trail."""
-    return Actor(
-        type="customer",
-        id=customer_id,
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent", "")[:500] or None,
-        request_id=request_id_of(request),
-    )
 
 
 RESENDABLE = frozenset({"expired", "used", "fulfilled"})

@@ -12,19 +12,19 @@ from typing import Any
 
 import pluggy
 
-from portal.db.engine import tenant_transaction
-from portal.plugin import (
+from portal.sdk import (
     EventType,
     LinkFlow,
     LinkPurpose,
     NavItem,
+    PageContext,
     PiccoloApp,
     PluginInfo,
     RouteSet,
     Widget,
     hookimpl,
+    tenant_transaction,
 )
-from portal.tenancy.context import PageContext
 from portal_cards import hookspecs, store
 from portal_cards.events import EVENT_TYPES
 from portal_cards.routes import CARD_ROUTES

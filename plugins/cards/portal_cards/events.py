@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from portal.plugin import EventType
+from portal.sdk import EventType
 
 
 class PaymentMethodPayload(msgspec.Struct, frozen=True, kw_only=True):

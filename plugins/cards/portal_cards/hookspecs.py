@@ -6,8 +6,7 @@ from collections.abc import Awaitable
 
 import pluggy
 
-from portal.plugin import PROJECT_NAME
-from portal.tenancy.models import MerchantView
+from portal.sdk import PROJECT_NAME, MerchantView
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 

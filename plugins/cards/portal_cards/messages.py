@@ -6,8 +6,7 @@ the sentence comes from :data:`ERRORS`, so no text from a request ever reaches a
 
 from __future__ import annotations
 
-from portal.payments.gateway import GatewayResponse
-from portal.tenancy.models import MerchantView
+from portal.sdk import GatewayResponse, MerchantView
 
 ERRORS: dict[str, str] = {
     "insufficient_funds": "Your bank declined this card for insufficient funds. Please use another card.",

@@ -16,13 +16,20 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 
-from portal.access.routes import customer_actor
-from portal.db.engine import tenant_transaction
-from portal.ids import has_prefix
-from portal.tenancy.models import CustomerView, Tenant
-from portal.web.headers import allow_origins
-from portal.web.render import render_page
-from portal.web.state import customer_of, optional_customer, platform_of, session_of, tenant_of
+from portal.sdk import (
+    CustomerView,
+    Tenant,
+    allow_origins,
+    customer_actor,
+    customer_of,
+    has_prefix,
+    optional_customer,
+    platform_of,
+    render_page,
+    session_of,
+    tenant_of,
+    tenant_transaction,
+)
 from portal_cards import service, store
 from portal_cards.messages import (
     ERRORS,

@@ -17,20 +17,26 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from portal.access.links import fulfil_link
-from portal.db.engine import tenant_transaction
-from portal.events.bus import Actor, emit
-from portal.payments import methods
-from portal.payments.choice import GatewayNotConfiguredError
-from portal.payments.gateway import GatewayDeclinedError, GatewayUnavailableError, PaymentGatewayAdapter
-from portal.tenancy.models import CustomerView, Tenant
+from portal.sdk import (
+    Actor,
+    CustomerView,
+    GatewayDeclinedError,
+    GatewayNotConfiguredError,
+    GatewayUnavailableError,
+    PaymentGatewayAdapter,
+    Tenant,
+    emit,
+    fulfil_link,
+    tenant_transaction,
+)
+from portal.sdk import payment_methods as methods
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
 from portal_cards.messages import ERRORS, REFUSALS, decline_code
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
 
 if TYPE_CHECKING:
-    from portal.platform import Platform
+    from portal.sdk import Platform
 
 log = logging.getLogger(__name__)
 

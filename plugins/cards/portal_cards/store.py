@@ -7,8 +7,7 @@ joined) or outside one.
 
 from __future__ import annotations
 
-from portal.payments.methods import PaymentMethod, list_methods, removed_method
-from portal.tenancy.models import MerchantView
+from portal.sdk import MerchantView, PaymentMethod, list_methods, removed_method
 
 StoredCard = PaymentMethod
 """A card on file as core stores it: the vault reference and the displayable details."""

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from portal.payments.methods import expires_on
-from portal.tenancy.models import MerchantView
+from portal.sdk import MerchantView, expires_on
 from portal_cards.store import StoredCard
 
 BRANDS = {

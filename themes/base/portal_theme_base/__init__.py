@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portal.plugin import ThemeSpec, hookimpl
+from portal.sdk import ThemeSpec, hookimpl
 
 HERE = Path(__file__).resolve().parent
 

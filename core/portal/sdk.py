@@ -1,0 +1,151 @@
+"""The plugin SDK: everything a feature plugin imports from core, in one module.
+
+A plugin imports ``portal.sdk`` and nothing else of ``portal`` (its tests may also use the
+pytest plugin ``portal.testing``); a test checks that every plugin in ``plugins/`` does. When a
+plugin needs something that is not here, the answer is a hook or a new name here, not an import
+of a core module. ``docs/writing_plugins.md`` explains each group below.
+"""
+
+from __future__ import annotations
+
+from portal.access.actors import customer_actor
+from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue_link
+from portal.api.auth import api_merchant
+from portal.api.keys import ApiPrincipal
+from portal.api.params import MerchantParam
+from portal.db.engine import ENGINE, after_commit, fetch, json_value, tenant_transaction, transaction_lock
+from portal.db.security import tenant_table_sql
+from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit
+from portal.ids import has_prefix, new_id
+from portal.payments import methods as payment_methods
+from portal.payments.choice import GatewayNotConfiguredError
+from portal.payments.gateway import (
+    Card,
+    GatewayDeclinedError,
+    GatewayResponse,
+    GatewayUnavailableError,
+    HostedFields,
+    Money,
+    PaymentGatewayAdapter,
+    VaultEntry,
+)
+from portal.payments.methods import (
+    PaymentMethod,
+    PaymentMethodError,
+    PaymentMethodNotFoundError,
+    charge_ready,
+    default_method,
+    expires_on,
+    list_methods,
+    removed_method,
+)
+from portal.platform import Platform
+from portal.plugin import (
+    PROJECT_NAME,
+    ApiRouteSet,
+    ApiScope,
+    CliCommand,
+    EventHandler,
+    EventType,
+    HandledEvent,
+    LinkFlow,
+    LinkPurpose,
+    NavItem,
+    PaymentGateway,
+    PiccoloApp,
+    PluginInfo,
+    RouteSet,
+    ScheduledJob,
+    ThemeSpec,
+    Widget,
+    hookimpl,
+)
+from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
+from portal.tasks.system import iso_ids
+from portal.tenancy.context import PageContext
+from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant
+from portal.tenancy.tables import Customer, Iso, Merchant
+from portal.web.headers import allow_origins
+from portal.web.render import render_page
+from portal.web.state import customer_of, optional_customer, platform_of, session_of, tenant_of
+
+__all__ = [
+    "ENGINE",
+    "PROJECT_NAME",
+    "SYSTEM",
+    "Actor",
+    "ApiPrincipal",
+    "ApiRouteSet",
+    "ApiScope",
+    "Brand",
+    "Card",
+    "CliCommand",
+    "Customer",
+    "CustomerView",
+    "EmittedEvent",
+    "EventHandler",
+    "EventType",
+    "GatewayDeclinedError",
+    "GatewayNotConfiguredError",
+    "GatewayResponse",
+    "GatewayUnavailableError",
+    "HandledEvent",
+    "HostedFields",
+    "Iso",
+    "IssuedLink",
+    "LinkFlow",
+    "LinkPurpose",
+    "LinkRefusedError",
+    "Merchant",
+    "MerchantParam",
+    "MerchantView",
+    "Money",
+    "NavItem",
+    "PageContext",
+    "PaymentGateway",
+    "PaymentGatewayAdapter",
+    "PaymentMethod",
+    "PaymentMethodError",
+    "PaymentMethodNotFoundError",
+    "PermanentTaskError",
+    "PiccoloApp",
+    "Platform",
+    "PluginInfo",
+    "RouteSet",
+    "ScheduledJob",
+    "TaskRun",
+    "Tenant",
+    "ThemeSpec",
+    "VaultEntry",
+    "Widget",
+    "after_commit",
+    "allow_origins",
+    "api_merchant",
+    "charge_ready",
+    "customer_actor",
+    "customer_of",
+    "default_method",
+    "durable_task",
+    "emit",
+    "expires_on",
+    "fetch",
+    "fulfil_link",
+    "has_prefix",
+    "hookimpl",
+    "iso_ids",
+    "issue_link",
+    "json_value",
+    "list_methods",
+    "new_id",
+    "optional_customer",
+    "payment_methods",
+    "platform_of",
+    "queue_task",
+    "removed_method",
+    "render_page",
+    "session_of",
+    "tenant_of",
+    "tenant_table_sql",
+    "tenant_transaction",
+    "transaction_lock",
+]
