@@ -13,7 +13,16 @@ from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue
 from portal.api.auth import api_merchant
 from portal.api.keys import ApiPrincipal
 from portal.api.params import MerchantParam
-from portal.db.engine import ENGINE, after_commit, fetch, json_value, tenant_transaction, transaction_lock
+from portal.config import load_settings
+from portal.db.engine import (
+    ENGINE,
+    after_commit,
+    fetch,
+    json_value,
+    system_transaction,
+    tenant_transaction,
+    transaction_lock,
+)
 from portal.db.security import tenant_table_sql
 from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit
 from portal.ids import has_prefix, new_id
@@ -27,6 +36,7 @@ from portal.payments.gateway import (
     HostedFields,
     Money,
     PaymentGatewayAdapter,
+    VaultCustomer,
     VaultEntry,
 )
 from portal.payments.methods import (
@@ -116,6 +126,7 @@ __all__ = [
     "TaskRun",
     "Tenant",
     "ThemeSpec",
+    "VaultCustomer",
     "VaultEntry",
     "Widget",
     "after_commit",
@@ -136,6 +147,7 @@ __all__ = [
     "issue_link",
     "json_value",
     "list_methods",
+    "load_settings",
     "new_id",
     "optional_customer",
     "payment_methods",
@@ -144,6 +156,7 @@ __all__ = [
     "removed_method",
     "render_page",
     "session_of",
+    "system_transaction",
     "tenant_of",
     "tenant_table_sql",
     "tenant_transaction",
