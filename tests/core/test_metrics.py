@@ -145,8 +145,8 @@ async def test_the_pool_gauges_are_read_at_scrape_time(portal_platform: Platform
     assert value(held, "portal_db_pool_in_use") >= 1
 
 
-async def test_emails_are_counted_by_outcome(portal_platform: Platform, client) -> None:
-    tenant = await portal_platform.tenants.resolve(GREENFIELD)
+async def test_emails_are_counted_by_outcome(shared_tenants: Platform, client) -> None:
+    tenant = await shared_tenants.tenants.resolve(GREENFIELD)
     assert tenant is not None
     message = compose(
         merchant=tenant.merchant,
@@ -154,11 +154,11 @@ async def test_emails_are_counted_by_outcome(portal_platform: Platform, client) 
         subject="Your sign-in link",
         text="Open https://t-greenfield.portal.localhost/access/…",
         html="<p>Open the link.</p>",
-        mail_from=portal_platform.settings.mail_from,
+        mail_from=shared_tenants.settings.mail_from,
     )
     before = await scrape(client())
-    await Mailer(portal_platform.settings).send(message)
-    closed = msgspec.structs.replace(portal_platform.settings, smtp_port=_closed_port(), smtp_timeout=2.0)
+    await Mailer(shared_tenants.settings).send(message)
+    closed = msgspec.structs.replace(shared_tenants.settings, smtp_port=_closed_port(), smtp_timeout=2.0)
     with pytest.raises(MailError):
         await Mailer(closed).send(message)
     after = await scrape(client())
