@@ -694,8 +694,13 @@ def worker(ctx: click.Context, ops_port: int | None) -> None:
                 )  # fmt: skip
                 click.echo(f"worker operator listener on http://{settings.ops_host}:{listener.port}/-/health")
             loop = asyncio.get_running_loop()
+
+            def stop() -> None:
+                click.echo("worker stopping")
+                work.stop()
+
             for stop_signal in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(stop_signal, work.stop)
+                loop.add_signal_handler(stop_signal, stop)
             click.echo(f"worker ready ({work.id})")  # from here SIGTERM and SIGINT stop it gracefully
             await work.run()
             click.echo("worker stopped")

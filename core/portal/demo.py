@@ -27,6 +27,7 @@ from portal.db.embedded import process_alive, process_started
 if TYPE_CHECKING:
     from portal.ops import OpsListener
     from portal.platform import Platform
+    from portal.tasks.worker import Worker
     from portal.tenancy.files import TenantFile
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ async def demo_links(platform: Platform, spec: TenantFile) -> list[tuple[str, st
     return links
 
 
-async def start_demo_ops_listener(settings: Settings, platform: Platform) -> OpsListener:
+async def start_demo_ops_listener(settings: Settings, platform: Platform, worker: Worker) -> OpsListener:
     """The demo's operator listener: on ``ops_port``, else the web port + 1 (any free port if that is taken).
 
     The demo is one process, so its ``/-/metrics`` shows the web server's and the worker's metrics.
@@ -156,7 +157,9 @@ async def start_demo_ops_listener(settings: Settings, platform: Platform) -> Ops
         return {"status": "ok"}
 
     async def start(port: int) -> OpsListener:
-        return await start_ops_listener(settings, port=port, health=health, ready=platform.readiness)
+        return await start_ops_listener(
+            settings, port=port, health=health, ready=platform.readiness, before_scrape=worker.refresh_metrics
+        )
 
     if settings.ops_port is not None:
         return await start(settings.ops_port)
@@ -226,7 +229,7 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
 
     from portal.mail import MailCatcher
     from portal.platform import Platform
-    from portal.tasks.worker import run_worker
+    from portal.tasks.worker import Worker
     from portal.tenancy.files import apply_tenant_file, load_tenant_file
     from portal.web.app import create_app
 
@@ -252,7 +255,8 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
         changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
         log.info("demo tenants: %s change(s)", len(changes))
         links = await demo_links(platform, spec)
-        ops = await start_demo_ops_listener(settings, platform)
+        worker = Worker(platform)
+        ops = await start_demo_ops_listener(settings, platform, worker)
         click.echo(f"\nPortal demo on http://<merchant>.{settings.base_domain}:{settings.port}/\n")
         click.echo("Signed links (each works once; ask for a new one at /login, mail shows at /-/mail):\n")
         for merchant, email, url in links:
@@ -271,12 +275,12 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
             )
         )
         stopping.server = server
-        worker = asyncio.create_task(run_worker(platform))
+        working = asyncio.create_task(worker.run())
         try:
             await server.serve()
         finally:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+            worker.stop()
+            await asyncio.gather(working, return_exceptions=True)
     finally:
         if ops is not None:
             await ops.stop()
