@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -140,7 +140,7 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
     callbacks: list[Callable[[], Awaitable[None]]] = []
     callbacks_token = _AFTER_COMMIT.set(callbacks)
     try:
-        async with ENGINE.transaction() as transaction:
+        async with _transaction() as transaction:
             await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
             token = _CURRENT_ISO.set(iso_id)
             try:
@@ -161,8 +161,30 @@ async def system_transaction() -> AsyncIterator[PostgresTransaction]:
     """A transaction with no ISO set: only the SECURITY DEFINER lookups return anything."""
     if ENGINE.current_transaction.get() is not None:
         raise TenantScopeError("a system transaction cannot join a tenant transaction")
-    async with ENGINE.transaction() as transaction:
+    async with _transaction() as transaction:
         yield transaction
+
+
+@asynccontextmanager
+async def _transaction() -> AsyncIterator[PostgresTransaction]:
+    """``ENGINE.transaction()``, which the running task forgets even when ending it fails.
+
+    Piccolo resets its current-transaction context variable only once the commit (or rollback)
+    and the connection's release succeeded. When the connection is lost right then (the server
+    stops), the variable would go on naming the dead transaction, and every later transaction of
+    the task would be refused as nested: a worker lane, which runs in one task for good, would
+    never work again.
+    """
+    transaction = ENGINE.transaction()
+    try:
+        async with transaction:
+            yield transaction
+    finally:
+        if ENGINE.current_transaction.get() is transaction:
+            ENGINE.current_transaction.reset(transaction.context)
+            if ENGINE.pool is not None:
+                with suppress(Exception):  # a lost connection went back to the pool already
+                    await ENGINE.pool.release(transaction.connection)
 
 
 def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
