@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 import pluggy
 
+from portal.billing.events import BILLING_EVENT_TYPES
 from portal.events.core_types import CORE_EVENT_TYPES
 from portal.payments.builtin import BUILTIN_GATEWAYS
 from portal.plugin import (
@@ -99,7 +100,9 @@ class PluginRegistry:
             self.plugins[info.key] = info
         self.routes: dict[str, RouteSet] = dict(self._per_plugin("portal_routes"))
         self.piccolo_apps: list[str] = [app.module for _, app in self._per_plugin("portal_piccolo_apps")]
-        self.event_types: dict[str, EventType] = self._unique("portal_event_types", "name", CORE_EVENT_TYPES)
+        self.event_types: dict[str, EventType] = self._unique(
+            "portal_event_types", "name", (*CORE_EVENT_TYPES, *BILLING_EVENT_TYPES)
+        )
         self.link_purposes: dict[str, LinkPurpose] = {p.name: p for p in CORE_PURPOSES}
         """Purpose name to purpose: core's ``portal`` and every plugin's."""
         for plugin_name, purposes in self._per_plugin("portal_link_purposes"):
