@@ -213,8 +213,11 @@ async def _record(iso_id: str, run: TaskRun, status: str, retry: timedelta | Non
     await persist(lambda: _apply_outcome(iso_id, run, status, retry, error), f"the outcome of task {run.id}")
 
 
-RECORD_DELAYS = (0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 5.0, 5.0, 10.0, 10.0)
-"""Waits between tries to record an outcome while the database cannot be reached (about 40 s)."""
+RECORD_DELAYS = (0.2, 0.5, *([1.0] * 40))
+"""Waits between tries to record an outcome while the database cannot be reached (about 40 s).
+
+Steady, not growing: the outcome must be recorded as soon as the database is back, before the
+claim's lease runs out and another worker does the work again."""
 
 
 async def persist(write: Callable[[], Awaitable[None]], what: str) -> None:
