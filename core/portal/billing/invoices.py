@@ -247,7 +247,8 @@ async def record_payment(tenant: Tenant, invoice_id: str, amount: int, *, now: d
     settled = paid >= invoice.total
     await fetch(
         "UPDATE portal_billing_invoice SET amount_paid = $2, amount_due = GREATEST(total - $2, 0), "
-        "status = CASE WHEN $3 THEN 'paid' ELSE status END, paid_at = CASE WHEN $3 THEN $4 END, updated_at = $4 "
+        "status = CASE WHEN $3 THEN 'paid' ELSE status END, paid_at = CASE WHEN $3::bool THEN $4::timestamptz END, "
+        "updated_at = $4 "
         "WHERE id = $1",
         invoice_id, paid, settled, now,
     )  # fmt: skip
@@ -263,8 +264,9 @@ async def _set_status(
     invoice = await get(tenant, invoice_id, lock=True)
     check_transition(invoice, action)
     await fetch(
-        "UPDATE portal_billing_invoice SET status = $2, amount_due = CASE WHEN $2 = 'void' THEN 0 ELSE amount_due END, "
-        "voided_at = CASE WHEN $2 = 'void' THEN $3 END, updated_at = $3 WHERE id = $1",
+        "UPDATE portal_billing_invoice SET status = $2::text, "
+        "amount_due = CASE WHEN $2::text = 'void' THEN 0 ELSE amount_due END, "
+        "voided_at = CASE WHEN $2::text = 'void' THEN $3::timestamptz END, updated_at = $3 WHERE id = $1",
         invoice_id, status, now,
     )  # fmt: skip
     invoice = await get(tenant, invoice_id)
