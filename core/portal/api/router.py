@@ -16,7 +16,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from portal import __version__
 from portal.api.audit import AuditEventController
 from portal.api.auth import PLUGIN_OPTION, api_principal
+from portal.api.billing import BILLING_CONTROLLERS
 from portal.api.customers import CustomerController
+from portal.api.idempotency import IdempotencyMiddleware
 from portal.api.sessions import PortalLinkController, PortalSessionController
 from portal.api.webhooks import WebhookDeliveryController, WebhookEndpointController
 from portal.plugins.registry import PluginRegistry
@@ -71,9 +73,11 @@ def api_router(registry: PluginRegistry | None = None) -> Router:
             WebhookEndpointController,
             WebhookDeliveryController,
             AuditEventController,
+            *BILLING_CONTROLLERS,
             *plugin_routers,
         ],
         dependencies={"principal": Provide(api_principal)},
+        middleware=[IdempotencyMiddleware()],
         opt={"csrf_exempt": True},
         tags=["api"],
     )

@@ -57,6 +57,8 @@ CORE_SCOPES = (
     ApiScope(name="webhooks:read", description="Read webhook endpoints and deliveries."),
     ApiScope(name="webhooks:write", description="Create, change, rotate and delete webhook endpoints; replay."),
     ApiScope(name="audit:read", description="Read and export the audit trail."),
+    ApiScope(name="billing:read", description="Read products, prices, subscriptions, invoices and payment methods."),
+    ApiScope(name="billing:write", description="Create and change products, prices, subscriptions and invoices; pay."),
 )
 """API key scopes core's own routes check."""
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,59}")
