@@ -80,7 +80,7 @@ async def preview_change(
 ) -> ProrationPreview:
     """The lines changing to ``price_id`` and/or ``quantity`` at ``at`` bills, and the amount due now.
 
-    :func:`portal.billing.subscriptions.change` bills exactly these lines (``create_prorations``
+    :func:`portal.billing.changes.change` bills exactly these lines (``create_prorations``
     with the next renewal, ``always_invoice`` at once). Refuses a price in another currency
     (``currency_mismatch``), an archived price (``inactive_price``) and a change that changes
     nothing (``no_change``).

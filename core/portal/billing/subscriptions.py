@@ -22,7 +22,6 @@ from portal.billing.models import (
     Invoice,
     LineInput,
     Price,
-    ProrationBehavior,
     Subscription,
     SubscriptionStatus,
 )
@@ -221,69 +220,6 @@ async def create(
 def _check_quantity(quantity: int) -> None:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 1_000_000:
         raise BillingError("invalid_quantity", "quantity is a whole number from 1 to 1,000,000")
-
-
-async def change(
-    tenant: Tenant,
-    subscription_id: str,
-    *,
-    price_id: str | None = None,
-    quantity: int | None = None,
-    proration_behavior: ProrationBehavior = "create_prorations",
-    now: datetime,
-    actor: Actor,
-) -> Subscription:
-    """Move to another price and/or quantity.
-
-    ``none`` bills nothing for the rest of the period; ``create_prorations`` puts the lines of
-    :func:`portal.billing.proration.preview_change` on the subscription's draft, billed with the
-    next renewal; ``always_invoice`` bills them now (a finalized invoice the engine charges). A
-    price with another interval restarts the period at ``now`` and is billed at once.
-    """
-    from portal.billing import proration  # proration reads subscriptions
-
-    subscription = await get(tenant, subscription_id, lock=True)
-    check_transition(subscription, "change")
-    preview = await proration.preview_change(tenant, subscription_id, price_id=price_id, quantity=quantity, at=now)
-    new_price = preview.price
-    restart = preview.restarts_period
-    changes: dict[str, Any] = {"price_id": new_price.id, "quantity": preview.quantity}
-    if restart:
-        changes |= {"current_period_start": now, "current_period_end": preview.period_end, "billing_anchor": now}
-    updated = await _update(tenant, subscription_id, now, **changes)
-    invoice: Invoice | None = None
-    lines = [
-        LineInput(
-            description=line.description, quantity=line.quantity, unit_amount=line.unit_amount, amount=line.amount,
-            period_start=line.period_start, period_end=line.period_end, proration=line.proration,
-        )
-        for line in preview.lines
-        if restart or proration_behavior != "none"
-    ]  # fmt: skip
-    if lines and (restart or proration_behavior == "always_invoice"):
-        draft = await pending_draft(tenant, subscription_id)
-        if draft is None:
-            draft = await invoices.create(
-                tenant, customer_id=subscription.customer, currency=new_price.currency, lines=lines,
-                subscription_id=subscription_id, hosted=False, now=now, actor=actor,
-            )  # fmt: skip
-        else:
-            draft = await invoices.add_lines(tenant, draft.id, lines)
-        invoice = await invoices.finalize(tenant, draft.id, now=now, actor=actor)
-    elif lines:
-        draft = await pending_draft(tenant, subscription_id)
-        if draft is None:
-            await invoices.create(
-                tenant, customer_id=subscription.customer, currency=new_price.currency, lines=lines,
-                subscription_id=subscription_id, hosted=False, now=now, actor=actor,
-            )  # fmt: skip
-        else:
-            await invoices.add_lines(tenant, draft.id, lines)
-    await _emit(
-        tenant, "subscription.updated", updated, actor, previous=subscription.status,
-        invoice=invoice.id if invoice else None,
-    )  # fmt: skip
-    return updated
 
 
 async def pause(

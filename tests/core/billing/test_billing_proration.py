@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import ACTOR, Ledger
 
-from portal.billing import invoices, proration, subscriptions
+from portal.billing import changes, invoices, proration, subscriptions
 from portal.billing.errors import BillingError
 
 # New York, April 2026 (all EDT): the period is exactly 30 days, 2,592,000 seconds.
@@ -56,7 +56,7 @@ async def test_always_invoice_bills_exactly_the_preview(ny: Ledger) -> None:
     at = START + timedelta(days=10)
     async with ny.tx():
         preview = await proration.preview_change(ny.tenant, subscription.id, price_id=new.id, at=at)
-        changed = await subscriptions.change(
+        changed = await changes.change(
             ny.tenant, subscription.id, price_id=new.id, proration_behavior="always_invoice", now=at, actor=ACTOR
         )
         billed = (await invoices.list(ny.tenant, subscription=subscription.id, limit=1))[0]
@@ -72,7 +72,7 @@ async def test_create_prorations_waits_for_the_renewal_and_none_bills_nothing(ny
     subscription = await ny.subscribe(old, now=START)
     at = START + timedelta(days=10)
     async with ny.tx():
-        await subscriptions.change(
+        await changes.change(
             ny.tenant, subscription.id, price_id=new.id, proration_behavior="create_prorations", now=at, actor=ACTOR
         )
         [pending] = await invoices.list(ny.tenant, subscription=subscription.id, status="draft")
@@ -82,7 +82,7 @@ async def test_create_prorations_waits_for_the_renewal_and_none_bills_nothing(ny
         )
         assert renewal is not None and renewal.id == pending.id
         assert [line.amount for line in renewal.lines] == [-2000, 3333, 5000] and renewal.amount_due == 6333
-        await subscriptions.change(
+        await changes.change(
             ny.tenant, subscription.id, price_id=old.id, proration_behavior="none", now=at + timedelta(days=31),
             actor=ACTOR,
         )  # fmt: skip
@@ -131,7 +131,7 @@ async def test_another_interval_restarts_the_period(ny: Ledger) -> None:
     subscription = await ny.subscribe(monthly, now=START)
     at = START + timedelta(days=10)
     async with ny.tx():
-        changed = await subscriptions.change(
+        changed = await changes.change(
             ny.tenant, subscription.id, price_id=yearly.id, proration_behavior="none", now=at, actor=ACTOR
         )
         billed = (await invoices.list(ny.tenant, subscription=subscription.id, limit=1))[0]

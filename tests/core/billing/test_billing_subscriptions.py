@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import ACTOR, Ledger
 
-from portal.billing import invoices, subscriptions
+from portal.billing import changes, invoices, subscriptions
 from portal.billing.errors import BillingError, NotFoundError
 from portal.billing.models import SUBSCRIPTION_STATUSES, SubscriptionStatus
 from portal.db.engine import fetch
@@ -40,7 +40,7 @@ async def act(ny: Ledger, action: str, subscription_id: str) -> subscriptions.Su
                 comment="later", now=later, actor=ACTOR,
             )  # fmt: skip
         if action == "change":
-            return await subscriptions.change(
+            return await changes.change(
                 tenant, subscription_id, quantity=2, proration_behavior="none", now=later, actor=ACTOR
             )
         if action == "mark_unpaid":

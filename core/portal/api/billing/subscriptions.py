@@ -35,7 +35,7 @@ from portal.api.billing.schemas import (
 from portal.api.customers import api_actor
 from portal.api.keys import ApiPrincipal
 from portal.api.params import Limit, MerchantParam
-from portal.billing import proration, subscriptions
+from portal.billing import changes, proration, subscriptions
 from portal.billing.clock import merchant_now
 from portal.billing.models import SubscriptionStatus
 from portal.db.engine import tenant_transaction
@@ -134,7 +134,7 @@ class SubscriptionController(BillingController):
         _one_of_price_or_quantity(data)
         tenant = await tenant_of_object(request, principal, "subscription", subscription_id)
         async with tenant_transaction(tenant.merchant.iso_id):
-            subscription = await subscriptions.change(
+            subscription = await changes.change(
                 tenant,
                 subscription_id,
                 price_id=None if data.price is msgspec.UNSET else data.price,
