@@ -16,9 +16,7 @@ ROUTE = "/api/v1/example-notes"
 WITHOUT_EXAMPLE = "t-noexample-shop.portal.localhost"
 
 
-async def test_the_route_answers_a_key_with_its_scope_on_the_api_and_the_merchant_host(
-    platform, portal_client
-) -> None:
+async def test_the_route_answers_a_key_with_its_scope_on_the_api_and_the_merchant_host(platform, portal_client) -> None:
     key = await api_key(platform, GREENFIELD, scopes=["example:read"])
     for host in (API, GREENFIELD):
         response = await portal_client(host).get(ROUTE, headers=bearer(key))
