@@ -36,7 +36,7 @@ def test_event_types_scopes_jobs_purposes_and_gateways_are_collected(portal_plat
     assert registry.link_purposes["portal"].single_use
     gateway = registry.payment_gateways["echo"].factory(None, "merchant")
     assert (gateway.key, gateway.settings, gateway.merchant) == ("echo", None, "merchant")
-    assert {"nmi", "sandbox"} <= set(registry.payment_gateways)  # core's own, through the same hook
+    assert {"nmi", "sandbox"} <= set(registry.payment_gateways)  # core's own, added by the registry
 
 
 def test_two_plugins_cannot_claim_the_same_event_type(portal_platform: Platform) -> None:
