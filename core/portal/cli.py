@@ -639,6 +639,67 @@ def api_keys_revoke(ctx: click.Context, merchant_slug: str | None, iso_slug: str
     click.echo(f"revoked {key_id}")
 
 
+# --- test clocks ---------------------------------------------------------------------------
+
+
+@main.group()
+def clock() -> None:
+    """Test clocks of sandbox merchants: move time forward and run what falls due."""
+
+
+@clock.command("advance")
+@click.option("--merchant", "merchant_slug", required=True, help="Merchant slug (its gateway must be the sandbox).")
+@click.argument("duration")
+@click.pass_context
+@_fail_cleanly
+def clock_advance(ctx: click.Context, merchant_slug: str, duration: str) -> None:
+    """Move the merchant's clock forward by DURATION (31d, 2w, 1d12h, 90m) and run what falls due.
+
+    Renewals, scheduled cancellations, pause ends and charges run in order, as the worker would
+    run them; their webhooks are queued for the worker (or the running demo) to deliver.
+    """
+    from portal.billing.advance import AdvanceReport, advance_clock, parse_duration
+    from portal.billing.clock import merchant_now
+    from portal.billing.errors import BillingError
+    from portal.db.engine import fetch, system_transaction
+    from portal.platform import Platform
+
+    try:
+        step = parse_duration(duration)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="DURATION") from None
+    settings = _settings(ctx)
+    _logging(settings)
+
+    async def go() -> AdvanceReport:
+        platform = Platform(settings)
+        await platform.start()
+        try:
+            async with system_transaction():
+                found = await fetch("SELECT * FROM portal_locate_merchant($1)", merchant_slug)
+            if not found:
+                raise click.ClickException(f"no merchant with slug {merchant_slug!r}")
+            tenant = await platform.tenants.load_merchant(found[0]["iso_id"], found[0]["merchant_id"])
+            if tenant is None:
+                raise click.ClickException(f"merchant {merchant_slug!r} is suspended")
+            now = await merchant_now(tenant.merchant.id, iso_id=tenant.merchant.iso_id)
+            try:
+                return await advance_clock(platform, tenant, now + step)
+            except BillingError as exc:
+                raise click.ClickException(exc.message) from None
+        finally:
+            await platform.stop()
+
+    report = _run(go())
+    click.echo(f"{report.merchant}: clock {report.previous:%Y-%m-%d %H:%M} → {report.now:%Y-%m-%d %H:%M} UTC "
+               f"({report.steps} steps, {report.tasks_run} tasks)")  # fmt: skip
+    click.echo(f"  renewed {len(report.renewed)}, canceled {len(report.canceled)}, resumed {len(report.resumed)}; "
+               f"invoices {len(report.invoices)}, paid {len(report.payments_succeeded)}, "
+               f"payment failed {len(report.payments_failed)}; webhooks queued {report.webhooks_queued}")  # fmt: skip
+    for event in report.events:
+        click.echo(f"  {event.at:%Y-%m-%d %H:%M}  {event.type:<32} {event.target or ''}")
+
+
 # --- processes -----------------------------------------------------------------------------
 
 

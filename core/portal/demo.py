@@ -227,6 +227,7 @@ async def run_demo(settings: Settings, tenants_file: Path) -> None:
 async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stopping) -> None:
     import uvicorn
 
+    from portal.billing.demo_data import apply_demo_billing
     from portal.mail import MailCatcher
     from portal.platform import Platform
     from portal.tasks.worker import Worker
@@ -254,6 +255,7 @@ async def _serve_demo(settings: Settings, tenants_file: Path, stopping: _Stoppin
         await platform.start(worker=True)
         changes = await apply_tenant_file(spec, platform.registry, source=str(tenants_file))
         log.info("demo tenants: %s change(s)", len(changes))
+        await apply_demo_billing(platform)  # the demo merchants' billing; once (left alone when they have some)
         links = await demo_links(platform, spec)
         worker = Worker(platform)
         ops = await start_demo_ops_listener(settings, platform, worker)

@@ -31,7 +31,7 @@ from portal.theming.filters import TEMPLATE_FILTERS
 log = logging.getLogger(__name__)
 
 
-CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.tasks.wake"]
+CORE_TASK_MODULES = ["portal.tasks.system", "portal.access.login_task", "portal.tasks.wake", "portal.billing.engine"]
 """Modules whose taskiq tasks every process registers."""
 READY_TIMEOUT = 2.0
 """Seconds the readiness check waits for the database."""

@@ -1,0 +1,234 @@
+"""The renewal and charge engine: what the worker does for subscriptions whose time has come.
+
+Three pieces, all PostgreSQL records run by ``portal worker`` (see ``docs/billing.md``):
+
+- The scheduled job ``portal.billing.renewals`` (every 30 s, one worker at a time) goes ISO by
+  ISO. In one tenant transaction per ISO it claims the subscriptions that are due in their
+  merchant's time (:func:`portal.billing.clock.merchant_now`: the test clock, if the merchant
+  has one) with ``FOR UPDATE SKIP LOCKED`` (a row another transaction is changing is left for
+  the next run) and queues one ``portal.billing.renew`` task per subscription and due time
+  (dedupe key ``<subscription id>:<due time ISO 8601>``, so a subscription is never queued
+  twice for one period). It also queues ``portal.billing.charge`` for open subscription
+  invoices that no one tried to charge yet (a new subscription's first invoice).
+- ``portal.billing.renew`` locks the subscription and does what is due: a pause whose
+  ``resumes_at`` passed ends; a period that ended is renewed by
+  :func:`portal.billing.subscriptions.renew` (a scheduled cancellation takes effect instead; a
+  paused subscription rolls on without an invoice; otherwise the new period's invoice is
+  created and finalized in the same transaction as the period moves) and the invoice's charge
+  is queued as ``portal.billing.charge`` (dedupe key ``<invoice id>:<attempt number>``). A task
+  run again after its worker died finds the period moved and bills nothing twice.
+- ``portal.billing.charge`` pays the invoice with :func:`portal.billing.charges.pay_invoice`,
+  which calls the gateway outside any transaction with the order id ``<invoice id>-<attempt>``:
+  a charge task run twice re-sends the same order id, and the gateway answers the first sale
+  instead of charging again. An approval marks the invoice paid; a decline makes the
+  subscription ``past_due`` and emits ``invoice.payment_failed`` with the decline's
+  classification.
+
+:func:`queue_due` and :func:`renew_subscription` take the merchant's time explicitly, so test
+clocks (:mod:`portal.billing.advance`) run exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from portal.billing import charges, clock, subscriptions
+from portal.billing.errors import BillingError, NotFoundError
+from portal.db.engine import current_iso, fetch, tenant_transaction, transaction_lock
+from portal.events.bus import SYSTEM
+from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
+from portal.tasks.schedules import scheduled
+from portal.tasks.system import iso_ids
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
+    from portal.tenancy.models import Tenant
+
+log = logging.getLogger(__name__)
+
+JOB = "portal.billing.renewals"
+RENEW = "portal.billing.renew"
+CHARGE = "portal.billing.charge"
+EVERY = timedelta(seconds=30)
+AUDIT_LOCK = "portal-audit"
+"""The key of the per-merchant lock :func:`portal.events.bus.emit` takes for the audit chain."""
+CLAIM_LIMIT = 5000
+"""Subscriptions (and invoices) one run claims per ISO; the rest wait for the next run."""
+
+Action = Literal["renewed", "canceled", "resumed", "skipped"]
+RENEWABLE = frozenset({"trialing", "active", "past_due", "paused"})
+"""Statuses whose period end renews the subscription (a paused one rolls on without an invoice)."""
+
+DUE_SUBSCRIPTIONS = f"""
+SELECT s.id, s.merchant_id, s.status, s.current_period_end, s.resumes_at, coalesce($2, c.now, now()) AS now
+  FROM portal_billing_subscription s
+  LEFT JOIN portal_billing_clock c ON c.merchant_id = s.merchant_id AND c.active
+ WHERE ($1::text IS NULL OR s.merchant_id = $1)
+   AND s.status IN ('trialing', 'active', 'past_due', 'paused')
+   AND (s.current_period_end <= coalesce($2, c.now, now())
+        OR (s.status = 'paused' AND s.resumes_at <= coalesce($2, c.now, now())))
+ ORDER BY s.current_period_end, s.id
+ LIMIT {CLAIM_LIMIT}
+   FOR UPDATE OF s SKIP LOCKED
+"""
+"""Subscriptions due in their merchant's time (``$2`` overrides it), of one merchant (``$1``) or all."""
+
+UNCHARGED_INVOICES = f"""
+SELECT i.id, i.merchant_id
+  FROM portal_billing_invoice i
+ WHERE ($1::text IS NULL OR i.merchant_id = $1)
+   AND i.status = 'open' AND NOT i.hosted AND i.subscription_id IS NOT NULL AND i.amount_due > 0
+   AND NOT EXISTS (SELECT 1 FROM portal_billing_payment_attempt a WHERE a.invoice_id = i.id)
+ ORDER BY i.id
+ LIMIT {CLAIM_LIMIT}
+   FOR UPDATE OF i SKIP LOCKED
+"""
+"""Open subscription invoices nobody tried to charge yet (a new subscription's first one)."""
+
+
+def due_time(row: dict[str, Any], now: datetime) -> datetime:
+    """When the work on a due subscription row fell due: its period end, else (paused) its pause end."""
+    period_end: datetime = row["current_period_end"]
+    resumes_at: datetime | None = row["resumes_at"]
+    if period_end <= now or resumes_at is None:
+        return period_end
+    return resumes_at
+
+
+def renew_key(subscription_id: str, at: datetime) -> str:
+    """The dedupe key of the renew task of ``subscription_id`` due at ``at``."""
+    return f"{subscription_id}:{at.isoformat()}"
+
+
+def charge_key(invoice_id: str, attempt: int) -> str:
+    """The dedupe key of charge attempt ``attempt`` (1 first) of ``invoice_id``."""
+    return f"{invoice_id}:{attempt}"
+
+
+async def queue_due(*, merchant_id: str | None = None, now: datetime | None = None) -> int:
+    """Queue the renew and charge tasks of what is due, in the current ISO's transaction; return how many.
+
+    Claims due subscriptions and uncharged invoices with ``FOR UPDATE SKIP LOCKED`` (until the
+    transaction ends). ``merchant_id`` limits it to one merchant and ``now`` replaces the
+    merchants' times (test clocks pass both). Tasks already queued (same dedupe key) are not
+    queued again.
+    """
+    if current_iso() is None:
+        raise RuntimeError("queue_due runs inside tenant_transaction(iso_id)")
+    queued = 0
+    for row in await fetch(DUE_SUBSCRIPTIONS, merchant_id, now):
+        at = due_time(row, row["now"])
+        args = {"subscription": row["id"], "at": at.isoformat()}
+        if await queue_task(RENEW_TASK, args, merchant_id=row["merchant_id"], dedupe_key=renew_key(row["id"], at)):
+            queued += 1
+    for row in await fetch(UNCHARGED_INVOICES, merchant_id):
+        if await queue_charge(row["id"], row["merchant_id"], attempt=1):
+            queued += 1
+    return queued
+
+
+async def queue_charge(invoice_id: str, merchant_id: str, *, attempt: int) -> bool:
+    """Queue charge attempt ``attempt`` of an invoice (once per attempt number); False when it was queued before."""
+    args = {"invoice": invoice_id, "attempt": attempt}
+    return (
+        await queue_task(CHARGE_TASK, args, merchant_id=merchant_id, dedupe_key=charge_key(invoice_id, attempt))
+        is not None
+    )
+
+
+@scheduled(JOB, every=EVERY)
+async def renewals(platform: Platform) -> int:
+    """Queue what fell due in every active ISO, one tenant transaction per ISO; return how many tasks."""
+    queued = 0
+    for iso_id in await iso_ids():
+        async with tenant_transaction(iso_id):
+            queued += await queue_due()
+    if queued:
+        log.info("billing: queued %s renewal and charge tasks", queued)
+    return queued
+
+
+# --- renewing ---------------------------------------------------------------------------------
+
+
+async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id: str, *, now: datetime) -> Action:
+    """Do what is due for one subscription at ``now``, in the caller's tenant transaction.
+
+    Locks the subscription, then, in the order they fell due: a pause whose ``resumes_at``
+    passed ends (:func:`portal.billing.subscriptions.resume`); a period that ended is renewed, one period
+    per call (:func:`portal.billing.subscriptions.renew`: a scheduled cancellation ends the
+    subscription instead, a paused one rolls on without an invoice, otherwise the new period's
+    invoice is finalized) and the invoice's first charge is queued. The period moves in the same
+    transaction as the invoice is made, so a task run again after its worker died finds nothing
+    left to do for that period. Anything else (done already, changed meanwhile) is ``skipped``.
+    """
+    merchant = tenant.merchant
+    if current_iso() != merchant.iso_id:
+        raise RuntimeError("renew_subscription runs inside the merchant's tenant transaction")
+    # The merchant's audit lock first (the one every emit takes): recording a payment holds it
+    # before it locks the subscription, so taking the subscription first could deadlock with it.
+    await transaction_lock(AUDIT_LOCK, merchant.id)
+    try:
+        sub = await subscriptions.get(tenant, subscription_id, lock=True)
+    except NotFoundError:
+        return "skipped"
+    action: Action = "skipped"
+    renewed = False
+    while True:  # what fell due, in time order: a pause end, then (once per call) a period end
+        resume_due = sub.status == "paused" and sub.resumes_at is not None and sub.resumes_at <= now
+        period_due = sub.status in RENEWABLE and sub.current_period_end <= now and not renewed
+        if resume_due and (not period_due or (sub.resumes_at is not None and sub.resumes_at <= sub.current_period_end)):
+            sub = await subscriptions.resume(tenant, sub.id, now=now, actor=SYSTEM)
+            action = "resumed"
+            continue
+        if not period_due:
+            return action
+        sub, invoice = await subscriptions.renew(tenant, sub.id, now=now, actor=SYSTEM)
+        renewed = True
+        if sub.status == "canceled":
+            return "canceled"
+        action = "renewed"
+        if invoice is not None and invoice.status == "open" and invoice.amount_due > 0:
+            await queue_charge(invoice.id, merchant.id, attempt=1)
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+async def _tenant(run: TaskRun) -> Tenant:
+    if run.merchant_id is None:
+        raise PermanentTaskError(f"{run.name} needs a merchant")
+    tenant: Tenant | None = await run.platform.tenants.load_merchant(run.iso_id, run.merchant_id)
+    if tenant is None:
+        raise PermanentTaskError(f"merchant {run.merchant_id} is not active")
+    return tenant
+
+
+@durable_task(RENEW)
+async def renew(run: TaskRun) -> None:
+    """Do what is due for ``args.subscription`` at its merchant's time (see :func:`renew_subscription`)."""
+    tenant = await _tenant(run)
+    async with tenant_transaction(run.iso_id):
+        now = await clock.merchant_now(tenant.merchant.id)
+        action = await renew_subscription(run.platform, tenant, str(run.args["subscription"]), now=now)
+    log.debug("billing: subscription %s %s", run.args["subscription"], action)
+
+
+@durable_task(CHARGE)
+async def charge(run: TaskRun) -> None:
+    """Pay ``args.invoice`` with the card on file (a lost gateway answer is retried with the same order id)."""
+    tenant = await _tenant(run)
+    invoice_id = str(run.args["invoice"])
+    now = await clock.merchant_now(tenant.merchant.id, iso_id=run.iso_id)
+    try:
+        await charges.pay_invoice(run.platform, tenant, invoice_id, now=now, actor=SYSTEM)
+    except BillingError as exc:
+        if exc.code in ("gateway_unavailable", "payment_in_progress"):
+            raise  # retried on the task's schedule: the same order id is looked up or re-sent
+        log.info("billing: invoice %s not charged: %s", invoice_id, exc)
+
+
+RENEW_TASK = renew
+CHARGE_TASK = charge
