@@ -159,6 +159,11 @@ async def _record(
             )
             return _attempt(found[0])
         attempt = _attempt(rows[0])
+        # Locks in the order every subscription change takes them: the subscription, then the
+        # invoice, then (through emit) the merchant's audit chain; another order can deadlock.
+        subscription_id = (await invoices.get(tenant, attempt.invoice)).subscription
+        if subscription_id is not None:
+            await subscriptions.get(tenant, subscription_id, lock=True)
         invoice = await invoices.get(tenant, attempt.invoice, lock=True)
         payload = PaymentEvent(
             attempt=attempt, invoice=invoice.id, customer=invoice.customer, subscription=invoice.subscription

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from portal.billing import charges, clock, subscriptions
 from portal.billing.errors import BillingError, NotFoundError
-from portal.db.engine import current_iso, fetch, tenant_transaction, transaction_lock
+from portal.db.engine import current_iso, fetch, tenant_transaction
 from portal.events.bus import SYSTEM
 from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
 from portal.tasks.schedules import scheduled
@@ -52,8 +52,6 @@ JOB = "portal.billing.renewals"
 RENEW = "portal.billing.renew"
 CHARGE = "portal.billing.charge"
 EVERY = timedelta(seconds=30)
-AUDIT_LOCK = "portal-audit"
-"""The key of the per-merchant lock :func:`portal.events.bus.emit` takes for the audit chain."""
 CLAIM_LIMIT = 5000
 """Subscriptions (and invoices) one run claims per ISO; the rest wait for the next run."""
 
@@ -167,9 +165,8 @@ async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id
     merchant = tenant.merchant
     if current_iso() != merchant.iso_id:
         raise RuntimeError("renew_subscription runs inside the merchant's tenant transaction")
-    # The merchant's audit lock first (the one every emit takes): recording a payment holds it
-    # before it locks the subscription, so taking the subscription first could deadlock with it.
-    await transaction_lock(AUDIT_LOCK, merchant.id)
+    # The subscription first, as every change and the payment record take it (then the invoice,
+    # then the audit chain through emit): one order, so they cannot deadlock.
     try:
         sub = await subscriptions.get(tenant, subscription_id, lock=True)
     except NotFoundError:

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import ACTOR, DECLINED_ON_SALE, Ledger
 
 from portal.billing import charges, invoices, subscriptions
 from portal.billing.errors import BillingError
 from portal.db.engine import fetch
 from portal.payments.gateway import GatewayResponse, GatewayUnavailableError, Money
 from portal.tenancy.models import Tenant
+from support.billing import ACTOR, DECLINED_ON_SALE, Ledger
 
 NOW = datetime(2026, 5, 5, 12, 0, tzinfo=UTC)
 

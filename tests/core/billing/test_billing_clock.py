@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NO_GATEWAY, Ledger
 
 from portal.billing import clock
 from portal.billing.errors import BillingError
+from support.billing import NO_GATEWAY, Ledger
 
 
 async def test_a_clock_moves_forward_only_and_is_the_merchants_now(auckland: Ledger) -> None:

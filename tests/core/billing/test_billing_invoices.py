@@ -6,12 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from conftest import ACTOR, Ledger
 
 from portal.billing import invoices
 from portal.billing.errors import BillingError
 from portal.billing.models import INVOICE_STATUSES, InvoiceStatus, LineInput
 from portal.db.engine import fetch
+from support.billing import ACTOR, Ledger
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 LINES = [LineInput(description="Consulting", quantity=3, unit_amount=114000)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import ACTOR, Ledger
 
 from portal.billing import changes, invoices, proration, subscriptions
 from portal.billing.errors import BillingError
+from support.billing import ACTOR, Ledger
 
 # New York, April 2026 (all EDT): the period is exactly 30 days, 2,592,000 seconds.
 START = datetime(2026, 4, 1, 4, 0, tzinfo=UTC)

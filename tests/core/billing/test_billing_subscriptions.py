@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ACTOR, Ledger
 
 from portal.billing import changes, invoices, subscriptions
 from portal.billing.errors import BillingError, NotFoundError
 from portal.billing.models import SUBSCRIPTION_STATUSES, SubscriptionStatus
 from portal.db.engine import fetch
+from support.billing import ACTOR, Ledger
 
 NOW = datetime(2026, 1, 10, 15, 0, tzinfo=UTC)
 
