@@ -165,3 +165,16 @@ async def test_schemathesis_finds_nothing(served, platform, kind, tmp_path) -> N
     generated = re.search(r"(\d+) generated, (\d+) passed", output)
     assert generated is not None and int(generated.group(1)) > 100, output[-3000:]
     assert generated.group(1) == generated.group(2), output[-3000:]
+
+
+async def test_every_write_documents_its_idempotency_key_and_the_409(document) -> None:
+    writes = [(path, method, op) for path, method, op in operations(document) if method in ("post", "patch", "delete")]
+    assert len(writes) >= 20, "the API's writes are found"
+    for path, method, operation in writes:
+        headers = [p for p in operation.get("parameters", []) if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        assert len(headers) == 1 and headers[0]["required"] is False, (method, path)
+        assert "409" in operation["responses"], (method, path)
+    reads = [op for path, method, op in operations(document) if method == "get"]
+    assert all(not any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])) for op in reads), (
+        "reads take no Idempotency-Key"
+    )
