@@ -140,7 +140,7 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
     callbacks: list[Callable[[], Awaitable[None]]] = []
     callbacks_token = _AFTER_COMMIT.set(callbacks)
     try:
-        async with _transaction() as transaction:
+        async with plain_transaction() as transaction:
             await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
             token = _CURRENT_ISO.set(iso_id)
             try:
@@ -161,12 +161,12 @@ async def system_transaction() -> AsyncIterator[PostgresTransaction]:
     """A transaction with no ISO set: only the SECURITY DEFINER lookups return anything."""
     if ENGINE.current_transaction.get() is not None:
         raise TenantScopeError("a system transaction cannot join a tenant transaction")
-    async with _transaction() as transaction:
+    async with plain_transaction() as transaction:
         yield transaction
 
 
 @asynccontextmanager
-async def _transaction() -> AsyncIterator[PostgresTransaction]:
+async def plain_transaction() -> AsyncIterator[PostgresTransaction]:
     """``ENGINE.transaction()``, which the running task forgets even when ending it fails.
 
     Piccolo resets its current-transaction context variable only once the commit (or rollback)

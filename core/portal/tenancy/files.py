@@ -18,7 +18,7 @@ import asyncpg
 import babel
 import msgspec
 
-from portal.db.engine import ENGINE, fetch
+from portal.db.engine import fetch, plain_transaction
 from portal.ids import new_id
 from portal.payments.choice import validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
@@ -225,7 +225,7 @@ async def apply_tenant_file(
 ) -> list[Change]:
     """Upsert everything in ``spec`` in one transaction (rolled back on any error or dry run)."""
     changes: list[Change] = []
-    async with ENGINE.transaction() as transaction:
+    async with plain_transaction() as transaction:
         problems = await _ownership_problems(spec)
         if problems:
             raise TenantFileError([f"{source}: {problem}" for problem in problems])
