@@ -59,7 +59,7 @@ async def change(
             )  # fmt: skip
         else:
             draft = await invoices.add_lines(tenant, draft.id, lines)
-        invoice = await invoices.finalize(tenant, draft.id, now=now, actor=actor)
+        invoice = await invoices.finalize(tenant, draft.id, now=now, actor=actor, draft=draft)
     elif lines:
         draft = await subscriptions.pending_draft(tenant, subscription_id)
         if draft is None:

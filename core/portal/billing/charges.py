@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from portal.billing import invoices, subscriptions
-from portal.billing.errors import BillingError
+from portal.billing.errors import BillingError, NotFoundError
 from portal.billing.events import InvoicePaymentFailed, PaymentEvent
-from portal.billing.models import Invoice, PaymentAttempt
+from portal.billing.models import Invoice, PaymentAttempt, Subscription
 from portal.db.engine import current_iso, fetch, tenant_transaction
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
@@ -161,9 +161,17 @@ async def _record(
         attempt = _attempt(rows[0])
         # Locks in the order every subscription change takes them: the subscription, then the
         # invoice, then (through emit) the merchant's audit chain; another order can deadlock.
-        subscription_id = (await invoices.get(tenant, attempt.invoice)).subscription
+        found = await fetch(
+            "SELECT subscription_id FROM portal_billing_invoice WHERE merchant_id = $1 AND id = $2",
+            tenant.merchant.id,
+            attempt.invoice,
+        )
+        if not found:
+            raise NotFoundError("invoice", attempt.invoice)
+        subscription_id = found[0]["subscription_id"]
+        subscription = None
         if subscription_id is not None:
-            await subscriptions.get(tenant, subscription_id, lock=True)
+            subscription = await subscriptions.get(tenant, subscription_id, lock=True)
         invoice = await invoices.get(tenant, attempt.invoice, lock=True)
         payload = PaymentEvent(
             attempt=attempt, invoice=invoice.id, customer=invoice.customer, subscription=invoice.subscription
@@ -174,19 +182,29 @@ async def _record(
             target=("invoice", invoice.id), customer_id=invoice.customer, enabled_plugins=tenant.enabled_plugins,
         )  # fmt: skip
         if approved:
-            await _paid(tenant, invoice, attempt, now=now, actor=actor)
+            await _paid(tenant, invoice, subscription, attempt, now=now, actor=actor)
         else:
-            await _failed(tenant, invoice, attempt, now=now, actor=actor)
+            await _failed(tenant, invoice, subscription, attempt, now=now, actor=actor)
     return attempt
 
 
-async def _paid(tenant: Tenant, invoice: Invoice, attempt: PaymentAttempt, *, now: datetime, actor: Actor) -> None:
+async def _locked_subscription(tenant: Tenant, subscription_id: str, locked: Subscription | None) -> Subscription:
+    """The subscription: ``locked`` when this transaction holds it already, else read ``FOR UPDATE``."""
+    if locked is not None and locked.id == subscription_id:
+        return locked
+    return await subscriptions.get(tenant, subscription_id, lock=True)
+
+
+async def _paid(
+    tenant: Tenant, invoice: Invoice, locked: Subscription | None, attempt: PaymentAttempt, *, now: datetime,
+    actor: Actor,
+) -> None:  # fmt: skip
     if invoice.status not in invoices.TRANSITIONS["pay"]:
         log.warning("approved charge %s for %s invoice %s: refund it", attempt.order_id, invoice.status, invoice.id)
         return
-    invoice = await invoices.record_payment(tenant, invoice.id, attempt.amount, now=now, actor=actor)
+    invoice = await invoices.record_payment(tenant, invoice.id, attempt.amount, now=now, actor=actor, locked=invoice)
     if invoice.subscription is not None and invoice.status == "paid":
-        subscription = await subscriptions.get(tenant, invoice.subscription, lock=True)
+        subscription = await _locked_subscription(tenant, invoice.subscription, locked)
         if subscription.status in subscriptions.TRANSITIONS["recover"] and not await _unpaid_invoices(
             tenant, subscription.id
         ):
@@ -203,14 +221,17 @@ async def _unpaid_invoices(tenant: Tenant, subscription_id: str) -> bool:
     return bool(rows)
 
 
-async def _failed(tenant: Tenant, invoice: Invoice, attempt: PaymentAttempt, *, now: datetime, actor: Actor) -> None:
+async def _failed(
+    tenant: Tenant, invoice: Invoice, locked: Subscription | None, attempt: PaymentAttempt, *, now: datetime,
+    actor: Actor,
+) -> None:  # fmt: skip
     payload = InvoicePaymentFailed(invoice=invoice, attempt=attempt, classification=attempt.classification)
     await emit(
         tenant.merchant, "invoice.payment_failed", payload, actor=actor, target=("invoice", invoice.id),
         customer_id=invoice.customer, enabled_plugins=tenant.enabled_plugins,
     )  # fmt: skip
     if invoice.subscription is not None:
-        subscription = await subscriptions.get(tenant, invoice.subscription, lock=True)
+        subscription = await _locked_subscription(tenant, invoice.subscription, locked)
         if subscription.status in subscriptions.TRANSITIONS["fail_payment"]:
             await subscriptions.set_status(tenant, subscription.id, "fail_payment", "past_due", now=now, actor=actor)
 

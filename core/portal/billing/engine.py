@@ -53,6 +53,8 @@ RENEW = "portal.billing.renew"
 CHARGE = "portal.billing.charge"
 EVERY = timedelta(seconds=30)
 CLAIM_LIMIT = 5000
+TENANT_MAX_AGE = 5.0
+"""Seconds a worker reuses a merchant it loaded for a task (tenant changes heard clear it sooner)."""
 """Subscriptions (and invoices) one run claims per ISO; the rest wait for the next run."""
 
 Action = Literal["renewed", "canceled", "resumed", "skipped"]
@@ -182,7 +184,7 @@ async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id
             continue
         if not period_due:
             return action
-        sub, invoice = await subscriptions.renew(tenant, sub.id, now=now, actor=SYSTEM)
+        sub, invoice = await subscriptions.renew(tenant, sub.id, now=now, actor=SYSTEM, locked=sub)
         renewed = True
         if sub.status == "canceled":
             return "canceled"
@@ -197,7 +199,7 @@ async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id
 async def _tenant(run: TaskRun) -> Tenant:
     if run.merchant_id is None:
         raise PermanentTaskError(f"{run.name} needs a merchant")
-    tenant: Tenant | None = await run.platform.tenants.load_merchant(run.iso_id, run.merchant_id)
+    tenant: Tenant | None = await run.platform.tenants.merchant(run.iso_id, run.merchant_id, max_age=TENANT_MAX_AGE)
     if tenant is None:
         raise PermanentTaskError(f"merchant {run.merchant_id} is not active")
     return tenant

@@ -69,6 +69,11 @@ async def _with_lines(rows: builtins.list[dict[str, Any]]) -> builtins.list[Invo
     return [msgspec.convert({**row, "lines": lines[row["id"]]}, Invoice) for row in rows]
 
 
+def _invoice(row: dict[str, Any], lines: builtins.list[InvoiceLine]) -> Invoice:
+    """The invoice of a row this transaction read or wrote (``RETURNING``), with its lines."""
+    return msgspec.structs.replace(msgspec.convert({**row, "lines": []}, Invoice), lines=lines)
+
+
 async def get(tenant: Tenant, invoice_id: str, *, lock: bool = False) -> Invoice:
     """One of the merchant's invoices with its lines; ``lock`` holds its row until the transaction ends."""
     require_transaction(tenant)
@@ -126,15 +131,20 @@ def _amount(line: LineInput) -> int:
     return amount
 
 
-async def _insert_lines(tenant: Tenant, invoice_id: str, start: int, lines: builtins.list[LineInput]) -> None:
+async def _insert_lines(
+    tenant: Tenant, invoice_id: str, start: int, lines: builtins.list[LineInput]
+) -> tuple[dict[str, Any], builtins.list[InvoiceLine]]:
+    """Append ``lines`` at ``start`` and total the invoice; its row as updated and the new lines, in order."""
     amounts = [_amount(line) for line in lines]
+    added: builtins.list[InvoiceLine] = []
     if lines:
-        await fetch(
-            """
+        inserted = await fetch(
+            f"""
             INSERT INTO portal_billing_invoice_line (id, iso_id, merchant_id, invoice_id, position, description,
                 price_id, quantity, unit_amount, amount, period_start, period_end, proration)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
                 $8::int[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::timestamptz[], $13::bool[])
+            RETURNING position, {LINE_COLUMNS}
             """,
             [new_id("il") for _ in lines], [tenant.merchant.iso_id] * len(lines), [tenant.merchant.id] * len(lines),
             [invoice_id] * len(lines), [start + i for i in range(len(lines))], [line.description for line in lines],
@@ -142,16 +152,21 @@ async def _insert_lines(tenant: Tenant, invoice_id: str, start: int, lines: buil
             amounts, [line.period_start for line in lines], [line.period_end for line in lines],
             [line.proration for line in lines],
         )  # fmt: skip
-    await fetch(
-        """
+        for row in sorted(inserted, key=lambda row: row["position"]):
+            del row["position"], row["invoice_id"]
+            added.append(msgspec.convert(row, InvoiceLine))
+    rows = await fetch(
+        f"""
         UPDATE portal_billing_invoice i SET subtotal = s.sum, total = s.sum + i.tax,
                amount_due = GREATEST(s.sum + i.tax - i.amount_paid, 0)
           FROM (SELECT COALESCE(sum(amount), 0)::bigint AS sum FROM portal_billing_invoice_line
                  WHERE invoice_id = $1) s
          WHERE i.id = $1
+        RETURNING {COLUMNS}
         """,
         invoice_id,
     )
+    return rows[0], added
 
 
 async def create(
@@ -182,8 +197,8 @@ async def create(
         invoice_id, tenant.merchant.iso_id, tenant.merchant.id, customer_id, subscription_id, currency, tax, hosted,
         due_at, now,
     )  # fmt: skip
-    await _insert_lines(tenant, invoice_id, 0, lines)
-    invoice = await get(tenant, invoice_id)
+    row, added = await _insert_lines(tenant, invoice_id, 0, lines)
+    invoice = _invoice(row, added)
     await _emit(tenant, "invoice.created", invoice, actor)
     return invoice
 
@@ -194,8 +209,8 @@ async def add_lines(tenant: Tenant, invoice_id: str, lines: builtins.list[LineIn
     check_transition(invoice, "add_lines")
     if len(invoice.lines) + len(lines) > MAX_LINES:
         raise BillingError("too_many_lines", f"at most {MAX_LINES} lines")
-    await _insert_lines(tenant, invoice_id, len(invoice.lines), lines)
-    return await get(tenant, invoice_id)
+    row, added = await _insert_lines(tenant, invoice_id, len(invoice.lines), lines)
+    return _invoice(row, [*invoice.lines, *added])
 
 
 async def next_number(tenant: Tenant) -> str:
@@ -215,44 +230,51 @@ async def next_number(tenant: Tenant) -> str:
     return f"INV-{rows[0]['number']}"
 
 
-async def finalize(tenant: Tenant, invoice_id: str, *, now: datetime, actor: Actor) -> Invoice:
+async def finalize(
+    tenant: Tenant, invoice_id: str, *, now: datetime, actor: Actor, draft: Invoice | None = None
+) -> Invoice:
     """Number and issue a draft: ``open`` (due at ``due_at``, or now), or ``paid`` when nothing is due.
 
     Emits ``invoice.finalized`` (and ``invoice.paid`` for an invoice with nothing to pay).
+    ``draft`` is the invoice as this transaction created it or holds it locked (it is read, with
+    ``FOR UPDATE``, when not given).
     """
-    invoice = await get(tenant, invoice_id, lock=True)
+    invoice = draft if draft is not None and draft.id == invoice_id else await get(tenant, invoice_id, lock=True)
     check_transition(invoice, "finalize")
     number = await next_number(tenant)
     settled = invoice.amount_due == 0
-    await fetch(
+    rows = await fetch(
         "UPDATE portal_billing_invoice SET number = $2, status = $3, issued_at = $4, due_at = COALESCE(due_at, $4), "
-        "paid_at = CASE WHEN $5 THEN $4::timestamptz END, updated_at = $4 WHERE id = $1",
+        f"paid_at = CASE WHEN $5 THEN $4::timestamptz END, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}",
         invoice_id, number, "paid" if settled else "open", now, settled,
     )  # fmt: skip
-    invoice = await get(tenant, invoice_id)
+    invoice = _invoice(rows[0], invoice.lines)  # finalizing leaves the lines as they are
     await _emit(tenant, "invoice.finalized", invoice, actor)
     if settled:
         await _emit(tenant, "invoice.paid", invoice, actor)
     return invoice
 
 
-async def record_payment(tenant: Tenant, invoice_id: str, amount: int, *, now: datetime, actor: Actor) -> Invoice:
+async def record_payment(
+    tenant: Tenant, invoice_id: str, amount: int, *, now: datetime, actor: Actor, locked: Invoice | None = None
+) -> Invoice:
     """Add a payment of ``amount`` to an open or uncollectible invoice; ``paid`` once nothing is due.
 
     Emits ``invoice.paid`` when the invoice becomes paid. Used by :mod:`portal.billing.charges`.
+    ``locked`` is the invoice as this transaction read it ``FOR UPDATE`` (read here when not given).
     """
-    invoice = await get(tenant, invoice_id, lock=True)
+    invoice = locked if locked is not None and locked.id == invoice_id else await get(tenant, invoice_id, lock=True)
     check_transition(invoice, "pay")
     paid = invoice.amount_paid + amount
     settled = paid >= invoice.total
-    await fetch(
+    rows = await fetch(
         "UPDATE portal_billing_invoice SET amount_paid = $2, amount_due = GREATEST(total - $2, 0), "
         "status = CASE WHEN $3 THEN 'paid' ELSE status END, paid_at = CASE WHEN $3::bool THEN $4::timestamptz END, "
         "updated_at = $4 "
-        "WHERE id = $1",
+        f"WHERE id = $1 RETURNING {COLUMNS}",
         invoice_id, paid, settled, now,
     )  # fmt: skip
-    invoice = await get(tenant, invoice_id)
+    invoice = _invoice(rows[0], invoice.lines)  # a payment leaves the lines as they are
     if settled:
         await _emit(tenant, "invoice.paid", invoice, actor)
     return invoice
@@ -263,13 +285,14 @@ async def _set_status(
 ) -> Invoice:
     invoice = await get(tenant, invoice_id, lock=True)
     check_transition(invoice, action)
-    await fetch(
+    rows = await fetch(
         "UPDATE portal_billing_invoice SET status = $2::text, "
         "amount_due = CASE WHEN $2::text = 'void' THEN 0 ELSE amount_due END, "
-        "voided_at = CASE WHEN $2::text = 'void' THEN $3::timestamptz END, updated_at = $3 WHERE id = $1",
+        f"voided_at = CASE WHEN $2::text = 'void' THEN $3::timestamptz END, updated_at = $3 WHERE id = $1 "
+        f"RETURNING {COLUMNS}",
         invoice_id, status, now,
     )  # fmt: skip
-    invoice = await get(tenant, invoice_id)
+    invoice = _invoice(rows[0], invoice.lines)  # a status change leaves the lines as they are
     await _emit(tenant, event, invoice, actor)
     return invoice
 

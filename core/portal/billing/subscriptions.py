@@ -166,7 +166,7 @@ async def bill_period(
         )  # fmt: skip
     else:
         draft = await invoices.add_lines(tenant, draft.id, [line])
-    return await invoices.finalize(tenant, draft.id, now=now, actor=actor)
+    return await invoices.finalize(tenant, draft.id, now=now, actor=actor, draft=draft)
 
 
 async def create(
@@ -296,16 +296,20 @@ async def undo_cancel(tenant: Tenant, subscription_id: str, *, now: datetime, ac
 
 
 async def renew(
-    tenant: Tenant, subscription_id: str, *, now: datetime, actor: Actor
+    tenant: Tenant, subscription_id: str, *, now: datetime, actor: Actor, locked: Subscription | None = None
 ) -> tuple[Subscription, Invoice | None]:
     """Enter the next period of a subscription whose period has ended (``current_period_end <= now``).
 
     A scheduled cancellation ends it instead (``subscription.canceled`` at the period's end). A
     paused subscription moves on without an invoice; otherwise the new period's invoice is
     finalized (with pending prorations) and a trial becomes ``active``. Emits
-    ``subscription.renewed``. One period per call: call again while it is still due.
+    ``subscription.renewed``. One period per call: call again while it is still due. ``locked`` is
+    the subscription as this transaction holds it locked already (read ``FOR UPDATE`` when not given).
     """
-    subscription = await get(tenant, subscription_id, lock=True)
+    if locked is not None and locked.id == subscription_id:
+        subscription = locked
+    else:
+        subscription = await get(tenant, subscription_id, lock=True)
     check_transition(subscription, "renew")
     if subscription.current_period_end > now:
         raise BillingError("not_due", "the current period has not ended")

@@ -148,13 +148,18 @@ async def run_due_tasks(
     """Claim up to ``limit`` due tasks of one ISO for ``worker_id``, run them side by side; return how many."""
     lease = lease or timedelta(seconds=platform.settings.task_lease_seconds)
     async with tenant_transaction(iso_id):
+        # The due rows are picked once (MATERIALIZED): as ``t.id IN (subquery)`` the planner may
+        # run the SKIP LOCKED subquery again per row and claim far more than ``limit`` tasks.
         claimed = await fetch(
             """
+            WITH due AS MATERIALIZED (
+                SELECT id FROM portal_task
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
             UPDATE portal_task t
                SET attempts = t.attempts + 1, next_attempt_at = now() + $2::interval, claimed_by = $3
-             WHERE t.id IN (SELECT id FROM portal_task
-                             WHERE status = 'pending' AND next_attempt_at <= now()
-                             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+              FROM due
+             WHERE t.id = due.id
             RETURNING t.id, t.name, t.merchant_id, t.args, t.attempts, t.max_attempts
             """,
             limit,

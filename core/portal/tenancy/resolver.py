@@ -34,6 +34,7 @@ class TenantResolver:
         self.base_domain = base_domain
         self.ttl = ttl
         self._cache: dict[str, tuple[float, Tenant | None]] = {}
+        self._merchants: dict[tuple[str, str], tuple[float, Tenant]] = {}
         self._listener: ReconnectingListener | None = None
 
     async def resolve(self, host: str) -> Tenant | None:
@@ -49,9 +50,31 @@ class TenantResolver:
         self._cache[host] = (now + self.ttl, tenant)
         return tenant
 
+    async def merchant(self, iso_id: str, merchant_id: str, *, max_age: float) -> Tenant | None:
+        """:meth:`load_merchant`, reusing an active merchant loaded at most ``max_age`` seconds ago.
+
+        For a worker's tasks, which would otherwise load the same merchant for every task. Tenant
+        changes heard clear it as they clear the host cache; ``max_age`` (capped by the TTL) bounds
+        how long a change missed meanwhile goes unseen.
+        """
+        key = (iso_id, merchant_id)
+        now = time.monotonic()
+        cached = self._merchants.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        tenant = await self.load_merchant(iso_id, merchant_id)
+        if tenant is None:
+            self._merchants.pop(key, None)
+            return None
+        if len(self._merchants) > 10_000:
+            self._merchants.clear()
+        self._merchants[key] = (now + min(max_age, self.ttl), tenant)
+        return tenant
+
     def invalidate(self) -> None:
-        """Forget every cached host."""
+        """Forget every cached host and merchant."""
         self._cache.clear()
+        self._merchants.clear()
 
     async def _load(self, host: str) -> Tenant | None:
         candidates = {host, host.split(":", 1)[0]}
