@@ -38,11 +38,14 @@ async def run_due_handlers(
     async with tenant_transaction(iso_id):
         claimed = await fetch(
             """
+            WITH due AS MATERIALIZED (  -- picked once: never more than the limit (see portal.tasks.durable)
+                SELECT id FROM portal_event_handling
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
             UPDATE portal_event_handling h
-               SET attempts = attempts + 1, next_attempt_at = now() + $2::interval, claimed_by = $3
-             WHERE h.id IN (SELECT id FROM portal_event_handling
-                             WHERE status = 'pending' AND next_attempt_at <= now()
-                             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+               SET attempts = h.attempts + 1, next_attempt_at = now() + $2::interval, claimed_by = $3
+              FROM due
+             WHERE h.id = due.id
             RETURNING h.id, h.event_id, h.handler, h.attempts
             """,
             limit,

@@ -57,11 +57,14 @@ async def run_due_schedules(platform: Platform, worker_id: str, lease: timedelta
         async with system_transaction():
             rows = await fetch(
                 """
+                WITH due AS MATERIALIZED (  -- picked once: one job per claim
+                    SELECT name FROM portal_schedule
+                     WHERE name = ANY($1::text[]) AND next_run_at <= now()
+                     ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED)
                 UPDATE portal_schedule s
                    SET next_run_at = now() + $2::interval, claimed_by = $3, last_started_at = now()
-                 WHERE s.name = (SELECT name FROM portal_schedule
-                                  WHERE name = ANY($1::text[]) AND next_run_at <= now()
-                                  ORDER BY next_run_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+                  FROM due
+                 WHERE s.name = due.name
                 RETURNING s.name
                 """,
                 sorted(jobs),
