@@ -160,6 +160,15 @@ async def tenant_of_customer(request: Request[Any, Any, Any], principal: ApiPrin
     return await merchant_tenant(request, principal, rows[0]["merchant_id"])
 
 
+async def listing_tenant(
+    request: Request[Any, Any, Any], principal: ApiPrincipal, *, customer: str | None, merchant: str | None
+) -> Tenant:
+    """The merchant a list call reads: the one named, the key's or the host's, or (ISO keys) the customer's."""
+    if customer is not None and merchant is None:
+        return await tenant_of_customer(request, principal, customer)
+    return await merchant_tenant(request, principal, merchant)
+
+
 def view(model: msgspec.Struct, kind: type[T]) -> T:
     """A ledger Struct as the API shows it (``created_at`` becomes ``created``)."""
     fields = msgspec.structs.asdict(model)

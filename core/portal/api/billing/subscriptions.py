@@ -10,12 +10,13 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from portal.api.auth import merchant_tenant, require
+from portal.api.auth import require
 from portal.api.billing.catalog import Cursor
 from portal.api.billing.common import (
     CONFLICT_RESPONSE,
     BillingController,
     body_time,
+    listing_tenant,
     paged,
     tenant_of_customer,
     tenant_of_object,
@@ -96,10 +97,7 @@ class SubscriptionController(BillingController):
     ) -> SubscriptionList:
         """The merchant's subscriptions, newest first; ISO keys name the merchant or a customer."""
         require(principal, "billing:read")
-        if customer is not None and merchant is None:
-            tenant = await tenant_of_customer(request, principal, customer)
-        else:
-            tenant = await merchant_tenant(request, principal, merchant)
+        tenant = await listing_tenant(request, principal, customer=customer, merchant=merchant)
         async with tenant_transaction(tenant.merchant.iso_id):
             items, has_more = await paged(
                 lambda size, after: subscriptions.list(
