@@ -65,7 +65,8 @@ class Worker:
         self._receiver_error: str | None = "not started"
         self._receiver_since = 0.0
         self._database_error: str | None = None
-        self._stopped = asyncio.Event()
+        self._last_stats: dict[str, Any] | None = None
+        """Due work by kind and the oldest due age, as :meth:`refresh_metrics` last read them."""
 
     # --- running ---------------------------------------------------------------------------
 
@@ -220,7 +221,7 @@ class Worker:
     async def health(self) -> dict[str, Any]:
         """Liveness and what this worker sees: database, broker, the oldest due work (refreshes metrics)."""
         problems = await self.problems()
-        stats = getattr(self, "_last_stats", None)
+        stats = self._last_stats
         return {
             "status": "ok" if not problems else "degraded",
             "worker": self.id,
@@ -288,7 +289,6 @@ class Worker:
         except Exception:
             log.exception("worker %s: could not hand back its claims; their leases will", self.id)
         clear_waker(self.wake)
-        self._stopped.set()
 
 
 async def _wake_others(platform: Platform) -> None:
