@@ -13,6 +13,16 @@ from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue
 from portal.api.auth import api_merchant
 from portal.api.keys import ApiPrincipal
 from portal.api.params import MerchantParam
+from portal.billing import catalog as billing_catalog
+from portal.billing import changes as billing_changes
+from portal.billing import invoices as billing_invoices
+from portal.billing import subscriptions as billing_subscriptions
+from portal.billing.calendar import add_periods
+from portal.billing.clock import merchant_now
+from portal.billing.errors import BillingError, NotFoundError
+from portal.billing.models import Invoice, Price, Product, ProrationBehavior, Subscription, SubscriptionStatus
+from portal.billing.money import format_money
+from portal.billing.proration import ProrationPreview, preview_change
 from portal.config import load_settings
 from portal.db.engine import (
     ENGINE,
@@ -87,6 +97,7 @@ __all__ = [
     "ApiPrincipal",
     "ApiRouteSet",
     "ApiScope",
+    "BillingError",
     "Brand",
     "Card",
     "CliCommand",
@@ -101,6 +112,7 @@ __all__ = [
     "GatewayUnavailableError",
     "HandledEvent",
     "HostedFields",
+    "Invoice",
     "Iso",
     "IssuedLink",
     "LinkFlow",
@@ -111,6 +123,7 @@ __all__ = [
     "MerchantView",
     "Money",
     "NavItem",
+    "NotFoundError",
     "PageContext",
     "PaymentGateway",
     "PaymentGatewayAdapter",
@@ -121,17 +134,28 @@ __all__ = [
     "PiccoloApp",
     "Platform",
     "PluginInfo",
+    "Price",
+    "Product",
+    "ProrationBehavior",
+    "ProrationPreview",
     "RouteSet",
     "ScheduledJob",
+    "Subscription",
+    "SubscriptionStatus",
     "TaskRun",
     "Tenant",
     "ThemeSpec",
     "VaultCustomer",
     "VaultEntry",
     "Widget",
+    "add_periods",
     "after_commit",
     "allow_origins",
     "api_merchant",
+    "billing_catalog",
+    "billing_changes",
+    "billing_invoices",
+    "billing_subscriptions",
     "charge_ready",
     "customer_actor",
     "customer_of",
@@ -140,6 +164,7 @@ __all__ = [
     "emit",
     "expires_on",
     "fetch",
+    "format_money",
     "fulfil_link",
     "has_prefix",
     "hookimpl",
@@ -148,10 +173,12 @@ __all__ = [
     "json_value",
     "list_methods",
     "load_settings",
+    "merchant_now",
     "new_id",
     "optional_customer",
     "payment_methods",
     "platform_of",
+    "preview_change",
     "queue_task",
     "removed_method",
     "render_page",

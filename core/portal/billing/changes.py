@@ -22,6 +22,7 @@ async def change(
     price_id: str | None = None,
     quantity: int | None = None,
     proration_behavior: ProrationBehavior = "create_prorations",
+    proration_date: datetime | None = None,
     now: datetime,
     actor: Actor,
 ) -> Subscription:
@@ -31,15 +32,19 @@ async def change(
     :func:`portal.billing.proration.preview_change` on the subscription's draft, billed with the
     next renewal; ``always_invoice`` bills them now (a finalized invoice the engine charges). A
     price with another interval restarts the period at ``now`` and is billed at once.
+
+    ``proration_date`` (as Stripe's) prorates as of that time instead of ``now``: a preview made
+    with ``at=proration_date`` is then billed to the cent, however long the customer took to confirm.
     """
     subscription = await subscriptions.get(tenant, subscription_id, lock=True)
     subscriptions.check_transition(subscription, "change")
-    preview = await proration.preview_change(tenant, subscription_id, price_id=price_id, quantity=quantity, at=now)
+    at = proration_date or now
+    preview = await proration.preview_change(tenant, subscription_id, price_id=price_id, quantity=quantity, at=at)
     new_price = preview.price
     restart = preview.restarts_period
     changes: dict[str, Any] = {"price_id": new_price.id, "quantity": preview.quantity}
     if restart:
-        changes |= {"current_period_start": now, "current_period_end": preview.period_end, "billing_anchor": now}
+        changes |= {"current_period_start": at, "current_period_end": preview.period_end, "billing_anchor": at}
     updated = await subscriptions._update(tenant, subscription_id, now, **changes)
     invoice: Invoice | None = None
     lines = [
@@ -71,6 +76,6 @@ async def change(
             await invoices.add_lines(tenant, draft.id, lines)
     await subscriptions._emit(
         tenant, "subscription.updated", updated, actor, previous=subscription.status,
-        invoice=invoice.id if invoice else None,
+        invoice=invoice.id if invoice else None, before=subscription,
     )  # fmt: skip
     return updated

@@ -80,6 +80,19 @@ async def get(tenant: Tenant, subscription_id: str, *, lock: bool = False) -> Su
     return _subscription(rows[0])
 
 
+async def lock_all(subscription_ids: builtins.list[str]) -> dict[str, Subscription]:
+    """Lock these subscriptions of the current ISO (of any of its merchants), in id order; found ones by id.
+
+    Taking many in one statement, in one order, is what lets a batch hold them all before it
+    emits anything (see :func:`portal.db.batch.in_one_transaction`).
+    """
+    rows = await fetch(
+        f"SELECT {COLUMNS} FROM portal_billing_subscription WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        subscription_ids,
+    )
+    return {row["id"]: _subscription(row) for row in rows}
+
+
 async def list(
     tenant: Tenant,
     *,
@@ -115,12 +128,22 @@ async def _emit(
     *,
     previous: SubscriptionStatus | None,
     invoice: str | None = None,
+    before: Subscription | None = None,
 ) -> None:
+    """Emit ``event_type``; with ``before``, the audit record keeps the fields that changed, old and new."""
     payload = SubscriptionEvent(subscription=subscription, previous_status=previous, invoice=invoice)
+    old, new = changed_fields(before, subscription) if before is not None else (None, None)
     await emit(
         tenant.merchant, event_type, payload, actor=actor, target=("subscription", subscription.id),
-        customer_id=subscription.customer, enabled_plugins=tenant.enabled_plugins,
+        customer_id=subscription.customer, before=old, after=new, enabled_plugins=tenant.enabled_plugins,
     )  # fmt: skip
+
+
+def changed_fields(before: Subscription, after: Subscription) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields that differ between two versions of a subscription, as JSON values: (old, new)."""
+    old, new = msgspec.to_builtins(before), msgspec.to_builtins(after)
+    names = [name for name in new if old.get(name) != new[name]]
+    return {name: old.get(name) for name in names}, {name: new[name] for name in names}
 
 
 def period_end(tenant: Tenant, price: Price, anchor: datetime, start: datetime) -> datetime:
@@ -234,7 +257,7 @@ async def pause(
     updated = await _update(
         tenant, subscription_id, now, status="paused", pause_reason=reason, paused_at=now, resumes_at=resumes_at
     )
-    await _emit(tenant, "subscription.paused", updated, actor, previous=subscription.status)
+    await _emit(tenant, "subscription.paused", updated, actor, previous=subscription.status, before=subscription)
     return updated
 
 
@@ -246,7 +269,7 @@ async def resume(tenant: Tenant, subscription_id: str, *, now: datetime, actor: 
     updated = await _update(
         tenant, subscription_id, now, status=status, pause_reason=None, paused_at=None, resumes_at=None
     )
-    await _emit(tenant, "subscription.resumed", updated, actor, previous=subscription.status)
+    await _emit(tenant, "subscription.resumed", updated, actor, previous=subscription.status, before=subscription)
     return updated
 
 
@@ -268,7 +291,9 @@ async def cancel(
         if subscription.cancel_at_period_end:
             raise BillingError("invalid_transition", "the subscription is already set to end at period end")
         updated = await _update(tenant, subscription_id, now, cancel_at_period_end=True, **details)
-        await _emit(tenant, "subscription.cancel_scheduled", updated, actor, previous=subscription.status)
+        await _emit(
+            tenant, "subscription.cancel_scheduled", updated, actor, previous=subscription.status, before=subscription
+        )
         return updated
     check_transition(subscription, "cancel")
     return await _end(tenant, subscription, now, actor, **details)
@@ -278,7 +303,7 @@ async def _end(tenant: Tenant, subscription: Subscription, at: datetime, actor: 
     updated = await _update(
         tenant, subscription.id, at, status="canceled", canceled_at=at, cancel_at_period_end=False, **details
     )
-    await _emit(tenant, "subscription.canceled", updated, actor, previous=subscription.status)
+    await _emit(tenant, "subscription.canceled", updated, actor, previous=subscription.status, before=subscription)
     return updated
 
 
@@ -291,7 +316,9 @@ async def undo_cancel(tenant: Tenant, subscription_id: str, *, now: datetime, ac
     updated = await _update(
         tenant, subscription_id, now, cancel_at_period_end=False, cancellation_reason=None, cancellation_comment=None
     )
-    await _emit(tenant, "subscription.cancel_unscheduled", updated, actor, previous=subscription.status)
+    await _emit(
+        tenant, "subscription.cancel_unscheduled", updated, actor, previous=subscription.status, before=subscription
+    )
     return updated
 
 
@@ -344,7 +371,7 @@ async def set_status(
     subscription = await get(tenant, subscription_id, lock=True)
     check_transition(subscription, action)
     updated = await _update(tenant, subscription_id, now, status=status)
-    await _emit(tenant, "subscription.updated", updated, actor, previous=subscription.status)
+    await _emit(tenant, "subscription.updated", updated, actor, previous=subscription.status, before=subscription)
     return updated
 
 
