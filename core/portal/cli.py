@@ -356,12 +356,23 @@ def links() -> None:
 @click.option("--email", required=True, help="The customer's email address.")
 @click.option("--purpose", default="portal", show_default=True, help="portal, or a purpose a plugin declares.")
 @click.option("--expires-in", type=int, default=None, help="Seconds (default: the purpose's, 1 hour for portal).")
+@click.option("--flow", default=None, help="A task to open: a flow's name, or NAME:ID (subscription_cancel:sub_…).")
+@click.option("--return-url", default=None, help="An http(s) address the portal offers to go back to.")
 @click.pass_context
 @_fail_cleanly
-def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: str, expires_in: int | None) -> None:
+def links_create(
+    ctx: click.Context,
+    merchant_slug: str,
+    email: str,
+    purpose: str,
+    expires_in: int | None,
+    flow: str | None,
+    return_url: str | None,
+) -> None:
     """Print a signed link that signs a customer into the merchant's portal."""
     from datetime import timedelta
 
+    from portal.access.flows import FlowError, encode_flow
     from portal.access.links import issue_link
     from portal.db.engine import fetch
     from portal.tenancy.models import normalize_email
@@ -376,13 +387,27 @@ def links_create(ctx: click.Context, merchant_slug: str, email: str, purpose: st
         )
         if not rows:
             raise click.ClickException(f"merchant {merchant_slug!r} has no customer {email!r}")
+        flow_value = None
+        if flow:
+            name, _, target = flow.partition(":")
+            registered = platform.registry.link_flows.get(name)
+            if registered is None or registered[0] not in tenant.enabled_plugins:
+                raise click.ClickException(f"flow {name!r} is not available at {merchant_slug!r}")
+            try:
+                flow_value = encode_flow(registered[1], target or None)
+            except FlowError as exc:
+                raise click.ClickException(str(exc)) from exc
+        if return_url is not None and not return_url.startswith(("https://", "http://")):
+            raise click.ClickException("--return-url must be an http:// or https:// address")
         link = await issue_link(
             settings,
             tenant,
             rows[0]["id"],
             purpose=purpose,
+            flow=flow_value,
             expires_in=timedelta(seconds=expires_in) if expires_in else None,
             source="operator",
+            return_url=return_url,
         )
         return f"{link.url}\n(link {link.id}, expires {link.expires_at.isoformat()})"
 

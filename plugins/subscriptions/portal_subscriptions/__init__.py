@@ -99,4 +99,9 @@ def portal_overview_widgets(context: PageContext) -> list[Widget]:
 @hookimpl
 def portal_cards_card_required(merchant: MerchantView, customer_id: str) -> Awaitable[str | None]:
     """A customer with a subscription that has not ended keeps a card on file (the cards plugin asks)."""
-    return store.card_required_reason(merchant, customer_id)
+    return _card_required(merchant, customer_id)
+
+
+async def _card_required(merchant: MerchantView, customer_id: str) -> str | None:
+    async with tenant_transaction(merchant.iso_id):  # joins the caller's, or opens one where it has none
+        return await store.card_required_reason(merchant, customer_id)
