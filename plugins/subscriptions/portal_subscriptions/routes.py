@@ -476,22 +476,24 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
     )
 
 
+def _quoted(data: dict[str, str]) -> tuple[datetime | None, int | None]:
+    """The time and amount of the preview a confirmation carries; ``None`` for what is not one."""
+    try:
+        at = datetime.fromisoformat(data.get("quoted_at", ""))
+    except ValueError:
+        at = None
+    amount = data.get("quoted_amount", "")
+    return (at if at and at.tzinfo else None), (int(amount) if amount.isdigit() and len(amount) < 13 else None)
+
+
 @post(ITEM + "/change", name="subscriptions_change", status_code=303)
 async def change(request: Request[Any, Any, Any], sub_id: FromPath[str], data: Form) -> Page:
     """Make the change at the amount the preview showed."""
     tenant = tenant_of(request)
     customer = customer_of(request)
     sub_id = _id(sub_id)
+    quoted_at, quoted_amount = _quoted(data)
     try:
-        quoted_at = datetime.fromisoformat(data.get("quoted_at", ""))
-        quoted_amount = int(data.get("quoted_amount", ""))
-        if quoted_at.tzinfo is None:
-            raise ValueError("naive time")
-    except ValueError:
-        quoted_at, quoted_amount = datetime.min, -1  # a stale quote: worked out again below
-    try:
-        if quoted_amount < 0:
-            raise StaleQuoteError(sub_id)
         await service.change(
             tenant, customer.id, sub_id, data, quoted_at=quoted_at, quoted_amount=quoted_amount,
             actor=customer_actor(request, customer.id),

@@ -214,14 +214,14 @@ async def change(
     subscription_id: str,
     data: Mapping[str, str],
     *,
-    quoted_at: datetime,
-    quoted_amount: int,
+    quoted_at: datetime | None,
+    quoted_amount: int | None,
     actor: Actor,
 ) -> ChangeQuote:
     """Make the change the customer confirmed, billed exactly as its preview said.
 
     The change is prorated at the preview's time (``quoted_at``), so the amount is the one shown;
-    a preview older than :data:`PREVIEW_VALID`, or one whose amount no longer comes out the same
+    a preview missing, older than :data:`PREVIEW_VALID`, or one whose amount no longer comes out the same
     (the subscription changed meanwhile), raises :class:`StaleQuoteError` and changes nothing.
     """
     settings = require(tenant, "change")
@@ -229,7 +229,8 @@ async def change(
         sub = await owned(tenant, customer_id, subscription_id)
         await billing_subscriptions.get(tenant, sub.id, lock=True)  # held until the change commits
         now = await merchant_now(tenant.merchant.id)
-        if not now - PREVIEW_VALID <= quoted_at <= now:
+        change_choice(settings, tenant.merchant, sub, data)  # what the settings refuse is refused first
+        if quoted_at is None or quoted_amount is None or not now - PREVIEW_VALID <= quoted_at <= now:
             raise StaleQuoteError(subscription_id)
         try:
             quote = await _quote(tenant, settings, sub, data, quoted_at)
