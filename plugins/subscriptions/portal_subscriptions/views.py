@@ -6,6 +6,7 @@ Dates are in the merchant's time zone, words and numbers in the customer's local
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
 
     def calendar_day(self, day: date) -> str:
         """A calendar day in the customer's locale."""
-        return str(format_date(day, "medium", locale=self.babel_locale))
+        return _day(day, self.babel_locale)
 
     def local_date(self, at: datetime) -> date:
         """The merchant's calendar day of the instant ``at``."""
@@ -41,12 +42,22 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
 
     def money(self, amount: int, currency: str) -> str:
         """``$39.00`` (in en-US)."""
-        return format_money(amount, currency, self.babel_locale)
+        return _money(amount, currency, self.babel_locale)
 
     @property
     def babel_locale(self) -> str:
         """The locale as Babel spells it (``en_US``)."""
         return self.locale.replace("-", "_")
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date, locale: str) -> str:
+    return str(format_date(day, "medium", locale=locale))  # Babel is slow: a list repeats few days
+
+
+@lru_cache(maxsize=4096)
+def _money(amount: int, currency: str, locale: str) -> str:
+    return format_money(amount, currency, locale)
 
 
 class Badge(msgspec.Struct, frozen=True, kw_only=True):
