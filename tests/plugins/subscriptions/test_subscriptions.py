@@ -301,3 +301,34 @@ async def test_a_partial_merchant_offers_only_what_it_allows(world: World, shopp
     change = await sam.client.get(f"/subscriptions/{box.id}/change")
     assert 'name="quantity"' in change.text and 'name="price" value=' in change.text  # only its own price, hidden
     assert "From 1 to 3." in change.text
+
+
+NASTY = ["\x00", "a\x00b", "\r\n", "9" * 30, "-1", "1e400", "a" * 5000, "2027-13-45", "<script>", "😀", " "]
+REVIEW_FIELDS = {
+    "pause/review": ("reason", "note", "duration", "resume_on"),
+    "cancel/review": ("mode", "reason", "comment"),
+    "change/review": ("price", "quantity"),
+}
+
+
+async def test_no_input_to_a_review_page_or_its_confirmation_reaches_a_5xx(world: World, shopper) -> None:
+    jane = await shopper()
+    box = await jane.subscribe(world.prices[MAIN]["Monthly Bread Box"])
+    before = await world.rows(MAIN, box.id)
+    token = await jane.csrf()
+    for path, names in REVIEW_FIELDS.items():
+        for name in names:
+            for value in NASTY:
+                shown = await jane.client.get(f"/subscriptions/{box.id}/{path}", params={name: value})
+                assert shown.status_code in (200, 400, 403), (path, name, value[:20], shown.status_code)
+                posted = await jane.client.post(
+                    f"/subscriptions/{box.id}/{path.split('/')[0]}", data={"csrf_token": token, name: value}
+                )
+                assert posted.status_code in (303, 400, 403, 409), (path, name, value[:20], posted.status_code)
+    for value in NASTY:
+        confirm = {"csrf_token": token, "quantity": "2", "quoted_at": value, "quoted_amount": value}
+        posted = await jane.client.post(f"/subscriptions/{box.id}/change", data=confirm)
+        assert posted.status_code in (400, 409), (value[:20], posted.status_code)
+    after = await world.rows(MAIN, box.id)
+    assert after["subscription"][0]["status"] in ("active", "paused", "canceled")  # some values are valid choices
+    assert after["invoices"] == before["invoices"]  # no change was billed: no confirmation carried a preview
