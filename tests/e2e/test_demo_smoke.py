@@ -140,3 +140,16 @@ def test_email_sign_in_through_the_demo_mail_catcher(demo: tuple[int, str]) -> N
     landed = _get(port, host, link.group(1))
     assert landed.status_code == 303 and landed.headers["location"] == "/"
     assert _get(port, host, link.group(1)).status_code == 410  # single use
+
+
+def test_jane_sees_her_two_subscriptions_at_greenfield(demo: tuple[int, str]) -> None:
+    port, output = demo
+    cookie = _sign_in(port, output, "greenfield")  # the first Greenfield link is Jane's
+    host = f"greenfield.portal.localhost:{port}"
+    listed = _get(port, host, "/subscriptions", cookie)
+    assert listed.status_code == 200
+    page = " ".join(re.sub(r"<[^>]+>", " ", listed.text).split())
+    assert re.search(r"Monthly Bread Box Active .*\$39\.00 on [A-Z][a-z]{2} \d{1,2}, \d{4}", page), page
+    assert re.search(r"Office Breakfast Plan Active .*\$2,890\.00 on [A-Z][a-z]{2} \d{1,2}, \d{4}", page), page
+    overview = " ".join(re.sub(r"<[^>]+>", " ", _get(port, host, "/", cookie).text).split())
+    assert "Subscriptions 2 active" in overview and "Next charge:" in overview
