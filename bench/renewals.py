@@ -113,12 +113,12 @@ async def run(database_url: str, count: int, merchants: int) -> None:
         iso_id = bench.iso_id
         worker = Worker(platform)
         with no_worker_kick():
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             queued = await engine.renewals(platform)
             job_done = time.perf_counter()
             while await run_due_tasks(platform, iso_id, worker.id) > 0:
                 pass
-            elapsed = time.perf_counter() - began
+            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
         async with tenant_transaction(iso_id):
             rows = await fetch(
                 "SELECT (SELECT count(*) FROM portal_billing_invoice WHERE status = 'paid') AS paid, "
@@ -130,6 +130,7 @@ async def run(database_url: str, count: int, merchants: int) -> None:
         say(f"renewals: {count} subscriptions of {merchants} merchant(s) renewed, invoiced and charged "
             f"in {elapsed:.2f} s")  # fmt: skip
         say(f"  renewals job (queue {count} renew tasks): {job_done - began:.2f} s")
+        say(f"  worker process CPU: {cpu:.2f} s ({cpu / count * 1000:.2f} ms per renewal, {cpu / elapsed:.0%} busy)")
         say(f"  renewals per second (one worker): {count / elapsed:.0f}")
 
 

@@ -196,7 +196,7 @@ async def _run_due(platform: Platform, tenant: Tenant, now: datetime, runner: st
 
 async def _run_task(platform: Platform, iso_id: str, row: dict[str, Any]) -> None:
     """Run one claimed task with the worker's runner (retries and outcome recorded as in the worker)."""
-    await durable._run_one(platform, iso_id, row)
+    await durable.run_claimed(platform, iso_id, row)
 
 
 async def _report(

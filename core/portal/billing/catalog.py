@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import msgspec
 
@@ -11,7 +12,7 @@ from portal.billing.errors import BillingError, NotFoundError
 from portal.billing.models import Price, Product
 from portal.billing.money import check_currency
 from portal.billing.rows import page, require_transaction
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_state
 from portal.events.bus import Actor
 from portal.ids import new_id
 from portal.tenancy.models import Tenant
@@ -23,6 +24,7 @@ PRICE_COLUMNS = (
 )
 MAX_AMOUNT = 99_999_999_999
 """The largest unit amount accepted (in minor units)."""
+Known = TypeVar("Known", Price, Product)
 
 
 def _product(row: dict[str, object]) -> Product:
@@ -47,8 +49,15 @@ async def create_product(tenant: Tenant, *, name: str, description: str = "", ac
 
 
 async def get_product(tenant: Tenant, product_id: str, *, lock: bool = False) -> Product:
-    """One of the merchant's products (:class:`NotFoundError` for any other id)."""
+    """One of the merchant's products (:class:`NotFoundError` for any other id); read once per transaction.
+
+    ``lock`` reads it again ``FOR UPDATE``.
+    """
     require_transaction(tenant)
+    seen = _seen(Product)
+    key = (tenant.merchant.id, product_id)
+    if not lock and key in seen:
+        return seen[key]
     rows = await fetch(
         f"SELECT {PRODUCT_COLUMNS} FROM portal_billing_product WHERE merchant_id = $1 AND id = $2"
         + (" FOR UPDATE" if lock else ""),
@@ -57,7 +66,8 @@ async def get_product(tenant: Tenant, product_id: str, *, lock: bool = False) ->
     )
     if not rows:
         raise NotFoundError("product", product_id)
-    return _product(rows[0])
+    seen[key] = _product(rows[0])
+    return seen[key]
 
 
 async def list_products(
@@ -81,6 +91,7 @@ async def archive_product(tenant: Tenant, product_id: str, *, actor: Actor) -> P
         tenant.merchant.id,
         product_id,
     )
+    _seen(Product).pop((tenant.merchant.id, product_id), None)
     return _product(rows[0])
 
 
@@ -118,16 +129,26 @@ async def create_price(
 
 
 async def get_price(tenant: Tenant, price_id: str) -> Price:
-    """One of the merchant's prices (:class:`NotFoundError` for any other id)."""
+    """One of the merchant's prices (:class:`NotFoundError` for any other id); read once per transaction."""
     require_transaction(tenant)
-    rows = await fetch(
-        f"SELECT {PRICE_COLUMNS} FROM portal_billing_price WHERE merchant_id = $1 AND id = $2",
-        tenant.merchant.id,
-        price_id,
-    )
-    if not rows:
-        raise NotFoundError("price", price_id)
-    return _price(rows[0])
+    seen = _seen(Price)
+    key = (tenant.merchant.id, price_id)
+    if key not in seen:
+        rows = await fetch(
+            f"SELECT {PRICE_COLUMNS} FROM portal_billing_price WHERE merchant_id = $1 AND id = $2",
+            tenant.merchant.id,
+            price_id,
+        )
+        if not rows:
+            raise NotFoundError("price", price_id)
+        seen[key] = _price(rows[0])
+    return seen[key]
+
+
+def _seen(kind: type[Known]) -> dict[tuple[str, str], Known]:
+    """The prices (or products) this transaction read, by (merchant, id); archiving one forgets it."""
+    seen: dict[tuple[str, str], Known] = transaction_state().setdefault(f"portal.billing.{kind.__name__}", {})
+    return seen
 
 
 async def list_prices(
@@ -155,4 +176,5 @@ async def archive_price(tenant: Tenant, price_id: str, *, actor: Actor) -> Price
         tenant.merchant.id,
         price_id,
     )
+    _seen(Price).pop((tenant.merchant.id, price_id), None)
     return _price(rows[0])

@@ -31,14 +31,17 @@ clocks (:mod:`portal.billing.advance`) run exactly this code.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from portal.billing import charges, clock, subscriptions
 from portal.billing.errors import BillingError, NotFoundError
+from portal.billing.models import Subscription
+from portal.db.batch import in_one_transaction
 from portal.db.engine import current_iso, fetch, tenant_transaction
-from portal.events.bus import SYSTEM
-from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
+from portal.events.bus import SYSTEM, record_events_at_commit
+from portal.tasks.durable import PermanentTaskError, TaskRun, durable_batch_task, queue_task
 from portal.tasks.schedules import scheduled
 from portal.tasks.system import iso_ids
 
@@ -153,7 +156,9 @@ async def renewals(platform: Platform) -> int:
 # --- renewing ---------------------------------------------------------------------------------
 
 
-async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id: str, *, now: datetime) -> Action:
+async def renew_subscription(
+    platform: Platform, tenant: Tenant, subscription_id: str, *, now: datetime, locked: Subscription | None = None
+) -> Action:
     """Do what is due for one subscription at ``now``, in the caller's tenant transaction.
 
     Locks the subscription, then, in the order they fell due: a pause whose ``resumes_at``
@@ -163,16 +168,20 @@ async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id
     invoice is finalized) and the invoice's first charge is queued. The period moves in the same
     transaction as the invoice is made, so a task run again after its worker died finds nothing
     left to do for that period. Anything else (done already, changed meanwhile) is ``skipped``.
+    ``locked`` is the subscription as this transaction locked it already.
     """
     merchant = tenant.merchant
     if current_iso() != merchant.iso_id:
         raise RuntimeError("renew_subscription runs inside the merchant's tenant transaction")
     # The subscription first, as every change and the payment record take it (then the invoice,
     # then the audit chain through emit): one order, so they cannot deadlock.
-    try:
-        sub = await subscriptions.get(tenant, subscription_id, lock=True)
-    except NotFoundError:
-        return "skipped"
+    if locked is not None and locked.id == subscription_id:
+        sub = locked
+    else:
+        try:
+            sub = await subscriptions.get(tenant, subscription_id, lock=True)
+        except NotFoundError:
+            return "skipped"
     action: Action = "skipped"
     renewed = False
     while True:  # what fell due, in time order: a pause end, then (once per call) a period end
@@ -196,37 +205,92 @@ async def renew_subscription(platform: Platform, tenant: Tenant, subscription_id
 # --- tasks ------------------------------------------------------------------------------------
 
 
-async def _tenant(run: TaskRun) -> Tenant:
-    if run.merchant_id is None:
-        raise PermanentTaskError(f"{run.name} needs a merchant")
-    tenant: Tenant | None = await run.platform.tenants.merchant(run.iso_id, run.merchant_id, max_age=TENANT_MAX_AGE)
-    if tenant is None:
-        raise PermanentTaskError(f"merchant {run.merchant_id} is not active")
-    return tenant
+async def _tenants(runs: list[TaskRun]) -> dict[str, Tenant | PermanentTaskError]:
+    """Each run's merchant by run id, or the error that ends a run whose merchant is gone."""
+    found: dict[str, Tenant | PermanentTaskError] = {}
+    for run in runs:
+        if run.merchant_id is None:
+            found[run.id] = PermanentTaskError(f"{run.name} needs a merchant")
+            continue
+        tenant = await run.platform.tenants.merchant(run.iso_id, run.merchant_id, max_age=TENANT_MAX_AGE)
+        found[run.id] = (
+            tenant if tenant is not None else PermanentTaskError(f"merchant {run.merchant_id} is not active")
+        )
+    return found
 
 
-@durable_task(RENEW)
-async def renew(run: TaskRun) -> None:
-    """Do what is due for ``args.subscription`` at its merchant's time (see :func:`renew_subscription`)."""
-    tenant = await _tenant(run)
-    async with tenant_transaction(run.iso_id):
-        now = await clock.merchant_now(tenant.merchant.id)
-        action = await renew_subscription(run.platform, tenant, str(run.args["subscription"]), now=now)
-    log.debug("billing: subscription %s %s", run.args["subscription"], action)
+def _outcomes(runs: list[TaskRun], failed: dict[str, Exception], done: list[Any]) -> list[BaseException | None]:
+    """The outcome of each run in order: its early failure, else its result (an exception fails it)."""
+    results = iter(done)
+    outcomes: list[BaseException | None] = []
+    for run in runs:
+        result = failed[run.id] if run.id in failed else next(results)
+        outcomes.append(result if isinstance(result, BaseException) else None)
+    return outcomes
 
 
-@durable_task(CHARGE)
-async def charge(run: TaskRun) -> None:
-    """Pay ``args.invoice`` with the card on file (a lost gateway answer is retried with the same order id)."""
-    tenant = await _tenant(run)
-    invoice_id = str(run.args["invoice"])
-    now = await clock.merchant_now(tenant.merchant.id, iso_id=run.iso_id)
-    try:
-        await charges.pay_invoice(run.platform, tenant, invoice_id, now=now, actor=SYSTEM)
-    except BillingError as exc:
-        if exc.code in ("gateway_unavailable", "payment_in_progress"):
-            raise  # retried on the task's schedule: the same order id is looked up or re-sent
-        log.info("billing: invoice %s not charged: %s", invoice_id, exc)
+@durable_batch_task(RENEW)
+async def renew(runs: list[TaskRun]) -> list[BaseException | None]:
+    """Do what is due for each run's ``args.subscription`` at its merchant's time (see :func:`renew_subscription`).
+
+    The runs share one transaction (:func:`portal.db.batch.in_one_transaction`): the
+    subscriptions are locked together, in id order, and the merchants' times read, before any
+    renewal runs; the events are recorded at commit (:func:`portal.events.bus.record_events_at_commit`).
+    """
+    tenants = await _tenants(runs)
+    failed: dict[str, Exception] = {run.id: found for run in runs if isinstance(found := tenants[run.id], Exception)}
+    ready = [run for run in runs if run.id not in failed]
+    locked: dict[str, Subscription] = {}
+    times: dict[str, datetime] = {}
+
+    async def prepare(batch: Sequence[TaskRun]) -> None:
+        record_events_at_commit()  # the audit chain is held from the commit's start only
+        locked.clear()
+        locked.update(await subscriptions.lock_all([str(run.args["subscription"]) for run in batch]))
+        times.update(await clock.merchant_times(sorted({str(run.merchant_id) for run in batch})))
+
+    async def work(run: TaskRun) -> Action:
+        tenant = tenants[run.id]
+        assert not isinstance(tenant, Exception)
+        subscription_id = str(run.args["subscription"])
+        sub = locked.get(subscription_id)
+        if sub is None or sub.merchant != tenant.merchant.id:
+            return "skipped"
+        action = await renew_subscription(
+            run.platform, tenant, subscription_id, now=times[tenant.merchant.id], locked=sub
+        )
+        log.debug("billing: subscription %s %s", subscription_id, action)
+        return action
+
+    done = await in_one_transaction(runs[0].iso_id, ready, work, prepare=prepare)
+    return _outcomes(runs, failed, done)
+
+
+@durable_batch_task(CHARGE)
+async def charge(runs: list[TaskRun]) -> list[BaseException | None]:
+    """Pay each run's ``args.invoice`` with the card on file (:func:`portal.billing.charges.pay_invoices`).
+
+    A lost gateway answer (``gateway_unavailable``) or a payment another caller is making
+    (``payment_in_progress``) fails the run, to be retried on the task's schedule with the same
+    order id; any other refusal (paid meanwhile, no card on file) ends it.
+    """
+    tenants = await _tenants(runs)
+    failed: dict[str, Exception] = {run.id: found for run in runs if isinstance(found := tenants[run.id], Exception)}
+    ready = [run for run in runs if run.id not in failed]
+    requests = [
+        charges.PayRequest(tenant=tenant, invoice_id=str(run.args["invoice"]))
+        for run in ready
+        if not isinstance(tenant := tenants[run.id], Exception)
+    ]
+    results = await charges.pay_invoices(runs[0].platform, requests, actor=SYSTEM) if requests else []
+    done: list[Any] = []
+    for request, result in zip(requests, results, strict=True):
+        if isinstance(result, BillingError) and result.code not in ("gateway_unavailable", "payment_in_progress"):
+            log.info("billing: invoice %s not charged: %s", request.invoice_id, result)
+            done.append(None)
+        else:
+            done.append(result)
+    return _outcomes(runs, failed, done)
 
 
 RENEW_TASK = renew

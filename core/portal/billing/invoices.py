@@ -88,6 +88,15 @@ async def get(tenant: Tenant, invoice_id: str, *, lock: bool = False) -> Invoice
     return (await _with_lines(rows))[0]
 
 
+async def lock_all(invoice_ids: builtins.list[str]) -> dict[str, Invoice]:
+    """Lock these invoices of the current ISO (of any of its merchants), in id order; found ones by id, with lines."""
+    rows = await fetch(
+        f"SELECT {COLUMNS} FROM portal_billing_invoice WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        invoice_ids,
+    )
+    return {invoice.id: invoice for invoice in await _with_lines(rows)}
+
+
 async def list(
     tenant: Tenant,
     *,
@@ -133,8 +142,8 @@ def _amount(line: LineInput) -> int:
 
 async def _insert_lines(
     tenant: Tenant, invoice_id: str, start: int, lines: builtins.list[LineInput]
-) -> tuple[dict[str, Any], builtins.list[InvoiceLine]]:
-    """Append ``lines`` at ``start`` and total the invoice; its row as updated and the new lines, in order."""
+) -> builtins.list[InvoiceLine]:
+    """Append ``lines`` at ``start``; the new lines, in order (the invoice's totals are the caller's to set)."""
     amounts = [_amount(line) for line in lines]
     added: builtins.list[InvoiceLine] = []
     if lines:
@@ -155,6 +164,11 @@ async def _insert_lines(
         for row in sorted(inserted, key=lambda row: row["position"]):
             del row["position"], row["invoice_id"]
             added.append(msgspec.convert(row, InvoiceLine))
+    return added
+
+
+async def _total(invoice_id: str) -> dict[str, Any]:
+    """Total the invoice from its lines; its row as updated."""
     rows = await fetch(
         f"""
         UPDATE portal_billing_invoice i SET subtotal = s.sum, total = s.sum + i.tax,
@@ -166,7 +180,7 @@ async def _insert_lines(
         """,
         invoice_id,
     )
-    return rows[0], added
+    return rows[0]
 
 
 async def create(
@@ -184,21 +198,30 @@ async def create(
 ) -> Invoice:
     """A draft invoice with ``lines`` (and ``tax`` as a plain amount); emits ``invoice.created``."""
     require_transaction(tenant)
-    await require_customer(tenant, customer_id)
     check_currency(currency)
     if len(lines) > MAX_LINES:
         raise BillingError("too_many_lines", f"at most {MAX_LINES} lines")
     if isinstance(tax, bool) or not isinstance(tax, int) or not 0 <= tax <= MAX_AMOUNT:
         raise BillingError("invalid_amount", "tax is a whole number of minor units, 0 or more")
+    subtotal = sum(_amount(line) for line in lines)
     invoice_id = new_id("inv")
-    await fetch(
-        "INSERT INTO portal_billing_invoice (id, iso_id, merchant_id, customer_id, subscription_id, status, currency, "
-        "tax, hosted, due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $10)",
-        invoice_id, tenant.merchant.iso_id, tenant.merchant.id, customer_id, subscription_id, currency, tax, hosted,
-        due_at, now,
+    # The totals are the lines' (inserted next, in this transaction); the customer must be the merchant's.
+    rows = await fetch(
+        f"""
+        INSERT INTO portal_billing_invoice (id, iso_id, merchant_id, customer_id, subscription_id, status, currency,
+            subtotal, tax, total, amount_due, hosted, due_at, created_at, updated_at)
+        SELECT $1, $2, $3::text, $4::text, $5, 'draft', $6, $7::bigint, $8::bigint, $7 + $8, GREATEST($7 + $8, 0), $9,
+               $10::timestamptz, $11::timestamptz, $11
+         WHERE EXISTS (SELECT 1 FROM portal_customer WHERE merchant_id = $3 AND id = $4)
+        RETURNING {COLUMNS}
+        """,
+        invoice_id, tenant.merchant.iso_id, tenant.merchant.id, customer_id, subscription_id, currency, subtotal, tax,
+        hosted, due_at, now,
     )  # fmt: skip
-    row, added = await _insert_lines(tenant, invoice_id, 0, lines)
-    invoice = _invoice(row, added)
+    if not rows:
+        raise NotFoundError("customer", customer_id)
+    added = await _insert_lines(tenant, invoice_id, 0, lines)
+    invoice = _invoice(rows[0], added)
     await _emit(tenant, "invoice.created", invoice, actor)
     return invoice
 
@@ -209,24 +232,20 @@ async def add_lines(tenant: Tenant, invoice_id: str, lines: builtins.list[LineIn
     check_transition(invoice, "add_lines")
     if len(invoice.lines) + len(lines) > MAX_LINES:
         raise BillingError("too_many_lines", f"at most {MAX_LINES} lines")
-    row, added = await _insert_lines(tenant, invoice_id, len(invoice.lines), lines)
-    return _invoice(row, [*invoice.lines, *added])
+    added = await _insert_lines(tenant, invoice_id, len(invoice.lines), lines)
+    return _invoice(await _total(invoice_id), [*invoice.lines, *added])
 
 
 async def next_number(tenant: Tenant) -> str:
     """Take the merchant's next invoice number (held until the transaction ends; gap-free)."""
     merchant = tenant.merchant
-    await fetch(
-        "INSERT INTO portal_billing_invoice_counter (merchant_id, series, iso_id, next_number) "
-        "VALUES ($1, 'invoice', $2, $3) ON CONFLICT (merchant_id, series) DO NOTHING",
+    rows = await fetch(
+        "INSERT INTO portal_billing_invoice_counter AS c (merchant_id, series, iso_id, next_number) "
+        "VALUES ($1, 'invoice', $2, $3 + 1) "
+        "ON CONFLICT (merchant_id, series) DO UPDATE SET next_number = c.next_number + 1 "
+        "RETURNING c.next_number - 1 AS number",
         merchant.id, merchant.iso_id, FIRST_NUMBER,
     )  # fmt: skip
-    rows = await fetch(
-        "UPDATE portal_billing_invoice_counter SET next_number = next_number + 1 "
-        "WHERE merchant_id = $1 AND series = 'invoice' "
-        "RETURNING next_number - 1 AS number",
-        merchant.id,
-    )
     return f"INV-{rows[0]['number']}"
 
 

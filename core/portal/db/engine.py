@@ -25,7 +25,10 @@ ENGINE = PostgresEngine(config={}, extensions=(), log_queries=False)
 """Shared by every table; :class:`portal.db.lifecycle.DatabaseRuntime` points it at a DSN."""
 
 _CURRENT_ISO: ContextVar[str | None] = ContextVar("portal_current_iso", default=None)
-_AFTER_COMMIT: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar("portal_after_commit", default=None)
+Callback = Callable[[], Awaitable[None]]
+_AFTER_COMMIT: ContextVar[list[Callback] | None] = ContextVar("portal_after_commit", default=None)
+_BEFORE_COMMIT: ContextVar[list[Callback] | None] = ContextVar("portal_before_commit", default=None)
+_TRANSACTION_STATE: ContextVar[dict[str, Any] | None] = ContextVar("portal_transaction_state", default=None)
 
 
 class TenantScopeError(RuntimeError):
@@ -137,17 +140,24 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
             raise TenantScopeError("a transaction is already open for another ISO or for none")
         yield current
         return
-    callbacks: list[Callable[[], Awaitable[None]]] = []
+    callbacks: list[Callback] = []
     callbacks_token = _AFTER_COMMIT.set(callbacks)
+    finishing: list[Callback] = []
+    finishing_token = _BEFORE_COMMIT.set(finishing)
+    state_token = _TRANSACTION_STATE.set({})
     try:
         async with plain_transaction() as transaction:
             await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
             token = _CURRENT_ISO.set(iso_id)
             try:
                 yield transaction
+                for finish in finishing:  # the body succeeded: its last writes, still inside the transaction
+                    await finish()
             finally:
                 _CURRENT_ISO.reset(token)
     finally:
+        _TRANSACTION_STATE.reset(state_token)
+        _BEFORE_COMMIT.reset(finishing_token)
         _AFTER_COMMIT.reset(callbacks_token)
     for callback in callbacks:  # reached only when the transaction committed
         try:
@@ -187,7 +197,65 @@ async def plain_transaction() -> AsyncIterator[PostgresTransaction]:
                     await ENGINE.pool.release(transaction.connection)
 
 
-def after_commit(callback: Callable[[], Awaitable[None]]) -> None:
+class Journal(list[Any]):
+    """A list in :func:`transaction_state` of what the transaction did and has yet to write.
+
+    A savepoint that rolls back cuts it back to its length when the savepoint began.
+    """
+
+
+def transaction_state() -> dict[str, Any]:
+    """What the enclosing tenant transaction remembers until it ends.
+
+    Caches of what it wrote or locked (the audit chain's head while its lock is held, for one),
+    which a savepoint that rolls back (:func:`savepoint`) forgets, and :class:`Journal` lists,
+    which it cuts back.
+    """
+    state = _TRANSACTION_STATE.get()
+    if state is None or ENGINE.current_transaction.get() is None:
+        raise TenantScopeError("transaction_state needs an open tenant transaction")
+    return state
+
+
+@asynccontextmanager
+async def savepoint() -> AsyncIterator[None]:
+    """Run the block in a savepoint of the current transaction: an exception undoes only the block.
+
+    Locks taken and rows written inside are released and undone with it, and so is what the
+    block added to the transaction's state (:func:`transaction_state`).
+    """
+    transaction = ENGINE.current_transaction.get()
+    if transaction is None:
+        raise TenantScopeError("a savepoint needs an open transaction")
+    state = _TRANSACTION_STATE.get()
+    if state is None:
+        state = {}
+    marks = {key: len(value) for key, value in state.items() if isinstance(value, Journal)}
+    try:
+        async with transaction.connection.transaction():
+            yield
+    except BaseException:
+        for key, value in list(state.items()):
+            if isinstance(value, Journal):
+                del value[marks.get(key, 0) :]
+            else:
+                del state[key]
+        raise
+
+
+def before_commit(callback: Callback) -> None:
+    """Run ``callback`` inside the enclosing tenant transaction once its body succeeded, before it commits.
+
+    An exception it raises rolls the transaction back. Registered once per transaction.
+    """
+    callbacks = _BEFORE_COMMIT.get()
+    if callbacks is None or ENGINE.current_transaction.get() is None:
+        raise TenantScopeError("before_commit needs an open tenant transaction")
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def after_commit(callback: Callback) -> None:
     """Run ``callback`` once the enclosing tenant transaction has committed (never on rollback).
 
     A callback registered several times in one transaction (a kick per emitted event) runs once.

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from portal.db.engine import fetch, json_value, tenant_transaction
+from portal.db.engine import fetch, json_value, savepoint, tenant_transaction
 from portal.plugin import HandledEvent
 from portal.plugins.registry import PluginRegistry
 
@@ -62,7 +62,7 @@ async def run_due_handlers(
 async def _run_one(registry: PluginRegistry, iso_id: str, row: dict[str, object]) -> None:
     spec = registry.event_handlers.get(str(row["handler"]))
     try:
-        async with tenant_transaction(iso_id) as transaction:
+        async with tenant_transaction(iso_id):
             if spec is None:
                 raise LookupError(f"handler {row['handler']} is not installed")
             events = await fetch(
@@ -72,7 +72,7 @@ async def _run_one(registry: PluginRegistry, iso_id: str, row: dict[str, object]
             )
             event = events[0]
             data = json_value(event["data"])
-            async with transaction.connection.transaction():
+            async with savepoint():
                 await spec[1].handle(HandledEvent(**{**event, "data": data}))
             await fetch(
                 "UPDATE portal_event_handling SET status = 'succeeded', done_at = now(), last_error = NULL, "

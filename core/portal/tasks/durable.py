@@ -8,7 +8,11 @@ naming themselves in ``claimed_by``; the outcome is applied only by the claim st
 out; a worker that stops hands them back at once (:func:`release_claims`). Broker messages only
 wake workers sooner: a lost one delays a task by at most the poll interval.
 
-Tasks are declared with :func:`durable_task`; the run function receives a :class:`TaskRun`.
+Tasks are declared with :func:`durable_task`; the run function receives a :class:`TaskRun`. A
+task with much work of one kind (renewals, charges) may be declared with
+:func:`durable_batch_task` instead: its function receives the runs claimed together, does them in
+as few transactions as it can, and answers one outcome per run; the outcomes are recorded in one
+statement.
 """
 
 from __future__ import annotations
@@ -44,8 +48,12 @@ DEFAULT_RETRY_DELAYS: tuple[timedelta, ...] = (
     timedelta(hours=12),
 )
 """Delays before attempts 2, 3, ...; a task fails after its last one."""
-CLAIM_BATCH = 20
-"""Tasks one worker claims (and runs side by side) from one ISO at a time."""
+CLAIM_BATCH = 100
+"""Tasks one worker claims from one ISO at a time."""
+SIDE_BY_SIDE = 20
+"""Tasks (or batches) of one claim that run at the same time."""
+BATCH_SIZE = 25
+"""Runs of one batch task handed to its function together."""
 
 
 class TaskRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +72,8 @@ class TaskRun(msgspec.Struct, frozen=True, kw_only=True):
 
 
 TaskFunction = Callable[[TaskRun], Awaitable[None]]
+BatchFunction = Callable[[list[TaskRun]], Awaitable[list[BaseException | None]]]
+"""Runs of one task (same ISO) to the outcome of each, in order: ``None`` done, else what failed it."""
 
 
 class PermanentTaskError(Exception):
@@ -77,6 +87,8 @@ class TaskSpec:
     name: str
     run: TaskFunction
     retry_delays: tuple[timedelta, ...] = DEFAULT_RETRY_DELAYS
+    run_batch: BatchFunction | None = None
+    """Set for :func:`durable_batch_task`: what runs the runs claimed together."""
     max_attempts: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,17 +99,45 @@ TASKS: dict[str, TaskSpec] = {}
 """Every declared task by name (filled as task modules are imported)."""
 
 
+def _declare(spec: TaskSpec) -> TaskSpec:
+    existing = TASKS.get(spec.name)
+    function = spec.run_batch or spec.run
+    if existing is not None and (existing.run_batch or existing.run).__qualname__ != function.__qualname__:
+        raise ValueError(f"task {spec.name!r} is declared twice")
+    TASKS[spec.name] = spec
+    return spec
+
+
 def durable_task(
     name: str, *, retry_delays: tuple[timedelta, ...] = DEFAULT_RETRY_DELAYS
 ) -> Callable[[TaskFunction], TaskSpec]:
     """Declare ``name`` as a durable task run by the decorated coroutine function."""
 
     def declare(run: TaskFunction) -> TaskSpec:
-        existing = TASKS.get(name)
-        if existing is not None and existing.run.__qualname__ != run.__qualname__:
-            raise ValueError(f"task {name!r} is declared twice")
-        spec = TASKS[name] = TaskSpec(name=name, run=run, retry_delays=retry_delays)
-        return spec
+        return _declare(TaskSpec(name=name, run=run, retry_delays=retry_delays))
+
+    return declare
+
+
+def durable_batch_task(
+    name: str, *, retry_delays: tuple[timedelta, ...] = DEFAULT_RETRY_DELAYS
+) -> Callable[[BatchFunction], TaskSpec]:
+    """Declare ``name`` as a durable task whose runs claimed together go to the decorated function at once.
+
+    The function receives up to :data:`BATCH_SIZE` runs of one ISO and returns one outcome per
+    run, in order (``None`` for done, the exception otherwise: a :class:`PermanentTaskError`
+    ends the task, anything else is retried on its schedule). Each run stays its own task:
+    queued, deduplicated, retried and recorded one by one. :func:`portal.db.batch.in_one_transaction`
+    is the usual body.
+    """
+
+    def declare(run_batch: BatchFunction) -> TaskSpec:
+        async def run(run: TaskRun) -> None:
+            (outcome,) = await run_batch([run])
+            if outcome is not None:
+                raise outcome
+
+        return _declare(TaskSpec(name=name, run=run, retry_delays=retry_delays, run_batch=run_batch))
 
     return declare
 
@@ -145,7 +185,11 @@ async def queue_task(
 async def run_due_tasks(
     platform: Platform, iso_id: str, worker_id: str, *, limit: int = CLAIM_BATCH, lease: timedelta | None = None
 ) -> int:
-    """Claim up to ``limit`` due tasks of one ISO for ``worker_id``, run them side by side; return how many."""
+    """Claim up to ``limit`` due tasks of one ISO for ``worker_id`` and run them; return how many.
+
+    Up to :data:`SIDE_BY_SIDE` run at once: each task alone, or the runs of a batch task, per
+    merchant, in batches of up to :data:`BATCH_SIZE`.
+    """
     lease = lease or timedelta(seconds=platform.settings.task_lease_seconds)
     async with tenant_transaction(iso_id):
         # The due rows are picked once (MATERIALIZED): as ``t.id IN (subquery)`` the planner may
@@ -166,16 +210,44 @@ async def run_due_tasks(
             lease,
             worker_id,
         )
-    await asyncio.gather(*(_run_one(platform, iso_id, row) for row in claimed))
+    singles: list[TaskRun] = []
+    batches: dict[tuple[str, str | None], list[TaskRun]] = {}
+    for row in claimed:
+        run = _task_run(platform, iso_id, row)
+        spec = TASKS.get(run.name)
+        if spec is not None and spec.run_batch is not None:
+            # One merchant per batch: a batch holds its merchant's audit chain until it commits,
+            # so batches of different merchants run side by side.
+            batches.setdefault((run.name, run.merchant_id), []).append(run)
+        else:
+            singles.append(run)
+    slots = asyncio.Semaphore(SIDE_BY_SIDE)
+
+    async def limited(work: Awaitable[None]) -> None:
+        async with slots:
+            await work
+
+    await asyncio.gather(
+        *(limited(_run_one(iso_id, run)) for run in singles),
+        *(
+            limited(_run_batch(iso_id, TASKS[name], runs[start : start + BATCH_SIZE]))
+            for (name, _merchant), runs in batches.items()
+            for start in range(0, len(runs), BATCH_SIZE)
+        ),
+    )
     return len(claimed)
 
 
-async def _run_one(platform: Platform, iso_id: str, row: dict[str, Any]) -> None:
-    name, attempts = str(row["name"]), int(row["attempts"])
-    spec = TASKS.get(name)
-    run = TaskRun(
+async def run_claimed(platform: Platform, iso_id: str, row: dict[str, Any]) -> None:
+    """Run one task its caller claimed (a ``portal_task`` row as claimed) and record its outcome, as a worker does."""
+    await _run_one(iso_id, _task_run(platform, iso_id, row))
+
+
+def _task_run(platform: Platform, iso_id: str, row: dict[str, Any]) -> TaskRun:
+    attempts = int(row["attempts"])
+    return TaskRun(
         id=row["id"],
-        name=name,
+        name=str(row["name"]),
         iso_id=iso_id,
         merchant_id=row["merchant_id"],
         args=json_value(row["args"]),
@@ -183,6 +255,11 @@ async def _run_one(platform: Platform, iso_id: str, row: dict[str, Any]) -> None
         final_attempt=attempts >= int(row["max_attempts"]),
         platform=platform,
     )
+
+
+async def _run_one(iso_id: str, run: TaskRun) -> None:
+    name = run.name
+    spec = TASKS.get(name)
     started = time.monotonic()
     TASKS_RUNNING.labels(task=name).inc()
     try:
@@ -193,17 +270,62 @@ async def _run_one(platform: Platform, iso_id: str, row: dict[str, Any]) -> None
         TASKS_FINISHED.labels(task=name, outcome="released").inc()
         raise  # the worker is stopping: release_claims hands the task back
     except Exception as exc:
-        retry = None if isinstance(exc, PermanentTaskError) or spec is None else _retry_delay(spec, attempts)
-        outcome = "failed" if retry is None else "retrying"
-        TASKS_FINISHED.labels(task=name, outcome=outcome).inc()
-        log.warning("task %s (%s) failed on attempt %s (%s): %s", name, run.id, attempts, outcome, exc)
-        await _record(iso_id, run, "failed" if retry is None else "pending", retry, f"{type(exc).__name__}: {exc}")
+        outcome = _failure(spec, run, exc)
+        await _record(iso_id, [outcome])
     else:
         TASKS_FINISHED.labels(task=name, outcome="succeeded").inc()
-        await _record(iso_id, run, "succeeded", None, None)
+        await _record(iso_id, [Outcome(run, "succeeded", None, None)])
     finally:
         TASKS_RUNNING.labels(task=name).dec()
         TASK_DURATION.labels(task=name).observe(time.monotonic() - started)
+
+
+async def _run_batch(iso_id: str, spec: TaskSpec, runs: list[TaskRun]) -> None:
+    assert spec.run_batch is not None
+    name = spec.name
+    started = time.monotonic()
+    TASKS_RUNNING.labels(task=name).inc(len(runs))
+    try:
+        try:
+            results = await spec.run_batch(runs)
+            if len(results) != len(runs):
+                raise RuntimeError(f"task {name} answered {len(results)} outcomes for {len(runs)} runs")
+        except asyncio.CancelledError:
+            TASKS_FINISHED.labels(task=name, outcome="released").inc(len(runs))
+            raise
+        except Exception as exc:
+            results = [exc] * len(runs)
+        outcomes = []
+        for run, result in zip(runs, results, strict=True):
+            if result is None:
+                TASKS_FINISHED.labels(task=name, outcome="succeeded").inc()
+                outcomes.append(Outcome(run, "succeeded", None, None))
+            else:
+                outcomes.append(_failure(spec, run, result))
+        await _record(iso_id, outcomes)
+    finally:
+        TASKS_RUNNING.labels(task=name).dec(len(runs))
+        elapsed = time.monotonic() - started
+        for _ in runs:
+            TASK_DURATION.labels(task=name).observe(elapsed / len(runs))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one run: the task's next status, the delay before a retry, the error."""
+
+    run: TaskRun
+    status: str
+    retry: timedelta | None
+    error: str | None
+
+
+def _failure(spec: TaskSpec | None, run: TaskRun, exc: BaseException) -> Outcome:
+    retry = None if isinstance(exc, PermanentTaskError) or spec is None else _retry_delay(spec, run.attempt)
+    outcome = "failed" if retry is None else "retrying"
+    TASKS_FINISHED.labels(task=run.name, outcome=outcome).inc()
+    log.warning("task %s (%s) failed on attempt %s (%s): %s", run.name, run.id, run.attempt, outcome, exc)
+    return Outcome(run, "failed" if retry is None else "pending", retry, f"{type(exc).__name__}: {exc}")
 
 
 def _retry_delay(spec: TaskSpec, attempts: int) -> timedelta | None:
@@ -213,9 +335,10 @@ def _retry_delay(spec: TaskSpec, attempts: int) -> timedelta | None:
     return spec.retry_delays[attempts - 1]
 
 
-async def _record(iso_id: str, run: TaskRun, status: str, retry: timedelta | None, error: str | None) -> None:
-    """Apply an outcome, only if this attempt still holds the claim (retried while the database is away)."""
-    await persist(lambda: _apply_outcome(iso_id, run, status, retry, error), f"the outcome of task {run.id}")
+async def _record(iso_id: str, outcomes: list[Outcome]) -> None:
+    """Apply outcomes, each only if its attempt still holds the claim (retried while the database is away)."""
+    what = f"the outcome of task {outcomes[0].run.id}" if len(outcomes) == 1 else f"{len(outcomes)} task outcomes"
+    await persist(lambda: _apply_outcomes(iso_id, outcomes), what)
 
 
 RECORD_DELAYS = (0.2, 0.5, *([1.0] * 40))
@@ -244,21 +367,27 @@ async def persist(write: Callable[[], Awaitable[None]], what: str) -> None:
             await asyncio.sleep(delay)
 
 
-async def _apply_outcome(iso_id: str, run: TaskRun, status: str, retry: timedelta | None, error: str | None) -> None:
+async def _apply_outcomes(iso_id: str, outcomes: list[Outcome]) -> None:
     async with tenant_transaction(iso_id):
         owned = await fetch(
             """
-            UPDATE portal_task
-               SET status = $3::text, claimed_by = NULL, last_error = $4,
-                   next_attempt_at = CASE WHEN $3::text = 'pending' THEN now() + $5::interval END,
-                   done_at = CASE WHEN $3::text = 'pending' THEN NULL ELSE now() END
-             WHERE id = $1 AND attempts = $2 AND status = 'pending'
-            RETURNING id
+            UPDATE portal_task t
+               SET status = o.status, claimed_by = NULL, last_error = o.error,
+                   next_attempt_at = CASE WHEN o.status = 'pending' THEN now() + o.retry END,
+                   done_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END
+              FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::interval[])
+                   AS o(id, attempts, status, error, retry)
+             WHERE t.id = o.id AND t.attempts = o.attempts AND t.status = 'pending'
+            RETURNING t.id
             """,
-            run.id, run.attempt, status, None if error is None else error[:2000], retry,
+            [outcome.run.id for outcome in outcomes], [outcome.run.attempt for outcome in outcomes],
+            [outcome.status for outcome in outcomes],
+            [None if outcome.error is None else outcome.error[:2000] for outcome in outcomes],
+            [outcome.retry for outcome in outcomes],
         )  # fmt: skip
-    if not owned:
-        log.warning("task %s: outcome of attempt %s not applied, the claim was lost", run.id, run.attempt)
+    applied = {row["id"] for row in owned}
+    for lost in (outcome.run for outcome in outcomes if outcome.run.id not in applied):
+        log.warning("task %s: outcome of attempt %s not applied, the claim was lost", lost.id, lost.attempt)
 
 
 async def release_claims(iso_ids: set[str], worker_id: str) -> int:

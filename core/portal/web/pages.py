@@ -11,7 +11,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from portal.db.engine import tenant_transaction
+from portal.db.engine import savepoint, tenant_transaction
 from portal.plugin import Widget
 from portal.tenancy.context import PageContext
 from portal.web.render import render_page
@@ -43,10 +43,10 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
     rendered: list[RenderedWidget] = []
-    async with tenant_transaction(tenant.merchant.iso_id) as transaction:
+    async with tenant_transaction(tenant.merchant.iso_id):
         for widget in platform.registry.widgets(context, tenant.enabled_plugins):
             try:
-                async with transaction.connection.transaction():  # a savepoint per widget
+                async with savepoint():  # one per widget: a failing widget undoes only its own work
                     data = await widget.load(context) if widget.load else {}
                 rendered.append(RenderedWidget(widget, data))
             except Exception:

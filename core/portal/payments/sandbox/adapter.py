@@ -139,10 +139,9 @@ class SandboxAdapter:
         merchant = self.merchant
         async with tenant_transaction(merchant.iso_id):
             await store.lock_order(merchant.id, order_id)
-            earlier = await store.approved_sale(merchant.id, order_id)
+            earlier, card = await store.approved_sale_and_card(merchant.id, order_id, vault_id, billing_id)
             if earlier is not None:
                 return earlier
-            card = await store.stored_card(merchant.id, vault_id, billing_id)
             if card is None:
                 missing = await self._missing(vault_id)
                 return gateway_error(missing.response_text, order_id=order_id)

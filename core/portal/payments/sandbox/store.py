@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from portal.db.engine import fetch, transaction_lock
+from portal.db.engine import fetch, json_value, transaction_lock
 from portal.ids import new_id
 from portal.payments.gateway import Card, GatewayResponse, Money
 from portal.payments.sandbox.cards import Behaviour, CardDetails
@@ -221,6 +221,26 @@ async def approved_sale(merchant_id: str, order_id: str) -> GatewayResponse | No
         order_id,
     )
     return _response(rows[0]) if rows else None
+
+
+async def approved_sale_and_card(
+    merchant_id: str, order_id: str, vault_id: str, billing_id: str
+) -> tuple[GatewayResponse | None, StoredCard | None]:
+    """:func:`approved_sale` and :func:`stored_card` in one round trip."""
+    rows = await fetch(
+        """
+        SELECT (SELECT to_jsonb(t) FROM portal_sandbox_transaction t
+                 WHERE t.merchant_id = $1 AND t.order_id = $2 AND t.outcome = 'approved') AS sale,
+               (SELECT to_jsonb(b) FROM (SELECT brand, last4, exp_month, exp_year, behaviour FROM portal_sandbox_billing
+                 WHERE merchant_id = $1 AND vault_id = $3 AND billing_id = $4) b) AS card
+        """,
+        merchant_id,
+        order_id,
+        vault_id,
+        billing_id,
+    )
+    sale, card = json_value(rows[0]["sale"]), json_value(rows[0]["card"])
+    return (_response(sale) if sale else None), (StoredCard(card) if card else None)
 
 
 async def record_sale(
