@@ -48,6 +48,8 @@ AUDIT = ("tests/core/test_audit.py", "tests/security/test_audit_api.py")
 LINKS = "tests/security/test_links.py"
 TOKENS = "tests/security/test_tokens.py"
 GATEWAYS = ("tests/core/test_nmi_gateway.py", "tests/core/test_sandbox_gateway.py")
+SUBSCRIPTIONS_SECURITY = "tests/plugins/subscriptions/test_subscriptions_security.py"
+SUBSCRIPTIONS_PERMISSIONS = "tests/plugins/subscriptions/test_subscriptions_permissions.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -188,6 +190,25 @@ MUTATIONS: tuple[Mutation, ...] = (
         path="core/portal/tasks/broker.py",
         edits=(("    url = settings.broker_url\n", "    url = None\n"),),
         tests=("tests/core/test_brokers.py",),
+    ),
+    Mutation(
+        name="subscriptions-any-customer",
+        guarantee="isolation: a subscription id reaches only the signed-in customer's subscription",
+        path="plugins/subscriptions/portal_subscriptions/store.py",
+        edits=(
+            (
+                " WHERE s.merchant_id = $1 AND s.customer_id = $2\n",
+                " WHERE s.merchant_id = $1 AND $2::text IS NOT NULL\n",
+            ),
+        ),
+        tests=(SUBSCRIPTIONS_SECURITY,),
+    ),
+    Mutation(
+        name="subscriptions-pause-unchecked",
+        guarantee="permissions: a pause where allow_pause is off is refused (403) and writes nothing",
+        path="plugins/subscriptions/portal_subscriptions/service.py",
+        edits=(('        "pause": settings.allow_pause,\n', '        "pause": True,\n'),),
+        tests=(SUBSCRIPTIONS_PERMISSIONS,),
     ),
 )
 
