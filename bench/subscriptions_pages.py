@@ -9,7 +9,8 @@ each with its first invoice, on five products), then:
   as ``bench/cards_pages.py`` counts the card pages;
 - serves the app with ``portal serve`` (uvicorn) in its own process and drives the list page of the
   customers with 5 and 50 subscriptions over keep-alive HTTP/1.1 with ``--connections`` clients
-  (wrk when installed, else httpx), each series for ``--duration`` seconds after ``--warmup`` seconds.
+  (wrk when installed, else httpx), each series for ``--duration`` seconds after ``--warmup`` seconds,
+  with the Overview of a customer at a merchant without the plugin as the reference.
 
     uv run python bench/subscriptions_pages.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -52,6 +53,8 @@ from portal.web.app import create_app
 
 ISO = "bench-subs-iso"
 MERCHANT = "bench-subs"
+PLAIN = "bench-subs-off"
+"""The reference: a merchant without the plugin, whose Overview has the same frame and no widget."""
 COUNTS = (1, 5, 50)
 PRODUCTS = ("Bread Box", "Coffee Club", "Office Breakfast", "Flower Delivery", "Wine Club")
 
@@ -69,7 +72,10 @@ def tenant_file() -> str:
         f'[[isos.merchants]]\nslug = "{MERCHANT}"\nname = "Bench Subscriptions"\n'
         '[isos.merchants.gateway]\nkey = "sandbox"\n'
         "[isos.merchants.plugins.subscriptions]\n"
-        "settings = { allow_quantity_change = true }\n" + customers
+        "settings = { allow_quantity_change = true }\n" + customers + "\n"
+        f'[[isos.merchants]]\nslug = "{PLAIN}"\nname = "Bench Plain"\n'
+        '[isos.merchants.gateway]\nkey = "sandbox"\n'
+        f'[[isos.merchants.customers]]\nemail = "{email_for(5)}"\nname = "Sam Sub"\n'
     )
 
 
@@ -112,6 +118,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
             await apply_tenants(platform, tenant_file(), Path(folder))
         one = await subscribe_all(platform)
         visitors = {n: await signed_in(platform, MERCHANT, email_for(n)) for n in COUNTS}
+        plain = await signed_in(platform, PLAIN, email_for(5))
 
         log = StatementLog(create_app(platform, manage_platform=False))
         port = free_port()
@@ -139,6 +146,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
                     ("subscriptions list (5)", visitors[5], "/subscriptions"),
                     ("subscriptions list (50)", visitors[50], "/subscriptions"),
                     ("overview with widget (5)", visitors[5], "/"),
+                    ("overview, plugin off (reference)", plain, "/"),
                 ):
                     url = f"http://127.0.0.1:{port}{path}"
                     if wrk is not None:
@@ -165,9 +173,9 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
         f"portal serve (1 uvicorn worker); {connections} keep-alive connections "
         f"({'wrk -t1' if wrk else 'httpx'}), {duration:g} s per series after {warmup:g} s warm-up"
     )
-    say(f"{'series':<28} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
+    say(f"{'series':<34} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
     for s in results:
-        say(f"{s.name:<28} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+        say(f"{s.name:<34} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
 
 
 def main() -> None:

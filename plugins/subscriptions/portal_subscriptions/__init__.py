@@ -26,7 +26,7 @@ from portal.sdk import (
 from portal_subscriptions import store
 from portal_subscriptions.routes import SUBSCRIPTION_ROUTES
 from portal_subscriptions.settings import SubscriptionsSettings
-from portal_subscriptions.views import Formats, widget_data
+from portal_subscriptions.views import formats_for, widget_data
 
 HERE = Path(__file__).resolve().parent
 KEY = "subscriptions"
@@ -86,7 +86,8 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
     async with tenant_transaction(context.iso_id):  # joins the Overview's transaction
         subs = await store.subscriptions_of(context.merchant, customer.id)
     session = session_of(context.request)
-    fmt = Formats(timezone=context.merchant.timezone, locale=(session and session.locale) or context.merchant.locale)
+    merchant = context.merchant
+    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
     return widget_data(subs, fmt)
 
 

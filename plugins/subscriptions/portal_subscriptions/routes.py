@@ -36,7 +36,7 @@ from portal_subscriptions import service, store
 from portal_subscriptions.choices import FormError, RefusedError, cancel_choice, pause_choice
 from portal_subscriptions.messages import CANCEL_REASON_LABELS, DONE
 from portal_subscriptions.service import StaleQuoteError, SubscriptionNotFoundError
-from portal_subscriptions.views import Formats, next_boundary, periods_after, plan_view, subscription_view
+from portal_subscriptions.views import Formats, formats_for, next_boundary, periods_after, plan_view, subscription_view
 
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
 Form = Annotated[dict[str, str], FormBody]
@@ -56,7 +56,7 @@ def _id(value: str) -> str:
 def formats(request: Request[Any, Any, Any], tenant: Tenant) -> Formats:
     """The merchant's time zone and the customer's locale (the link's, else the merchant's)."""
     session = session_of(request)
-    return Formats(timezone=tenant.merchant.timezone, locale=(session and session.locale) or tenant.merchant.locale)
+    return formats_for(tenant.merchant.timezone, session.locale if session else None, tenant.merchant.locale)
 
 
 def _query(request: Request[Any, Any, Any]) -> dict[str, str]:

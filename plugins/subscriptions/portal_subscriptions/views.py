@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
 from portal.sdk import add_periods, format_money
@@ -48,6 +49,21 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
     def babel_locale(self) -> str:
         """The locale as Babel spells it (``en_US``)."""
         return self.locale.replace("-", "_")
+
+
+@lru_cache(maxsize=256)
+def known_locale(locale: str) -> bool:
+    """Whether Babel can write dates and money in ``locale`` (``en-US``, ``de``)."""
+    try:
+        Locale.parse(locale.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return False
+    return True
+
+
+def formats_for(timezone: str, preferred: str | None, fallback: str) -> Formats:
+    """The page's formats: the customer's locale when Babel knows it, else the merchant's."""
+    return Formats(timezone=timezone, locale=preferred if preferred and known_locale(preferred) else fallback)
 
 
 @lru_cache(maxsize=4096)

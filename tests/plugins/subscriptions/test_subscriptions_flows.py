@@ -6,11 +6,12 @@ the portal offers the link's return URL.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from plugins.subscriptions.conftest import MAIN, OFF, World, host
-from plugins.subscriptions.helpers import hidden_fields, text
+from plugins.subscriptions.helpers import hidden_fields, item, text
 
 from portal.api.keys import create_api_key
 from portal.db.engine import tenant_transaction
@@ -115,3 +116,32 @@ async def test_portal_links_create_takes_a_flow_and_a_return_url(world: World, s
         assert refused.returncode != 0 and message in refused.stderr, (flow, refused.stderr)
     bad_url = portal(env, *base, "--return-url", "javascript:alert(1)")
     assert bad_url.returncode != 0 and "--return-url" in bad_url.stderr
+
+
+@pytest.mark.parametrize(
+    ("locale", "amount", "date_pattern"),
+    [
+        ("de-DE", "39,00\u00a0$", r"\d{2}\.\d{2}\.\d{4}"),  # the customer's locale
+        ("zz-ZZ", "$39.00", r"[A-Z][a-z]{2} \d{1,2}, \d{4}"),  # one Babel does not know: the merchant's
+    ],
+)
+async def test_dates_and_amounts_follow_the_customers_locale(
+    world: World, shopper, locale: str, amount: str, date_pattern: str
+) -> None:
+    jane = await shopper()
+    box = await jane.subscribe(world.prices[MAIN]["Monthly Bread Box"])
+    key = await _api_key(world, MAIN)
+    created = await jane.client.post(
+        "/api/v1/portal-sessions",
+        json={"customer": jane.customer.id, "locale": locale},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert created.status_code == 201, created.text
+    jane.client.cookies.clear()
+    await jane.client.get(f"/access/{created.json()['url'].rsplit('/access/', 1)[1]}")
+    for path in ("/subscriptions", f"/subscriptions/{box.id}", "/"):
+        page = await jane.client.get(path)
+        assert page.status_code == 200, path
+        assert re.search(re.escape(amount) + r"( /| on )", page.text), path
+    listed = item((await jane.client.get("/subscriptions")).text, box.id)
+    assert re.search(f"{re.escape(amount)} on {date_pattern}", listed), listed
