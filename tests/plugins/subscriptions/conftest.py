@@ -57,11 +57,12 @@ def tenant_file(plan_change_prices: list[str]) -> str:
             PARTIAL,
             "Partial",
             'settings = { cancel_mode = "immediately", allow_quantity_change = true, quantity_max = 3, '
-            'pause_durations = [1], pause_reasons = ["Travelling"], cancel_reasons = ["other"] }',
+            'pause_durations = [1], pause_reasons = ["Travelling"], cancel_reasons = ["other"], '
+            "downgrades_at_period_end = true }",
         ),
         (DEFAULTS, "Defaults", ""),
         (OFF, "Plugin Off", None),
-        (SIBLING, "Sibling", ""),
+        (SIBLING, "Sibling", 'settings = { allow_quantity_change = true, proration_behavior = "create_prorations" }'),
     ]
     text = f'[[isos]]\nslug = "subs-iso-{RUN}"\nname = "Subscriptions ISO"\n\n'
     for slug, name, settings in merchants:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
-from plugins.subscriptions.conftest import MAIN, PARTIAL, World
+from plugins.subscriptions.conftest import MAIN, PARTIAL, SIBLING, World
 from plugins.subscriptions.helpers import day, hidden_fields, item, text
 
 from portal.billing.calendar import add_periods
@@ -332,3 +333,43 @@ async def test_no_input_to_a_review_page_or_its_confirmation_reaches_a_5xx(world
     after = await world.rows(MAIN, box.id)
     assert after["subscription"][0]["status"] in ("active", "paused", "canceled")  # some values are valid choices
     assert after["invoices"] == before["invoices"]  # no change was billed: no confirmation carried a preview
+
+
+async def test_a_downgrade_is_billed_from_the_next_renewal_where_the_merchant_says_so(world: World, shopper) -> None:
+    sam = await shopper(PARTIAL)  # downgrades_at_period_end = true
+    box = await sam.subscribe(world.prices[PARTIAL]["Monthly Bread Box"], quantity=3,
+                              now=datetime.now(UTC) - timedelta(days=5))  # fmt: skip
+    fields, summary = await _review_change(sam, box.id, quantity="1")
+    assert fields["quoted_amount"] == "0" and "Charged now: $0.00" in summary
+    assert "there is no charge or credit for the rest of this period" in summary
+    before = await world.rows(PARTIAL, box.id)
+    response = await sam.client.post(f"/subscriptions/{box.id}/change", data=fields)
+    assert response.status_code == 303
+    after = await world.rows(PARTIAL, box.id)
+    assert after["invoices"] == before["invoices"]  # no credit, no draft: the next renewal bills $39.00
+    assert after["subscription"][0]["quantity"] == 1
+    listed = item((await sam.client.get("/subscriptions")).text, box.id)
+    assert f"$39.00 on {day(box.current_period_end)}" in listed
+
+    upgrade, summary = await _review_change(sam, box.id, quantity="2")  # an upgrade is prorated as usual
+    assert int(upgrade["quoted_amount"]) > 0
+
+
+async def test_with_create_prorations_the_change_waits_for_the_next_charge(world: World, shopper) -> None:
+    jane = await shopper(SIBLING)
+    box = await jane.subscribe(world.prices[SIBLING]["Monthly Bread Box"], now=datetime.now(UTC) - timedelta(days=15))
+    fields, summary = await _review_change(jane, box.id, quantity="2")
+    assert fields["quoted_amount"] == "0" and "is added to your next charge" in summary
+    later = re.search(r"\$(\d+)\.(\d{2}) is added to your next charge", summary)
+    assert later
+    added = int(later.group(1)) * 100 + int(later.group(2))
+    response = await jane.client.post(f"/subscriptions/{box.id}/change", data=fields)
+    assert response.status_code == 303
+    async with tenant_transaction(jane.tenant.merchant.iso_id):
+        drafts = await fetch(
+            "SELECT total FROM portal_billing_invoice WHERE subscription_id = $1 AND status = 'draft'", box.id
+        )
+    assert [row["total"] for row in drafts] == [added]
+    next_charge = 2 * 3900 + added
+    listed = item((await jane.client.get("/subscriptions")).text, box.id)
+    assert f"${next_charge // 100}.{next_charge % 100:02d} on {day(box.current_period_end)}" in listed
