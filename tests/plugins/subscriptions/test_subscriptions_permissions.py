@@ -6,13 +6,19 @@ invoices and its audit records are the same after it).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from plugins.subscriptions.conftest import DEFAULTS, MAIN, MERCHANT_ACTOR, PARTIAL, RESTRICTED, Shopper, World
 from plugins.subscriptions.helpers import text
 
 from portal.billing import subscriptions
 from portal.db.engine import tenant_transaction
+from portal.platform import Platform
+from portal.tenancy.files import TenantFileError
+from portal.testing import apply_tenants
 
 
 async def _paused_and_canceling(world: World, shopper: Shopper, slug: str) -> tuple[str, str, str]:
@@ -131,3 +137,34 @@ async def test_pause_reasons_and_durations_come_from_the_settings(world: World, 
     assert await world.rows(PARTIAL, box.id) == before
     done = await sam.post(f"/subscriptions/{box.id}/pause", reason="Travelling", duration="1")
     assert done.status_code == 303 and (await sam.subscription(box.id)).status == "paused"
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ("allow_pauses = true", "allow_pauses"),
+        ("pause_durations = [0]", "pause_durations"),
+        ("pause_durations = [1, 1]", "pause_durations must not repeat"),
+        ('pause_durations = ["forever"]', "pause_durations"),
+        ("pause_reasons = []", "pause_reasons"),
+        ('cancel_mode = "never"', "cancel_mode"),
+        ('cancel_reasons = ["bored"]', "cancel_reasons"),
+        ("allow_plan_change = true", "allow_plan_change needs plan_change_prices"),
+        ('plan_change_prices = ["not-a-price"]', "plan_change_prices"),
+        ("quantity_max = 0", "quantity_max"),
+        ('proration_behavior = "sometimes"', "proration_behavior"),
+        ('allow_pause = "yes"', "allow_pause"),
+    ],
+)
+async def test_invalid_settings_are_refused_when_applied(
+    shared_tenants: Platform, tmp_path: Path, settings: str, named: str
+) -> None:
+    slug = f"subs-invalid-{uuid.uuid4().hex[:8]}"
+    text = (
+        f'[[isos]]\nslug = "{slug}-iso"\nname = "Invalid"\n\n[[isos.merchants]]\nslug = "{slug}"\nname = "Invalid"\n'
+        f"[isos.merchants.plugins.subscriptions]\nsettings = {{ {settings} }}\n"
+    )
+    with pytest.raises(TenantFileError) as error:
+        await apply_tenants(shared_tenants, text, tmp_path)
+    assert "subscriptions" in str(error.value) and named in str(error.value), str(error.value)
+    assert await shared_tenants.tenants.resolve(f"{slug}.portal.localhost") is None
