@@ -310,7 +310,8 @@ async def _confirm_page(
     if error in RETRYABLE:
         message = ERRORS[error]
     elif error == "card_required" and len(views) == 1:  # worded from what needs the card now, if anything
-        reason = await service.card_required_reason(platform_of(request), tenant, customer.id)
+        async with tenant_transaction(tenant.merchant.iso_id):  # the hook runs in the tenant's transaction
+            reason = await service.card_required_reason(platform_of(request), tenant, customer.id)
         if reason:
             message = card_required_message(reason, tenant.merchant, settings.allow_add, settings.max_cards)
     return render_page(
