@@ -24,17 +24,19 @@ from portal.billing.models import Invoice, Price, Product, ProrationBehavior, Su
 from portal.billing.money import format_money
 from portal.billing.proration import ProrationPreview, preview_change
 from portal.config import load_settings
+from portal.db.batch import in_one_transaction
 from portal.db.engine import (
     ENGINE,
     after_commit,
     fetch,
     json_value,
+    savepoint,
     system_transaction,
     tenant_transaction,
     transaction_lock,
 )
 from portal.db.security import tenant_table_sql
-from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit
+from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit, record_events_at_commit
 from portal.ids import has_prefix, new_id
 from portal.payments import methods as payment_methods
 from portal.payments.choice import GatewayNotConfiguredError
@@ -80,7 +82,7 @@ from portal.plugin import (
     Widget,
     hookimpl,
 )
-from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
+from portal.tasks.durable import PermanentTaskError, TaskRun, durable_batch_task, durable_task, queue_task
 from portal.tasks.system import iso_ids
 from portal.tenancy.context import PageContext
 from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant
@@ -160,6 +162,7 @@ __all__ = [
     "customer_actor",
     "customer_of",
     "default_method",
+    "durable_batch_task",
     "durable_task",
     "emit",
     "expires_on",
@@ -168,6 +171,7 @@ __all__ = [
     "fulfil_link",
     "has_prefix",
     "hookimpl",
+    "in_one_transaction",
     "iso_ids",
     "issue_link",
     "json_value",
@@ -180,8 +184,10 @@ __all__ = [
     "platform_of",
     "preview_change",
     "queue_task",
+    "record_events_at_commit",
     "removed_method",
     "render_page",
+    "savepoint",
     "session_of",
     "system_transaction",
     "tenant_of",

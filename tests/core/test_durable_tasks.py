@@ -19,7 +19,7 @@ import pytest_asyncio
 
 from portal.db.engine import tenant_transaction
 from portal.platform import Platform
-from portal.tasks.durable import PermanentTaskError, TaskRun, durable_task, queue_task
+from portal.tasks.durable import PermanentTaskError, TaskRun, durable_batch_task, durable_task, queue_task
 from portal.tasks.pg_broker import PostgresWakeBroker
 from portal.tasks.worker import Worker
 
@@ -53,6 +53,26 @@ async def hold(task: TaskRun) -> None:
     STARTED.add(task.args["key"])
     await HOLD.wait()
     RAN.setdefault(task.args["key"], []).append(task.attempt)
+
+
+BATCHES: list[list[str]] = []
+"""The keys of each call of the batch task, in call order."""
+
+
+@durable_batch_task("tests.batch", retry_delays=FAST)
+async def batch(runs: list[TaskRun]) -> list[BaseException | None]:
+    BATCHES.append([run.args["key"] for run in runs])
+    outcomes: list[BaseException | None] = []
+    for run in runs:
+        RAN.setdefault(run.args["key"], []).append(run.attempt)
+        failures = run.args.get("failures", 0)
+        if failures == "never works":
+            outcomes.append(PermanentTaskError("this one can never work"))
+        elif run.attempt <= failures:
+            outcomes.append(ConnectionError(f"try {run.attempt} failed"))
+        else:
+            outcomes.append(None)
+    return outcomes
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -170,6 +190,39 @@ async def test_a_permanent_error_fails_the_task_at_once(
         await until(lambda: _status(owner, task_id, "failed"), "the refusal")
     assert RAN["refused"] == [1]
     assert (await row(owner, task_id))["last_error"] == "PermanentTaskError: this can never work"
+
+
+async def test_runs_of_a_batch_task_claimed_together_reach_it_at_once_and_end_one_by_one(
+    shared_tenants: Platform, merchant: Any, owner: asyncpg.Connection
+) -> None:
+    keys = {"batch-ok": 0, "batch-flaky": 1, "batch-refused": "never works"}
+    async with tenant_transaction(merchant.iso_id):
+        ids = {
+            key: await queue_task(batch, {"key": key, "failures": failures}, merchant_id=merchant.id)
+            for key, failures in keys.items()
+        }
+    async with Running(shared_tenants):
+        await until(lambda: _status(owner, str(ids["batch-flaky"]), "succeeded"), "the flaky run's retry")
+        await until(lambda: _status(owner, str(ids["batch-ok"]), "succeeded"), "the good run")
+        await until(lambda: _status(owner, str(ids["batch-refused"]), "failed"), "the refused run")
+    first = next(call for call in BATCHES if "batch-ok" in call)
+    assert sorted(first) == sorted(keys)  # claimed together: one call
+    assert RAN["batch-ok"] == [1] and RAN["batch-refused"] == [1]
+    assert RAN["batch-flaky"] == [1, 2]  # retried alone, on its own schedule
+    assert (await row(owner, str(ids["batch-ok"])))["last_error"] is None
+    assert (await row(owner, str(ids["batch-refused"])))["last_error"] == (
+        "PermanentTaskError: this one can never work"
+    )
+
+
+async def test_a_batch_task_run_alone_raises_its_outcome(shared_tenants: Platform, merchant: Any) -> None:
+    run = TaskRun(
+        id="task_alone", name="tests.batch", iso_id=merchant.iso_id, merchant_id=merchant.id,
+        args={"key": "batch-alone", "failures": 5}, attempt=1, final_attempt=False, platform=shared_tenants,
+    )  # fmt: skip
+    with pytest.raises(ConnectionError, match="try 1 failed"):
+        await batch.run(run)
+    assert BATCHES[-1] == ["batch-alone"]
 
 
 async def test_a_dedupe_key_queues_a_task_once(

@@ -16,6 +16,7 @@ import pytest
 from portal.billing import charges, invoices, subscriptions
 from portal.billing.errors import BillingError
 from portal.db.engine import fetch
+from portal.events.verify import verify_chain
 from portal.payments.gateway import GatewayResponse, GatewayUnavailableError, Money
 from portal.tenancy.models import Tenant
 from support.billing import ACTOR, DECLINED_ON_SALE, Ledger
@@ -139,3 +140,35 @@ async def test_refusals_before_the_gateway(ny: Ledger) -> None:
     with pytest.raises(RuntimeError):
         async with ny.tx():
             await charges.pay_invoice(ny.platform, ny.tenant, invoice.id, now=NOW, actor=ACTOR)
+
+
+async def test_many_invoices_paid_together_each_get_their_own_answer(ny: Ledger) -> None:
+    """``pay_invoices`` (the engine's charge batches): one claim and one record transaction for all."""
+    price = await ny.price(3900)
+    approving, declining, settled = [await ny.customer() for _ in range(3)]
+    await ny.card(approving)
+    await ny.card(declining, DECLINED_ON_SALE)
+    await ny.card(settled)
+    subs = [await ny.subscribe(price, now=NOW, customer=customer) for customer in (approving, declining, settled)]
+    async with ny.tx():
+        approve, decline, paid = [(await invoices.list(ny.tenant, subscription=sub.id))[0] for sub in subs]
+    await charges.pay_invoice(ny.platform, ny.tenant, paid.id, now=NOW, actor=ACTOR)
+    requests = [
+        charges.PayRequest(tenant=ny.tenant, invoice_id=invoice.id, now=NOW) for invoice in (approve, decline, paid)
+    ]
+    requests.append(charges.PayRequest(tenant=ny.tenant, invoice_id="inv_not_there", now=NOW))
+    approved, declined, refused, missing = await charges.pay_invoices(ny.platform, requests, actor=ACTOR)
+    assert not isinstance(approved, Exception) and approved.outcome == "approved"
+    assert not isinstance(declined, Exception) and declined.outcome == "declined"
+    assert isinstance(refused, BillingError) and refused.code == "invalid_transition"
+    assert isinstance(missing, BillingError) and missing.code == "not_found"
+    async with ny.tx():
+        statuses = [(await invoices.get(ny.tenant, invoice.id)).status for invoice in (approve, decline, paid)]
+        subscription_statuses = [(await subscriptions.get(ny.tenant, sub.id)).status for sub in subs]
+    assert statuses == ["paid", "open", "paid"]
+    assert subscription_statuses == ["active", "past_due", "active"]
+    assert (await ny.events(approve.id))[-2:] == ["payment.succeeded", "invoice.paid"]
+    assert (await ny.events(decline.id))[-2:] == ["payment.failed", "invoice.payment_failed"]
+    assert len(await sandbox_sales(ny, f"{paid.id}-1")) == 1  # the paid invoice was not charged again
+    async with ny.tx():
+        assert (await verify_chain(ny.tenant.merchant.id)).ok

@@ -19,11 +19,12 @@ from portal.billing import catalog, engine, invoices, subscriptions
 from portal.billing.models import Subscription
 from portal.db.engine import fetch, json_value, tenant_transaction
 from portal.events.bus import SYSTEM
+from portal.events.verify import verify_chain
 from portal.payments import methods
 from portal.payments.sandbox import store
 from portal.payments.sandbox.cards import check_card
 from portal.platform import Platform
-from portal.tasks.durable import run_due_tasks
+from portal.tasks.durable import PermanentTaskError, TaskRun, run_due_tasks
 from portal.tenancy.models import CustomerView, Tenant
 from portal.testing import BASE_DOMAIN, apply_tenants
 
@@ -219,3 +220,32 @@ async def test_a_declined_charge_makes_the_subscription_past_due(portal_platform
     assert payment_failed[0]["attempt"]["response_code"] == 201
     assert [sale["outcome"] for sale in await sandbox_sales(shop, bills[0].id)] == ["declined"]
     assert await work(portal_platform, shop) == 0, "a declined invoice is not charged again by the engine"
+
+
+async def test_a_batch_of_renewals_renews_each_and_fails_only_the_run_whose_merchant_is_gone(
+    portal_platform: Platform, shop: Tenant
+) -> None:
+    started = datetime.now(UTC) - timedelta(days=31, hours=1)
+    subs = [await subscribe(shop, await customer_with_card(portal_platform, shop), started=started) for _ in range(3)]
+
+    def run(subscription: str, merchant_id: str | None, n: int) -> TaskRun:
+        return TaskRun(
+            id=f"task_batch_{RUN}_{n}", name=engine.RENEW, iso_id=shop.merchant.iso_id, merchant_id=merchant_id,
+            args={"subscription": subscription, "at": started.isoformat()}, attempt=1, final_attempt=False,
+            platform=portal_platform,
+        )  # fmt: skip
+
+    runs = [run(sub.id, shop.merchant.id, n) for n, sub in enumerate(subs)]
+    runs.insert(1, run(subs[0].id, "mer_gone", 9))
+    outcomes = await engine.renew.run_batch(runs)  # type: ignore[misc]
+    assert outcomes[0] is None and outcomes[2] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], PermanentTaskError)
+    for sub in subs:
+        renewed, found = await state(shop, sub.id)
+        assert renewed.current_period_start > started and len(found) == 2  # the first period's and the renewal's
+        assert [event["type"] for event in await events_of(shop, sub.id)][-1] == "subscription.renewed"
+    async with tenant_transaction(shop.merchant.iso_id):
+        assert (await verify_chain(shop.merchant.id)).ok
+    # Run again (a batch whose worker died after committing): nothing is renewed twice.
+    assert await engine.renew.run_batch(runs[:1]) == [None]  # type: ignore[misc]
+    assert len((await state(shop, subs[0].id))[1]) == 2
