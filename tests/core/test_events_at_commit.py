@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.db.engine import fetch, savepoint, tenant_transaction
+from portal.db.engine import before_commit, fetch, savepoint, tenant_transaction
 from portal.events.bus import SYSTEM, emit, record_events_at_commit
 from portal.events.core_types import CustomerPayload
 from portal.events.verify import verify_chain
@@ -173,3 +173,21 @@ async def test_an_event_undone_by_a_savepoint_leaves_no_gap_in_the_chain(
     assert rows[1]["prev_hash"] == rows[0]["hash"]
     async with tenant_transaction(tenant.merchant.iso_id):
         assert (await verify_chain(tenant.merchant.id)).ok
+
+
+async def test_events_emitted_by_the_transaction_s_other_commit_steps_are_written_too(
+    shared_tenants: Platform, tmp_path: Path
+) -> None:
+    tenant = await new_merchant(shared_tenants, tmp_path)
+    emitted: list[str] = []
+
+    async def late_step() -> None:
+        emitted.append(await emit_named(tenant, "Late"))
+
+    async with tenant_transaction(tenant.merchant.iso_id):
+        record_events_at_commit()
+        before_commit(late_step)  # registered after the events' own step, still run before it
+        emitted.append(await emit_named(tenant, "First"))
+    rows = await chain_rows(tenant)
+    assert [row["id"] for row in rows] == emitted
+    assert [row["seq"] for row in rows] == [1, 2]

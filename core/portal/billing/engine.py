@@ -39,9 +39,9 @@ from portal.billing import charges, clock, subscriptions
 from portal.billing.errors import BillingError, NotFoundError
 from portal.billing.models import Subscription
 from portal.db.batch import in_one_transaction
-from portal.db.engine import current_iso, fetch, tenant_transaction
+from portal.db.engine import before_commit, current_iso, fetch, tenant_transaction
 from portal.events.bus import SYSTEM, record_events_at_commit
-from portal.tasks.durable import PermanentTaskError, TaskRun, durable_batch_task, queue_task
+from portal.tasks.durable import PermanentTaskError, TaskRun, TaskToQueue, durable_batch_task, queue_tasks
 from portal.tasks.schedules import scheduled
 from portal.tasks.system import iso_ids
 
@@ -120,25 +120,37 @@ async def queue_due(*, merchant_id: str | None = None, now: datetime | None = No
     """
     if current_iso() is None:
         raise RuntimeError("queue_due runs inside tenant_transaction(iso_id)")
-    queued = 0
+    renewals = []
     for row in await fetch(DUE_SUBSCRIPTIONS, merchant_id, now):
         at = due_time(row, row["now"])
-        args = {"subscription": row["id"], "at": at.isoformat()}
-        if await queue_task(RENEW_TASK, args, merchant_id=row["merchant_id"], dedupe_key=renew_key(row["id"], at)):
-            queued += 1
-    for row in await fetch(UNCHARGED_INVOICES, merchant_id):
-        if await queue_charge(row["id"], row["merchant_id"], attempt=1):
-            queued += 1
-    return queued
+        renewals.append(
+            TaskToQueue(
+                args={"subscription": row["id"], "at": at.isoformat()},
+                merchant_id=row["merchant_id"],
+                dedupe_key=renew_key(row["id"], at),
+            )
+        )
+    queued = await queue_tasks(RENEW_TASK, renewals)
+    uncharged = [(row["id"], row["merchant_id"]) for row in await fetch(UNCHARGED_INVOICES, merchant_id)]
+    return sum(1 for task_id in queued if task_id) + await queue_charges(uncharged, attempt=1)
+
+
+async def queue_charges(invoices: list[tuple[str, str]], *, attempt: int) -> int:
+    """Queue charge attempt ``attempt`` of each (invoice id, merchant id), once per attempt; how many were new."""
+    charges = [
+        TaskToQueue(
+            args={"invoice": invoice_id, "attempt": attempt},
+            merchant_id=merchant_id,
+            dedupe_key=charge_key(invoice_id, attempt),
+        )
+        for invoice_id, merchant_id in invoices
+    ]
+    return sum(1 for task_id in await queue_tasks(CHARGE_TASK, charges) if task_id)
 
 
 async def queue_charge(invoice_id: str, merchant_id: str, *, attempt: int) -> bool:
     """Queue charge attempt ``attempt`` of an invoice (once per attempt number); False when it was queued before."""
-    args = {"invoice": invoice_id, "attempt": attempt}
-    return (
-        await queue_task(CHARGE_TASK, args, merchant_id=merchant_id, dedupe_key=charge_key(invoice_id, attempt))
-        is not None
-    )
+    return await queue_charges([(invoice_id, merchant_id)], attempt=attempt) == 1
 
 
 @scheduled(JOB, every=EVERY)
@@ -157,7 +169,13 @@ async def renewals(platform: Platform) -> int:
 
 
 async def renew_subscription(
-    platform: Platform, tenant: Tenant, subscription_id: str, *, now: datetime, locked: Subscription | None = None
+    platform: Platform,
+    tenant: Tenant,
+    subscription_id: str,
+    *,
+    now: datetime,
+    locked: Subscription | None = None,
+    charges_to_queue: list[tuple[str, str]] | None = None,
 ) -> Action:
     """Do what is due for one subscription at ``now``, in the caller's tenant transaction.
 
@@ -168,7 +186,9 @@ async def renew_subscription(
     invoice is finalized) and the invoice's first charge is queued. The period moves in the same
     transaction as the invoice is made, so a task run again after its worker died finds nothing
     left to do for that period. Anything else (done already, changed meanwhile) is ``skipped``.
-    ``locked`` is the subscription as this transaction locked it already.
+    ``locked`` is the subscription as this transaction locked it already; with
+    ``charges_to_queue`` the charge is appended there, as (invoice id, merchant id), for the
+    caller to queue (:func:`queue_charges`) instead of queued at once.
     """
     merchant = tenant.merchant
     if current_iso() != merchant.iso_id:
@@ -199,7 +219,10 @@ async def renew_subscription(
             return "canceled"
         action = "renewed"
         if invoice is not None and invoice.status == "open" and invoice.amount_due > 0:
-            await queue_charge(invoice.id, merchant.id, attempt=1)
+            if charges_to_queue is None:
+                await queue_charge(invoice.id, merchant.id, attempt=1)
+            else:
+                charges_to_queue.append((invoice.id, merchant.id))
 
 
 # --- tasks ------------------------------------------------------------------------------------
@@ -242,11 +265,18 @@ async def renew(runs: list[TaskRun]) -> list[BaseException | None]:
     ready = [run for run in runs if run.id not in failed]
     locked: dict[str, Subscription] = {}
     times: dict[str, datetime] = {}
+    charges_to_queue: list[tuple[str, str]] = []
+
+    async def queue_collected_charges() -> None:
+        await queue_charges(charges_to_queue, attempt=1)
 
     async def prepare(batch: Sequence[TaskRun]) -> None:
         record_events_at_commit()  # the audit chain is held from the commit's start only
+        charges_to_queue.clear()
+        before_commit(queue_collected_charges)  # the charges of the renewals this transaction makes, at once
         locked.clear()
         locked.update(await subscriptions.lock_all([str(run.args["subscription"]) for run in batch]))
+        await subscriptions.read_drafts(sorted(locked))
         times.update(await clock.merchant_times(sorted({str(run.merchant_id) for run in batch})))
 
     async def work(run: TaskRun) -> Action:
@@ -257,8 +287,9 @@ async def renew(runs: list[TaskRun]) -> list[BaseException | None]:
         if sub is None or sub.merchant != tenant.merchant.id:
             return "skipped"
         action = await renew_subscription(
-            run.platform, tenant, subscription_id, now=times[tenant.merchant.id], locked=sub
-        )
+            run.platform, tenant, subscription_id, now=times[tenant.merchant.id], locked=sub,
+            charges_to_queue=charges_to_queue,
+        )  # fmt: skip
         log.debug("billing: subscription %s %s", subscription_id, action)
         return action
 

@@ -22,7 +22,7 @@ from portal.billing.events import InvoiceEvent
 from portal.billing.models import Invoice, InvoiceLine, InvoiceStatus, LineInput
 from portal.billing.money import check_currency
 from portal.billing.rows import page, require_transaction
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_state
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
 from portal.tenancy.models import Tenant
@@ -220,6 +220,8 @@ async def create(
     )  # fmt: skip
     if not rows:
         raise NotFoundError("customer", customer_id)
+    if subscription_id is not None:  # a drafts read-ahead no longer knows this subscription's
+        transaction_state().get("portal.billing.drafts", {}).pop(subscription_id, None)
     added = await _insert_lines(tenant, invoice_id, 0, lines)
     invoice = _invoice(rows[0], added)
     await _emit(tenant, "invoice.created", invoice, actor)

@@ -26,7 +26,7 @@ from portal.billing.models import (
     SubscriptionStatus,
 )
 from portal.billing.rows import page, require_transaction
-from portal.db.engine import fetch
+from portal.db.engine import fetch, transaction_state
 from portal.events.bus import Actor, emit
 from portal.ids import new_id
 from portal.tenancy.models import Tenant
@@ -164,8 +164,28 @@ async def period_line(tenant: Tenant, price: Price, quantity: int, start: dateti
     )
 
 
+DRAFTS = "portal.billing.drafts"
+"""Transaction state: subscription id to its draft invoice's id (or ``None``), read ahead by :func:`read_drafts`."""
+
+
+async def read_drafts(subscription_ids: builtins.list[str]) -> None:
+    """Read (and lock) the drafts of many subscriptions at once, for :func:`pending_draft` to use once each."""
+    rows = await fetch(
+        "SELECT subscription_id, min(id) AS id FROM (SELECT subscription_id, id FROM portal_billing_invoice "
+        "WHERE subscription_id = ANY($1::text[]) AND status = 'draft' ORDER BY id FOR UPDATE) d "
+        "GROUP BY subscription_id",
+        subscription_ids,
+    )
+    found = {row["subscription_id"]: row["id"] for row in rows}
+    transaction_state().setdefault(DRAFTS, {}).update({sub: found.get(sub) for sub in subscription_ids})
+
+
 async def pending_draft(tenant: Tenant, subscription_id: str) -> Invoice | None:
     """The subscription's draft invoice holding prorations for its next renewal, if any."""
+    known: dict[str, str | None] = transaction_state().get(DRAFTS, {})
+    if subscription_id in known:  # read ahead; used once (a renewal finalizes the draft)
+        draft_id = known.pop(subscription_id)
+        return await invoices.get(tenant, draft_id) if draft_id else None
     rows = await fetch(
         "SELECT id FROM portal_billing_invoice WHERE merchant_id = $1 AND subscription_id = $2 AND status = 'draft' "
         "ORDER BY id LIMIT 1 FOR UPDATE",

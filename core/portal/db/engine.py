@@ -27,7 +27,9 @@ ENGINE = PostgresEngine(config={}, extensions=(), log_queries=False)
 _CURRENT_ISO: ContextVar[str | None] = ContextVar("portal_current_iso", default=None)
 Callback = Callable[[], Awaitable[None]]
 _AFTER_COMMIT: ContextVar[list[Callback] | None] = ContextVar("portal_after_commit", default=None)
-_BEFORE_COMMIT: ContextVar[list[Callback] | None] = ContextVar("portal_before_commit", default=None)
+_BEFORE_COMMIT: ContextVar[tuple[list[Callback], list[Callback]] | None] = ContextVar(
+    "portal_before_commit", default=None
+)
 _TRANSACTION_STATE: ContextVar[dict[str, Any] | None] = ContextVar("portal_transaction_state", default=None)
 
 
@@ -143,7 +145,8 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
     callbacks: list[Callback] = []
     callbacks_token = _AFTER_COMMIT.set(callbacks)
     finishing: list[Callback] = []
-    finishing_token = _BEFORE_COMMIT.set(finishing)
+    finishing_last: list[Callback] = []
+    finishing_token = _BEFORE_COMMIT.set((finishing, finishing_last))
     state_token = _TRANSACTION_STATE.set({})
     try:
         async with plain_transaction() as transaction:
@@ -152,6 +155,8 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
             try:
                 yield transaction
                 for finish in finishing:  # the body succeeded: its last writes, still inside the transaction
+                    await finish()
+                for finish in finishing_last:
                     await finish()
             finally:
                 _CURRENT_ISO.reset(token)
@@ -243,14 +248,17 @@ async def savepoint() -> AsyncIterator[None]:
         raise
 
 
-def before_commit(callback: Callback) -> None:
+def before_commit(callback: Callback, *, last: bool = False) -> None:
     """Run ``callback`` inside the enclosing tenant transaction once its body succeeded, before it commits.
 
-    An exception it raises rolls the transaction back. Registered once per transaction.
+    Callbacks run in the order they were registered, those registered with ``last`` after all
+    the others (the events kept for the commit are written last, whatever the others emitted).
+    An exception rolls the transaction back. A callback registered twice runs once.
     """
-    callbacks = _BEFORE_COMMIT.get()
-    if callbacks is None or ENGINE.current_transaction.get() is None:
+    lists = _BEFORE_COMMIT.get()
+    if lists is None or ENGINE.current_transaction.get() is None:
         raise TenantScopeError("before_commit needs an open tenant transaction")
+    callbacks = lists[1] if last else lists[0]
     if callback not in callbacks:
         callbacks.append(callback)
 

@@ -228,10 +228,11 @@ def record_events_at_commit() -> None:
     pending = state[AT_COMMIT] = Journal()
 
     async def record() -> None:
+        state.pop(AT_COMMIT, None)  # anything emitted from here on is written at once
         await _record_pending(list(pending))
         pending.clear()
 
-    before_commit(record)
+    before_commit(record, last=True)
 
 
 async def _record_pending(pending: list[Pending]) -> None:

@@ -142,6 +142,15 @@ def durable_batch_task(
     return declare
 
 
+class TaskToQueue(msgspec.Struct, frozen=True, kw_only=True):
+    """One task for :func:`queue_tasks`: its arguments and :func:`queue_task`'s options."""
+
+    args: dict[str, Any]
+    merchant_id: str | None = None
+    run_at: datetime | None = None
+    dedupe_key: str | None = None
+
+
 async def queue_task(
     task: TaskSpec,
     args: Mapping[str, Any] | None = None,
@@ -156,27 +165,39 @@ async def queue_task(
     raises :class:`portal.web.input_policy.InputRefusedError`). ``dedupe_key`` makes queuing
     idempotent per ISO and task name: returns ``None`` when such a task already exists.
     """
+    item = TaskToQueue(args=dict(args or {}), merchant_id=merchant_id, run_at=run_at, dedupe_key=dedupe_key)
+    (queued,) = await queue_tasks(task, [item])
+    return queued
+
+
+async def queue_tasks(task: TaskSpec, items: list[TaskToQueue]) -> list[str | None]:
+    """:func:`queue_task` for many runs of one task in one statement; per item its id, or ``None`` (deduplicated)."""
     iso_id = current_iso()
     if iso_id is None:
         raise RuntimeError("queue_task runs inside tenant_transaction(iso_id)")
-    values = dict(args or {})
-    check_json_value({f"{task.name} argument {key}": value for key, value in values.items()})
-    task_id = new_id("task")
+    if not items:
+        return []
+    for item in items:
+        check_json_value({f"{task.name} argument {key}": value for key, value in item.args.items()})
+    ids = [new_id("task") for _ in items]
     rows = await fetch(
         """
         INSERT INTO portal_task (id, iso_id, merchant_id, name, args, dedupe_key, max_attempts, next_attempt_at)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, coalesce($8, now()))
+        SELECT id, $1, merchant_id, $2, args, dedupe_key, $3, coalesce(run_at, now())
+          FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::text[], $8::timestamptz[])
+               AS q(id, merchant_id, args, dedupe_key, run_at)
         ON CONFLICT (iso_id, name, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
         RETURNING id
         """,
-        task_id, iso_id, merchant_id, task.name, msgspec.json.encode(values).decode(), dedupe_key,
-        task.max_attempts, run_at,
+        iso_id, task.name, task.max_attempts, ids, [item.merchant_id for item in items],
+        [msgspec.json.encode(item.args).decode() for item in items], [item.dedupe_key for item in items],
+        [item.run_at for item in items],
     )  # fmt: skip
-    if not rows:
-        return None
-    TASKS_QUEUED.labels(task=task.name).inc()
-    after_commit(kick_worker)
-    return task_id
+    queued = {row["id"] for row in rows}
+    if queued:
+        TASKS_QUEUED.labels(task=task.name).inc(len(queued))
+        after_commit(kick_worker)
+    return [task_id if task_id in queued else None for task_id in ids]
 
 
 # --- running --------------------------------------------------------------------------------

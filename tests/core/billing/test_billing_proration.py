@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.billing import changes, invoices, proration, subscriptions
+from portal.billing import changes, engine, invoices, proration, subscriptions
 from portal.billing.errors import BillingError
+from portal.billing.models import Subscription
+from portal.ids import new_id
+from portal.tasks.durable import TaskRun
 from support.billing import ACTOR, Ledger
 
 # New York, April 2026 (all EDT): the period is exactly 30 days, 2,592,000 seconds.
@@ -138,3 +141,29 @@ async def test_another_interval_restarts_the_period(ny: Ledger) -> None:
     assert (changed.current_period_start, changed.billing_anchor) == (at, at)
     assert changed.current_period_end == datetime(2027, 4, 11, 4, 0, tzinfo=UTC)
     assert [line.amount for line in billed.lines] == [-2000, 30000] and billed.amount_due == 28000
+
+
+async def test_the_engine_s_renewal_batch_bills_the_pending_prorations(ny: Ledger) -> None:
+    """The batch reads the drafts of all its subscriptions ahead; the renewal still takes them up."""
+    old, new = await ny.price(3000, name="Basic"), await ny.price(5000, name="Plus")
+    changed, plain = await ny.subscribe(old, now=START), await ny.subscribe(old, now=START)
+    async with ny.tx():
+        await changes.change(
+            ny.tenant, changed.id, price_id=new.id, proration_behavior="create_prorations",
+            now=START + timedelta(days=10), actor=ACTOR,
+        )  # fmt: skip
+        [pending] = await invoices.list(ny.tenant, subscription=changed.id, status="draft")
+
+    def run(subscription: Subscription) -> TaskRun:
+        return TaskRun(
+            id=new_id("task"), name=engine.RENEW, iso_id=ny.tenant.merchant.iso_id, merchant_id=ny.tenant.merchant.id,
+            args={"subscription": subscription.id, "at": subscription.current_period_end.isoformat()}, attempt=1,
+            final_attempt=False, platform=ny.platform,
+        )  # fmt: skip
+
+    assert await engine.renew.run_batch([run(changed), run(plain)]) == [None, None]  # type: ignore[misc]
+    async with ny.tx():
+        renewal = await invoices.get(ny.tenant, pending.id)
+        [plain_renewal, _first] = await invoices.list(ny.tenant, subscription=plain.id)
+    assert renewal.status == "open" and [line.amount for line in renewal.lines] == [-2000, 3333, 5000]
+    assert [line.amount for line in plain_renewal.lines] == [3000]
