@@ -20,8 +20,10 @@ from portal.db.engine import fetch, system_transaction, tenant_transaction
 from portal.payments.choice import validate_gateway
 from portal.payments.gateway import (
     GatewayDeclinedError,
+    GatewayResponse,
     HostedFields,
     Money,
+    SaleRequest,
     VaultCustomer,
     classify,
 )
@@ -509,6 +511,57 @@ async def test_concurrent_sales_of_one_order_charge_once(
     )
     assert all(result == results[0] for result in results) and results[0].approved
     assert await owner.fetchval("SELECT count(*) FROM portal_sandbox_transaction WHERE order_id = $1", order) == 1
+
+
+async def test_many_sales_at_once_answer_each_as_one_sale_would(
+    sandbox: Platform, portal_client: ClientFactory, owner
+) -> None:
+    gateway = await adapter(sandbox, ALPHA)
+    approving = await gateway.vault_add(
+        payment_token=await token_for(sandbox, portal_client, ALPHA, "4111111111111111"), vault_id=None,
+        billing_id="pm_many", customer=CUSTOMER,
+    )  # fmt: skip
+    declining = await gateway.vault_add(
+        payment_token=await token_for(sandbox, portal_client, ALPHA, "4000000000000341"), vault_id=None,
+        billing_id="pm_many_declines", customer=CUSTOMER,
+    )  # fmt: skip
+    tag = uuid.uuid4().hex
+    settled = f"settled-{tag}"
+    first = await gateway.sale(
+        vault_id=approving.vault_id, billing_id="pm_many", amount=Money(100, "USD"), order_id=settled
+    )
+
+    def request(vault: str, billing: str, order: str, amount: int = 100, currency: str = "USD") -> SaleRequest:
+        return SaleRequest(vault_id=vault, billing_id=billing, amount=Money(amount, currency), order_id=order)
+
+    answers = await gateway.sales(
+        [
+            request(approving.vault_id, "pm_many", f"new-{tag}"),
+            request(approving.vault_id, "pm_many", f"twice-{tag}"),
+            request(approving.vault_id, "pm_many", f"twice-{tag}"),  # the same order twice: one charge
+            request(declining.vault_id, "pm_many_declines", f"declined-{tag}"),
+            request(approving.vault_id, "pm_many", settled),  # approved before: that sale again
+            request(approving.vault_id, "pm_gone", f"missing-{tag}"),
+            request("sbx_cv_nobody", "pm_many", f"nobody-{tag}"),
+            request(approving.vault_id, "pm_many", f"free-{tag}", amount=0),
+            request(approving.vault_id, "pm_many", f"odd-{tag}", currency="usd"),
+        ]
+    )
+    assert all(isinstance(answer, GatewayResponse) for answer in answers)
+    new, twice, again, declined, earlier, missing, nobody, free, odd = answers
+    assert new.approved and twice.approved and again == twice  # type: ignore[union-attr]
+    assert (declined.outcome, declined.response_code) == ("declined", 201)  # type: ignore[union-attr]
+    assert earlier == first
+    assert [(a.outcome, a.response_text) for a in (missing, nobody, free, odd)] == [  # type: ignore[union-attr]
+        ("error", "Invalid Billing Id"), ("error", "Invalid Customer Vault Id"), ("error", "Invalid amount"),
+        ("error", "Invalid currency"),
+    ]  # fmt: skip
+    rows = await owner.fetch(
+        "SELECT order_id, outcome FROM portal_sandbox_transaction WHERE order_id LIKE '%' || $1 ORDER BY order_id", tag
+    )
+    assert sorted((row["order_id"].split("-")[0], row["outcome"]) for row in rows) == [
+        ("declined", "declined"), ("new", "approved"), ("settled", "approved"), ("twice", "approved"),
+    ]  # fmt: skip
 
 
 # --- tokens: single use, 24 hours, per merchant -------------------------------------------------

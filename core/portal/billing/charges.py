@@ -37,7 +37,7 @@ from portal.db.batch import in_one_transaction
 from portal.db.engine import current_iso, fetch
 from portal.events.bus import Actor, emit, record_events_at_commit
 from portal.ids import new_id
-from portal.payments.gateway import GatewayResponse, GatewayUnavailableError, Money, classify
+from portal.payments.gateway import BatchSales, GatewayResponse, GatewayUnavailableError, Money, SaleRequest, classify
 from portal.payments.methods import PaymentMethod, charge_ready, list_methods
 from portal.tenancy.models import Tenant
 
@@ -313,15 +313,7 @@ async def pay_invoices(
             return exc
 
     claimed = await in_one_transaction(iso_id, requests, claim, prepare=lock_invoices)
-    calls = asyncio.Semaphore(GATEWAY_CALLS_AT_ONCE)
-
-    async def send(request: PayRequest, claimed: Any) -> GatewayResponse | Exception:
-        if isinstance(claimed, Exception):
-            return claimed
-        async with calls:
-            return await _sale(platform, request.tenant, claimed[0])
-
-    answers = await asyncio.gather(*(send(request, found) for request, found in zip(requests, claimed, strict=True)))
+    answers = await _send(platform, requests, claimed)
     answered = [
         (request, found[0], found[1], answer)
         for request, found, answer in zip(requests, claimed, answers, strict=True)
@@ -341,6 +333,70 @@ async def pay_invoices(
     return [answer if isinstance(answer, Exception) else next(recorded) for answer in answers]
 
 
+async def _send(
+    platform: Platform, requests: list[PayRequest], claimed: list[tuple[Claim, datetime] | BillingError | Exception]
+) -> list[GatewayResponse | Exception]:
+    """Each claim's sale at its merchant's gateway, in order (a request that claimed nothing keeps its refusal).
+
+    A merchant whose adapter offers :class:`portal.payments.gateway.BatchSales` gets one request
+    for all its sales; otherwise the sales go one by one, :data:`GATEWAY_CALLS_AT_ONCE` at a time.
+    """
+    answers: list[GatewayResponse | Exception | None] = [
+        found if isinstance(found, Exception) else None for found in claimed
+    ]
+    by_merchant: dict[str, list[int]] = {}
+    for n, (request, found) in enumerate(zip(requests, claimed, strict=True)):
+        if not isinstance(found, Exception):
+            by_merchant.setdefault(request.tenant.merchant.id, []).append(n)
+    calls = asyncio.Semaphore(GATEWAY_CALLS_AT_ONCE)
+
+    async def one(n: int) -> None:
+        found = claimed[n]
+        assert not isinstance(found, Exception)
+        async with calls:
+            answers[n] = await _sale(platform, requests[n].tenant, found[0])
+
+    async def merchant_sales(numbers: list[int]) -> None:
+        tenant = requests[numbers[0]].tenant
+        adapter = platform.gateways.for_tenant(tenant)
+        if not isinstance(adapter, BatchSales) or len(numbers) == 1:
+            await asyncio.gather(*(one(n) for n in numbers))
+            return
+        sales = []
+        for n in numbers:
+            found = claimed[n]
+            assert not isinstance(found, Exception)
+            claim = found[0]
+            sales.append(
+                SaleRequest(
+                    vault_id=claim.method.vault_id,
+                    billing_id=claim.method.billing_id,
+                    amount=Money(claim.amount, claim.currency),
+                    order_id=claim.order_id,
+                )
+            )
+        try:
+            results = await adapter.sales(sales)
+        except Exception as exc:
+            results = [exc] * len(sales)
+        for n, sale, result in zip(numbers, sales, results, strict=True):
+            answers[n] = _unanswered(tenant, sale.order_id, result) if isinstance(result, Exception) else result
+
+    await asyncio.gather(*(merchant_sales(numbers) for numbers in by_merchant.values()))
+    return [answer if answer is not None else RuntimeError("no answer") for answer in answers]
+
+
+def _unanswered(tenant: Tenant, order_id: str, exc: Exception) -> Exception:
+    """What a sale that raised answers: ``gateway_unavailable`` for a lost answer, else the exception itself."""
+    if isinstance(exc, GatewayUnavailableError | TimeoutError | OSError):
+        log.warning("no answer to sale %s for %s: %s", order_id, tenant.merchant.slug, exc)
+        error = BillingError("gateway_unavailable", f"no answer to order {order_id}; it is asked again")
+        error.__cause__ = exc
+        return error
+    log.error("sale %s for %s failed: %s", order_id, tenant.merchant.slug, exc)
+    return exc
+
+
 async def _sale(platform: Platform, tenant: Tenant, claim: Claim) -> GatewayResponse | Exception:
     """The gateway's answer to a claim's sale, or ``BillingError('gateway_unavailable')`` when none came."""
     adapter = platform.gateways.for_tenant(tenant)
@@ -349,14 +405,8 @@ async def _sale(platform: Platform, tenant: Tenant, claim: Claim) -> GatewayResp
             vault_id=claim.method.vault_id, billing_id=claim.method.billing_id,
             amount=Money(claim.amount, claim.currency), order_id=claim.order_id,
         )  # fmt: skip
-    except (GatewayUnavailableError, TimeoutError, OSError) as exc:
-        log.warning("no answer to sale %s for %s: %s", claim.order_id, tenant.merchant.slug, exc)
-        error = BillingError("gateway_unavailable", f"no answer to order {claim.order_id}; it is asked again")
-        error.__cause__ = exc
-        return error
     except Exception as exc:
-        log.exception("sale %s for %s failed", claim.order_id, tenant.merchant.slug)
-        return exc
+        return _unanswered(tenant, claim.order_id, exc)
 
 
 async def pay_invoice(

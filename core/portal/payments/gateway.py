@@ -123,6 +123,29 @@ class GatewayUnavailableError(Exception):
     """The gateway could not be reached or answered something unreadable (safe to retry)."""
 
 
+class SaleRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One sale of a stored card, for :class:`BatchSales`."""
+
+    vault_id: str
+    billing_id: str
+    amount: Money
+    order_id: str
+
+
+@runtime_checkable
+class BatchSales(Protocol):
+    """An adapter that may also charge many stored cards in one request (optional; the sandbox does).
+
+    The billing engine charges a batch of invoices with ``sales`` when the merchant's adapter has
+    it, else with ``sale`` calls side by side. Each answer is what ``sale`` would have answered
+    for that request, or the exception it would have raised (:class:`GatewayUnavailableError`).
+    """
+
+    async def sales(self, requests: list[SaleRequest]) -> list[GatewayResponse | Exception]:
+        """The answer to each request, in order."""
+        ...
+
+
 @runtime_checkable
 class PaymentGatewayAdapter(Protocol):
     """One merchant's connection to a gateway, built by a :class:`portal.plugin.PaymentGateway`.

@@ -14,6 +14,7 @@ from portal.payments.gateway import (
     GatewayUnavailableError,
     HostedFields,
     Money,
+    SaleRequest,
     VaultCustomer,
     VaultEntry,
 )
@@ -130,28 +131,59 @@ class SandboxAdapter:
         As with NMI, only an approval settles an order: after a decline or an error, a sale with
         the same order id is a new attempt (and is recorded as one).
         """
-        if not 0 < len(order_id) <= MAX_ID_LENGTH:
-            return gateway_error("Invalid order id")
-        if amount.minor_units <= 0:
-            return gateway_error("Invalid amount", order_id=order_id)
-        if not _CURRENCY.match(amount.currency):
-            return gateway_error("Invalid currency", order_id=order_id)
+        request = SaleRequest(vault_id=vault_id, billing_id=billing_id, amount=amount, order_id=order_id)
+        (answer,) = await self.sales([request])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sales(self, requests: list[SaleRequest]) -> list[GatewayResponse | Exception]:
+        """:meth:`sale` for many stored cards at once, in one transaction (orders locked in sorted order)."""
+        answers: list[GatewayResponse | Exception | None] = [self._refusal(request) for request in requests]
+        todo = [(n, request) for n, request in enumerate(requests) if answers[n] is None]
+        if not todo:
+            return [answer for answer in answers if answer is not None]
         merchant = self.merchant
         async with tenant_transaction(merchant.iso_id):
-            await store.lock_order(merchant.id, order_id)
-            earlier, card = await store.approved_sale_and_card(merchant.id, order_id, vault_id, billing_id)
-            if earlier is not None:
-                return earlier
-            if card is None:
-                missing = await self._missing(vault_id)
-                return gateway_error(missing.response_text, order_id=order_id)
-            result = sale_result(card.behaviour, transaction_id=store.new_transaction_id(), order_id=order_id)
-            recorded = await store.record_sale(merchant.iso_id, merchant.id, vault_id, billing_id, amount, result)
-            if recorded is None:  # approved meanwhile by a sale this transaction could not wait for
-                recorded = await store.approved_sale(merchant.id, order_id)
-        if recorded is None:
-            raise GatewayUnavailableError(f"a concurrent sale of order {order_id} is not visible yet; retry")
-        return recorded
+            await store.lock_orders(merchant.id, [request.order_id for _, request in todo])
+            found = await store.approved_sales_and_cards(
+                merchant.id, [(request.order_id, request.vault_id, request.billing_id) for _, request in todo]
+            )
+            sales: list[tuple[int, SaleRequest, GatewayResponse]] = []
+            for (n, request), (earlier, card) in zip(todo, found, strict=True):
+                if earlier is not None:
+                    answers[n] = earlier
+                elif card is None:
+                    missing = await self._missing(request.vault_id)
+                    answers[n] = gateway_error(missing.response_text, order_id=request.order_id)
+                else:
+                    result = sale_result(
+                        card.behaviour, transaction_id=store.new_transaction_id(), order_id=request.order_id
+                    )
+                    sales.append((n, request, result))
+            recorded = await store.record_sales(
+                merchant.iso_id, merchant.id,
+                [(request.vault_id, request.billing_id, request.amount, result) for _, request, result in sales],
+            )  # fmt: skip
+            for (n, request, _), saved in zip(sales, recorded, strict=True):
+                # None: the order was approved meanwhile by a sale this transaction could not wait for
+                answers[n] = saved or await store.approved_sale(merchant.id, request.order_id)
+        return [
+            answer
+            if answer is not None
+            else GatewayUnavailableError(f"a concurrent sale of order {request.order_id} is not visible yet; retry")
+            for answer, request in zip(answers, requests, strict=True)
+        ]
+
+    def _refusal(self, request: SaleRequest) -> GatewayResponse | None:
+        """The gateway's rejection of a malformed sale request, before anything is looked up."""
+        if not 0 < len(request.order_id) <= MAX_ID_LENGTH:
+            return gateway_error("Invalid order id")
+        if request.amount.minor_units <= 0:
+            return gateway_error("Invalid amount", order_id=request.order_id)
+        if not _CURRENCY.match(request.amount.currency):
+            return gateway_error("Invalid currency", order_id=request.order_id)
+        return None
 
     async def aclose(self) -> None:
         """Nothing to release: the sandbox holds no connections of its own."""

@@ -223,24 +223,67 @@ async def approved_sale(merchant_id: str, order_id: str) -> GatewayResponse | No
     return _response(rows[0]) if rows else None
 
 
-async def approved_sale_and_card(
-    merchant_id: str, order_id: str, vault_id: str, billing_id: str
-) -> tuple[GatewayResponse | None, StoredCard | None]:
-    """:func:`approved_sale` and :func:`stored_card` in one round trip."""
+async def lock_orders(merchant_id: str, order_ids: list[str]) -> None:
+    """:func:`lock_order` for many order ids in one statement (taken in sorted order, as every caller does)."""
+    keys = sorted({f"sandbox-sale:{merchant_id}:{order_id}" for order_id in order_ids})
+    await fetch(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest($1::text[]) k ORDER BY k) s",
+        keys,
+    )
+
+
+async def approved_sales_and_cards(
+    merchant_id: str, requests: list[tuple[str, str, str]]
+) -> list[tuple[GatewayResponse | None, StoredCard | None]]:
+    """Per (order id, vault id, billing id): the order's approved sale, if any, and the stored card, if any."""
     rows = await fetch(
         """
-        SELECT (SELECT to_jsonb(t) FROM portal_sandbox_transaction t
-                 WHERE t.merchant_id = $1 AND t.order_id = $2 AND t.outcome = 'approved') AS sale,
-               (SELECT to_jsonb(b) FROM (SELECT brand, last4, exp_month, exp_year, behaviour FROM portal_sandbox_billing
-                 WHERE merchant_id = $1 AND vault_id = $3 AND billing_id = $4) b) AS card
+        SELECT to_jsonb(t) AS sale, to_jsonb(b) AS card
+          FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(order_id, vault_id, billing_id, n)
+          LEFT JOIN portal_sandbox_transaction t
+                 ON t.merchant_id = $1 AND t.order_id = r.order_id AND t.outcome = 'approved'
+          LEFT JOIN LATERAL (
+                SELECT brand, last4, exp_month, exp_year, behaviour FROM portal_sandbox_billing
+                 WHERE merchant_id = $1 AND vault_id = r.vault_id AND billing_id = r.billing_id) b ON true
+         ORDER BY r.n
         """,
-        merchant_id,
-        order_id,
-        vault_id,
-        billing_id,
-    )
-    sale, card = json_value(rows[0]["sale"]), json_value(rows[0]["card"])
-    return (_response(sale) if sale else None), (StoredCard(card) if card else None)
+        merchant_id, [r[0] for r in requests], [r[1] for r in requests], [r[2] for r in requests],
+    )  # fmt: skip
+    found = []
+    for row in rows:
+        sale, card = json_value(row["sale"]), json_value(row["card"])
+        found.append(((_response(sale) if sale else None), (StoredCard(card) if card else None)))
+    return found
+
+
+async def record_sales(
+    iso_id: str, merchant_id: str, sales: list[tuple[str, str, Money, GatewayResponse]]
+) -> list[GatewayResponse | None]:
+    """:func:`record_sale` for many (vault id, billing id, amount, result) in one statement, in order."""
+    for *_, result in sales:
+        assert result.transaction_id is not None and result.order_id is not None
+    rows = await fetch(
+        """
+        INSERT INTO portal_sandbox_transaction
+            (id, iso_id, merchant_id, order_id, vault_id, billing_id, amount_minor, currency,
+             outcome, response_code, response_text, authorization_code)
+        SELECT id, $1, $2, order_id, vault_id, billing_id, amount_minor, currency, outcome, response_code,
+               response_text, authorization_code
+          FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[],
+                      $10::int[], $11::text[], $12::text[])
+               AS s(id, order_id, vault_id, billing_id, amount_minor, currency, outcome, response_code,
+                    response_text, authorization_code)
+        ON CONFLICT (merchant_id, order_id) WHERE outcome = 'approved' DO NOTHING
+        RETURNING *
+        """,
+        iso_id, merchant_id, [r.transaction_id for *_, r in sales], [r.order_id for *_, r in sales],
+        [vault for vault, *_ in sales], [billing for _, billing, *_ in sales],
+        [amount.minor_units for _, _, amount, _ in sales], [amount.currency for _, _, amount, _ in sales],
+        [r.outcome for *_, r in sales], [r.response_code for *_, r in sales], [r.response_text for *_, r in sales],
+        [r.authorization_code for *_, r in sales],
+    )  # fmt: skip
+    recorded = {row["id"]: _response(row) for row in rows}
+    return [recorded.get(str(result.transaction_id)) for *_, result in sales]
 
 
 async def record_sale(
