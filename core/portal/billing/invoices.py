@@ -238,17 +238,17 @@ async def add_lines(tenant: Tenant, invoice_id: str, lines: builtins.list[LineIn
     return _invoice(await _total(invoice_id), [*invoice.lines, *added])
 
 
-async def next_number(tenant: Tenant) -> str:
-    """Take the merchant's next invoice number (held until the transaction ends; gap-free)."""
-    merchant = tenant.merchant
-    rows = await fetch(
-        "INSERT INTO portal_billing_invoice_counter AS c (merchant_id, series, iso_id, next_number) "
-        "VALUES ($1, 'invoice', $2, $3 + 1) "
-        "ON CONFLICT (merchant_id, series) DO UPDATE SET next_number = c.next_number + 1 "
-        "RETURNING c.next_number - 1 AS number",
-        merchant.id, merchant.iso_id, FIRST_NUMBER,
-    )  # fmt: skip
-    return f"INV-{rows[0]['number']}"
+NUMBER_SQL = """
+    INSERT INTO portal_billing_invoice_counter AS c (merchant_id, series, iso_id, next_number)
+    VALUES ($1, 'invoice', $2, $3 + 1)
+    ON CONFLICT (merchant_id, series) DO UPDATE SET next_number = c.next_number + 1
+    RETURNING 'INV-' || (c.next_number - 1) AS number
+"""
+"""Take the merchant's next invoice number (``$1`` merchant, ``$2`` ISO, ``$3`` the first number).
+
+The counter row stays locked until the transaction ends, so numbers are gap-free: a number is
+used exactly when the transaction that took it commits.
+"""
 
 
 async def finalize(
@@ -262,12 +262,18 @@ async def finalize(
     """
     invoice = draft if draft is not None and draft.id == invoice_id else await get(tenant, invoice_id, lock=True)
     check_transition(invoice, "finalize")
-    number = await next_number(tenant)
     settled = invoice.amount_due == 0
-    rows = await fetch(
-        "UPDATE portal_billing_invoice SET number = $2, status = $3, issued_at = $4, due_at = COALESCE(due_at, $4), "
-        f"paid_at = CASE WHEN $5 THEN $4::timestamptz END, updated_at = $4 WHERE id = $1 RETURNING {COLUMNS}",
-        invoice_id, number, "paid" if settled else "open", now, settled,
+    merchant = tenant.merchant
+    rows = await fetch(  # the number and the update in one round trip
+        f"""
+        WITH taken(taken_number) AS ({NUMBER_SQL})
+        UPDATE portal_billing_invoice SET number = taken.taken_number, status = $5, issued_at = $6,
+               due_at = COALESCE(due_at, $6), paid_at = CASE WHEN $7 THEN $6::timestamptz END, updated_at = $6
+          FROM taken
+         WHERE id = $4
+        RETURNING {COLUMNS}
+        """,
+        merchant.id, merchant.iso_id, FIRST_NUMBER, invoice_id, "paid" if settled else "open", now, settled,
     )  # fmt: skip
     invoice = _invoice(rows[0], invoice.lines)  # finalizing leaves the lines as they are
     await _emit(tenant, "invoice.finalized", invoice, actor)
