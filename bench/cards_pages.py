@@ -39,8 +39,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -185,6 +185,16 @@ def log_statements() -> None:
     Connection.execute = logged_execute  # type: ignore[method-assign]
     Connection._execute = logged_run  # type: ignore[method-assign]
     Connection._executemany = logged_run_many  # type: ignore[method-assign]
+
+
+@contextmanager
+def statements_into(found: list[str]) -> Iterator[None]:
+    """Note the statements this task, and the tasks it starts, send into ``found`` (after :func:`log_statements`)."""
+    token = _STATEMENTS.set(found)
+    try:
+        yield
+    finally:
+        _STATEMENTS.reset(token)
 
 
 Scope = MutableMapping[str, Any]

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import re
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cards_pages import log_statements, statements_into
 from harness import bench_platform, no_worker_kick, say
 
 from portal.billing import catalog, engine
@@ -95,8 +99,12 @@ async def seed(tenant: object, count: int, started: datetime) -> None:
         )  # fmt: skip
 
 
-async def run(database_url: str, count: int, merchants: int) -> None:
-    """Seed ``count`` due subscriptions, renew and charge them with one worker's loops, report the rate."""
+async def run(database_url: str, count: int, merchants: int, statements: bool = False) -> None:
+    """Seed ``count`` due subscriptions, renew and charge them with one worker's loops, report the rate.
+
+    With ``statements``, also count the SQL statements the worker's loops send (an instrumented
+    asyncpg, which costs time: read the rate from a run without it).
+    """
     settings = {"task_lease_seconds": 120.0}
     async with bench_platform(database_url, **settings) as (platform, bench):
         with tempfile.TemporaryDirectory() as folder:
@@ -112,7 +120,10 @@ async def run(database_url: str, count: int, merchants: int) -> None:
         count = count // merchants * merchants
         iso_id = bench.iso_id
         worker = Worker(platform)
-        with no_worker_kick():
+        sent: list[str] = []
+        if statements:
+            log_statements()
+        with no_worker_kick(), statements_into(sent) if statements else contextlib.nullcontext():
             began, cpu_began = time.perf_counter(), time.process_time()
             queued = await engine.renewals(platform)
             job_done = time.perf_counter()
@@ -132,6 +143,11 @@ async def run(database_url: str, count: int, merchants: int) -> None:
         say(f"  renewals job (queue {count} renew tasks): {job_done - began:.2f} s")
         say(f"  worker process CPU: {cpu:.2f} s ({cpu / count * 1000:.2f} ms per renewal, {cpu / elapsed:.0%} busy)")
         say(f"  renewals per second (one worker): {count / elapsed:.0f}")
+        if statements:
+            say(f"  statements: {len(sent)} ({len(sent) / count:.1f} per renewal), the most frequent per renewal:")
+            kinds = Counter(re.sub(r"\s+", " ", sql)[:100] for sql in sent)
+            for sql, times in kinds.most_common(20):
+                say(f"    {times / count:6.2f}  {sql}")
 
 
 def main() -> None:
@@ -140,8 +156,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="Owner DSN of any database of the server.")
     parser.add_argument("--subscriptions", type=int, default=2000)
     parser.add_argument("--merchants", type=int, default=1, help="Merchants of one ISO sharing the subscriptions.")
+    parser.add_argument("--statements", action="store_true", help="Also count the SQL statements sent (slower).")
     args = parser.parse_args()
-    asyncio.run(run(args.database_url, args.subscriptions, args.merchants))
+    asyncio.run(run(args.database_url, args.subscriptions, args.merchants, args.statements))
 
 
 if __name__ == "__main__":
