@@ -22,7 +22,7 @@ from portal.sdk import (
 from portal_subscriptions import service, store
 from portal_subscriptions.choices import FormError, RefusedError
 from portal_subscriptions.service import StaleQuoteError, SubscriptionNotFoundError
-from portal_subscriptions.views import plan_view, subscription_view
+from portal_subscriptions.views import interval_words, plan_view, subscription_view
 from portal_subscriptions.web import (
     ITEM,
     Form,
@@ -99,15 +99,22 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         return await _change_form(request, tenant, sub, values, exc.errors)
     fmt = formats(request, tenant)
     preview = quote.preview
-    per = f"{preview.price.interval_count} {preview.price.interval}s" if preview.price.interval_count > 1 else ""
+    per = interval_words(preview.price.interval, preview.price.interval_count)
     recurring = preview.price.unit_amount * preview.quantity
+    view = subscription_view(sub, fmt)
+    plan_name = view.name
+    if quote.choice.price != sub.price_id:  # the new plan's name (the preview has its price only)
+        async with tenant_transaction(tenant.merchant.iso_id):
+            options = await store.plan_options(tenant.merchant, [quote.choice.price], sub.currency)
+        plan_name = plan_view(options[0], fmt).name if options else plan_name
     return render_page(
         request,
         "subscriptions/change_review.html",
         tenant=tenant,
         title="Confirm the change",
         active_nav="subscriptions",
-        sub=subscription_view(sub, fmt),
+        sub=view,
+        plan_name=plan_name,
         choice=quote.choice,
         lines=[
             {"description": line.description, "amount": fmt.money(line.amount, preview.currency)}
@@ -117,7 +124,8 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         billed_now_text=fmt.money(quote.billed_now, preview.currency),
         billed_later_text=fmt.money(quote.billed_later, preview.currency) if quote.billed_later else None,
         unbilled=bool(preview.lines) and quote.behavior == "none" and not preview.restarts_period,
-        recurring=f"{fmt.money(recurring, preview.currency)} / {per or preview.price.interval}",
+        new_price=f"{fmt.money(preview.price.unit_amount, preview.currency)} / {per}",
+        recurring=f"{fmt.money(recurring, preview.currency)} / {per}",
         next_charge_on=fmt.day(preview.period_end),
         next_charge=fmt.money(recurring + sub.pending + quote.billed_later, preview.currency),
         quoted_at=quote.at.isoformat(),

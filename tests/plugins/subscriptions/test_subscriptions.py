@@ -182,6 +182,8 @@ async def test_a_quantity_change_bills_the_amount_the_preview_showed(world: Worl
     form = await jane.client.get(f"/subscriptions/{box.id}/change")
     assert form.status_code == 200 and 'name="quantity"' in form.text and "Family Bread Box" in form.text
     fields, summary = await _review_change(jane, box.id, quantity="3")
+    assert "Monthly Bread Box: 1 \u00d7 $39.00 / month becomes 3 \u00d7 $39.00 / month" in summary
+    assert "$117.00 / month in all" in summary
     quoted = int(fields["quoted_amount"])
     assert 0 < quoted < 2 * 3900  # two more boxes for the rest of the period, less what was paid
     assert f"Charged now: ${quoted // 100}.{quoted % 100:02d}" in summary
@@ -208,7 +210,7 @@ async def test_a_plan_change_among_the_listed_prices(world: World, shopper) -> N
     prices = world.prices[MAIN]
     box = await jane.subscribe(prices["Monthly Bread Box"])
     fields, summary = await _review_change(jane, box.id, price=prices["Family Bread Box"].id, quantity="1")
-    assert "becomes 1 \u00d7 $59.00 / month" in summary
+    assert "becomes 1 \u00d7 Family Bread Box at $59.00 / month" in summary and "$59.00 / month in all" in summary
     response = await jane.client.post(f"/subscriptions/{box.id}/change", data=fields)
     assert response.status_code == 303
     assert (await jane.subscription(box.id)).price == prices["Family Bread Box"].id
