@@ -10,6 +10,7 @@ import pytest
 
 from portal.db.engine import with_database
 from portal.platform import Platform
+from portal.testing import scratch_database
 from support.cli import cli_environment, portal
 
 
@@ -25,12 +26,17 @@ def test_migrate_again_has_nothing_to_do(cli_env: dict[str, str]) -> None:
     assert result.stdout.strip() == "Nothing to migrate."
 
 
-def test_dry_run_of_the_demo_tenants(cli_env: dict[str, str], snapshot) -> None:
-    result = portal(cli_env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == snapshot
-    again = portal(cli_env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
-    assert again.stdout == result.stdout  # nothing was written by the first dry run
+async def test_dry_run_of_the_demo_tenants(portal_server_dsn: str, tmp_path: Path, snapshot) -> None:
+    """On a database of its own: the test database may hold the demo tenants already (other tests apply them)."""
+    async with scratch_database(portal_server_dsn, "portal_dry_run_") as fresh:
+        env = cli_environment(fresh, tmp_path / "site")
+        migrated = portal(env, "migrate")
+        assert migrated.returncode == 0, migrated.stderr
+        result = portal(env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == snapshot
+        again = portal(env, "tenants", "apply", "tenants/demo.toml", "--dry-run")
+        assert again.stdout == result.stdout  # nothing was written by the first dry run
 
 
 def test_invalid_tenant_file_exits_non_zero_with_a_clear_message(cli_env: dict[str, str], tmp_path: Path) -> None:
