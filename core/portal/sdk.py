@@ -15,6 +15,7 @@ from portal.api.keys import ApiPrincipal
 from portal.api.params import MerchantParam
 from portal.billing import catalog as billing_catalog
 from portal.billing import changes as billing_changes
+from portal.billing import charges as billing_charges
 from portal.billing import invoices as billing_invoices
 from portal.billing import subscriptions as billing_subscriptions
 from portal.billing.calendar import add_periods
@@ -156,6 +157,7 @@ __all__ = [
     "api_merchant",
     "billing_catalog",
     "billing_changes",
+    "billing_charges",
     "billing_invoices",
     "billing_subscriptions",
     "charge_ready",
