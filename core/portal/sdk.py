@@ -25,6 +25,7 @@ from portal.billing.models import Invoice, Price, Product, ProrationBehavior, Su
 from portal.billing.money import format_money
 from portal.billing.proration import ProrationPreview, preview_change
 from portal.config import load_settings
+from portal.customers.billing import BillingDetails, BillingDetailsError, get_billing_details, update_billing_details
 from portal.db.batch import in_one_transaction
 from portal.db.engine import (
     ENGINE,
@@ -100,6 +101,8 @@ __all__ = [
     "ApiPrincipal",
     "ApiRouteSet",
     "ApiScope",
+    "BillingDetails",
+    "BillingDetailsError",
     "BillingError",
     "Brand",
     "Card",
@@ -171,6 +174,7 @@ __all__ = [
     "fetch",
     "format_money",
     "fulfil_link",
+    "get_billing_details",
     "has_prefix",
     "hookimpl",
     "in_one_transaction",
@@ -196,4 +200,5 @@ __all__ = [
     "tenant_table_sql",
     "tenant_transaction",
     "transaction_lock",
+    "update_billing_details",
 ]

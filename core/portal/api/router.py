@@ -17,6 +17,7 @@ from portal import __version__
 from portal.api.audit import AuditEventController
 from portal.api.auth import PLUGIN_OPTION, api_principal
 from portal.api.billing import BILLING_CONTROLLERS
+from portal.api.billing_details import BillingDetailsController
 from portal.api.customers import CustomerController
 from portal.api.idempotency import IdempotencyMiddleware
 from portal.api.sessions import PortalLinkController, PortalSessionController
@@ -68,6 +69,7 @@ def api_router(registry: PluginRegistry | None = None) -> Router:
         path="/api/v1",
         route_handlers=[
             CustomerController,
+            BillingDetailsController,
             PortalSessionController,
             PortalLinkController,
             WebhookEndpointController,

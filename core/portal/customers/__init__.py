@@ -1,0 +1,1 @@
+"""Customers' own data kept by core beyond the tenancy record (billing details)."""
