@@ -32,7 +32,7 @@ from portal.testing import apply_tenants, sign_in
 
 SHOP = "t-fuzz-shop.portal.localhost"
 API = "api.portal.localhost"
-TENANTS = own_merchant("t-fuzz", plugins=("cards", "example", "subscriptions"))
+TENANTS = own_merchant("t-fuzz", plugins=("cards", "example", "subscriptions", "invoices"))
 SKIPPED = {
     "/logout",  # ends the session the other requests need; it takes no input
     "/example/fail/{label}",  # the test plugin's route that fails on purpose (for the error log's tests)
@@ -40,6 +40,7 @@ SKIPPED = {
 FORM_FIELDS = (
     "email", "token", "payment_token", "make_default", "card", "confirm",
     "reason", "note", "duration", "resume_on", "mode", "comment", "price", "quantity", "quoted_at", "quoted_amount",
+    "pay_key",
 )  # fmt: skip
 SANDBOX_FIELDS = ("tokenization_key", "ccnumber", "ccexp", "cvv", "cvv_required")
 NOT_PARAMETERS = {"request", "data", "principal", "state", "scope", "headers", "cookies", "socket", "body"}

@@ -1,0 +1,115 @@
+"""Invoices: customers see, pay and download their invoices, and every payment they made.
+
+The invoices and payments are core's billing ledger (``portal.sdk.billing_invoices``,
+``portal.sdk.billing_charges``): this plugin is the customer's pages over it. Paying goes
+through the ledger's ``pay_invoice``, which emits the ``payment.*`` and ``invoice.*`` events
+(audit record and webhooks) in its own transactions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from portal.sdk import (
+    LinkFlow,
+    NavItem,
+    PageContext,
+    PiccoloApp,
+    PluginInfo,
+    RouteSet,
+    Widget,
+    hookimpl,
+    session_of,
+    tenant_transaction,
+)
+from portal_invoices import store
+from portal_invoices.routes import INVOICE_ROUTES
+from portal_invoices.settings import InvoicesSettings
+from portal_invoices.views import formats_for
+from portal_invoices.web import KEY, now, settings_of
+
+HERE = Path(__file__).resolve().parent
+TOTALS = "portal_invoices_totals"
+
+__all__ = ["InvoicesSettings"]
+
+
+@hookimpl
+def portal_plugin_info() -> PluginInfo:
+    """Invoices."""
+    return PluginInfo(
+        key=KEY,
+        title="Invoices",
+        description="Customers see, pay and download their invoices, and their payment history.",
+        settings=InvoicesSettings,
+        templates=HERE / "templates",
+        static=HERE / "static",
+    )
+
+
+@hookimpl
+def portal_piccolo_apps() -> PiccoloApp:
+    """Kept PDFs and pay keys."""
+    return PiccoloApp(module="portal_invoices.piccolo_app")
+
+
+@hookimpl
+def portal_routes() -> RouteSet:
+    """The pages under ``/invoices`` and ``/payments``."""
+    return RouteSet(handlers=INVOICE_ROUTES)
+
+
+@hookimpl
+def portal_link_flows() -> list[LinkFlow]:
+    """A deep link that pays one invoice (for "Pay now" emails)."""
+    return [
+        LinkFlow(
+            name="invoice_pay", path="/invoices/{id}/pay", title="Pay an invoice", parameter="invoice",
+            parameter_prefix="inv",
+        )
+    ]  # fmt: skip
+
+
+@hookimpl
+def portal_nav_items(context: PageContext) -> list[NavItem]:
+    """*Invoices* in the navigation."""
+    return [NavItem(label="Invoices", href="/invoices", order=20, key=KEY)]
+
+
+async def _figures(context: PageContext) -> dict[str, Any]:
+    """The customer's outstanding, paid this year and count, per currency (read once per page)."""
+    state = context.request.state
+    cached: dict[str, Any] | None = getattr(state, TOTALS, None)
+    if cached is not None:
+        return cached
+    customer = context.customer
+    merchant = context.merchant
+    session = session_of(context.request)
+    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
+    totals: list[store.Totals] = []
+    if customer is not None:
+        async with tenant_transaction(context.iso_id):  # joins the Overview's transaction
+            totals = await store.totals(
+                merchant.id, customer.id, fmt.year_start(now()), show_void=settings_of(context.tenant).show_void
+            )
+    outstanding = [fmt.round_money(t.outstanding, t.currency) for t in totals if t.outstanding]
+    paid = [fmt.round_money(t.paid_this_year, t.currency) for t in totals if t.paid_this_year]
+    figures = {
+        "outstanding": outstanding,
+        "paid_ytd": paid,
+        "count": sum(t.count for t in totals),
+    }
+    setattr(state, TOTALS, figures)
+    return figures
+
+
+@hookimpl
+def portal_overview_widgets(context: PageContext) -> list[Widget]:
+    """*Outstanding*, *Paid YTD* and *Invoices* on the Overview, before *Subscriptions* (30)."""
+    return [
+        Widget(key="invoices-outstanding", title="Outstanding", template="invoices/widget_outstanding.html",
+               load=_figures, order=10),
+        Widget(key="invoices-paid", title="Paid YTD", template="invoices/widget_paid.html", load=_figures, order=11),
+        Widget(key="invoices-count", title="Invoices", template="invoices/widget_count.html", load=_figures, order=12),
+    ]  # fmt: skip

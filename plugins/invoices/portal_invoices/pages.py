@@ -1,0 +1,157 @@
+"""The invoice list, the page of one invoice and the payment history."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from litestar import Request, get
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+
+from portal.sdk import (
+    has_prefix,
+    optional_customer,
+    render_page,
+    session_of,
+    tenant_of,
+    tenant_transaction,
+)
+from portal_invoices import store
+from portal_invoices.billing import billing_details_of
+from portal_invoices.messages import DONE
+from portal_invoices.pdf import download
+from portal_invoices.views import invoice_row, payment_row
+from portal_invoices.web import HISTORY_PATH, ITEM, KEY, LIST_PATH, Page, formats, now, own, settings_of
+
+FILTERS: dict[str, str] = {"all": "All", "open": "Open", "paid": "Paid"}
+
+
+@get(LIST_PATH, name="invoices_list")
+async def list_invoices(
+    request: Request[Any, Any, Any], status: FromQuery[str] = "all", after: FromQuery[str] = ""
+) -> Page:
+    """The customer's invoices, newest first, 25 a page; ``status`` all, open or paid."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    wanted = status if status in FILTERS else "all"
+    cursor = after if has_prefix(after, "inv") and len(after) <= 40 else None
+    settings = settings_of(tenant)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        invoices, more = await store.invoice_page(
+            tenant.merchant.id, customer.id, cast(store.Filter, wanted), show_void=settings.show_void, after=cursor
+        )
+    fmt = formats(request, tenant)
+    at = now()
+    return render_page(
+        request,
+        "invoices/list.html",
+        tenant=tenant,
+        title="Invoices",
+        active_nav=KEY,
+        invoices=[invoice_row(invoice, fmt, at) for invoice in invoices],
+        filters=FILTERS,
+        status=wanted,
+        next_after=invoices[-1].id if more else None,
+        paged=cursor is not None,
+        can_pay=settings.allow_pay,
+    )
+
+
+@get(ITEM, name="invoices_detail")
+async def detail(request: Request[Any, Any, Any], invoice_id: FromPath[str], done: FromQuery[str] = "") -> Page:
+    """One invoice: merchant and customer, lines, totals, what is paid and due, payment attempts."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    if invoice_id.endswith(".pdf"):  # /invoices/{id}.pdf: the path segment is the invoice id and its suffix
+        return await download(request, tenant, customer, invoice_id.removesuffix(".pdf"))
+    settings = settings_of(tenant)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        invoice = await own(tenant, customer, invoice_id)
+        payments = await store.payments_of_invoice(tenant.merchant.id, customer.id, invoice.id)
+        details = await billing_details_of(tenant, customer.id)
+    fmt = formats(request, tenant)
+    row = invoice_row(invoice, fmt, now())
+    session = session_of(request)
+    notice = DONE[done].format(number=row.number) if done in DONE else None
+    return render_page(
+        request,
+        "invoices/detail.html",
+        tenant=tenant,
+        title=f"Invoice {row.number}",
+        active_nav=KEY,
+        invoice=row,
+        lines=[
+            {
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit": fmt.money(line.unit_amount, invoice.currency),
+                "amount": fmt.money(line.amount, invoice.currency),
+                "period": f"{fmt.day(line.period_start)} to {fmt.day(line.period_end)}"
+                if line.period_start and line.period_end
+                else "",
+            }
+            for line in invoice.lines
+        ],
+        subtotal=fmt.money(invoice.subtotal, invoice.currency),
+        tax=fmt.money(invoice.tax, invoice.currency),
+        amount_paid=fmt.money(invoice.amount_paid, invoice.currency),
+        paid_on=fmt.day(invoice.paid_at) if invoice.paid_at else None,
+        customer_email=customer.email,
+        customer_name=customer.name,
+        details=details,
+        payments=[payment_row(payment, fmt) for payment in payments],
+        notice=notice,
+        return_after=session.return_url if notice and session else None,
+        can_pay=settings.allow_pay and row.payable,
+        pdf_href=f"{LIST_PATH}/{invoice.id}.pdf",
+    )
+
+
+@get(HISTORY_PATH, name="invoices_history")
+async def history(request: Request[Any, Any, Any]) -> Page:
+    """Every payment of the customer across invoices, newest first, with receipts."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    async with tenant_transaction(tenant.merchant.iso_id):
+        payments = await store.payments_of_customer(tenant.merchant.id, customer.id)
+    fmt = formats(request, tenant)
+    return render_page(
+        request,
+        "invoices/history.html",
+        tenant=tenant,
+        title="Payment history",
+        active_nav=KEY,
+        payments=[payment_row(payment, fmt) for payment in payments],
+    )
+
+
+@get(HISTORY_PATH + "/{payment_id:str}", name="invoices_receipt")
+async def receipt(request: Request[Any, Any, Any], payment_id: FromPath[str]) -> Page:
+    """The receipt of one approved payment."""
+    tenant = tenant_of(request)
+    customer = optional_customer(request)
+    if customer is None:
+        return Redirect("/login", status_code=303)
+    if not has_prefix(payment_id, "pay") or len(payment_id) > 40:
+        raise NotFoundException()
+    async with tenant_transaction(tenant.merchant.iso_id):
+        payment = await store.payment(tenant.merchant.id, customer.id, payment_id)
+    if payment is None or payment.outcome != "approved":
+        raise NotFoundException()
+    fmt = formats(request, tenant)
+    return render_page(
+        request,
+        "invoices/receipt.html",
+        tenant=tenant,
+        title=f"Receipt for {payment.invoice_number}",
+        active_nav=KEY,
+        payment=payment_row(payment, fmt),
+        customer_email=customer.email,
+    )

@@ -1,0 +1,12 @@
+"""The invoices plugin's piccolo app: kept PDFs and pay attempt keys; its migrations run after core's."""
+
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+APP_CONFIG = AppConfig(
+    app_name="invoices",
+    migrations_folder_path=Path(__file__).parent / "migrations",
+    table_classes=[],
+    migration_dependencies=["portal.db.piccolo_app"],
+)

@@ -1,0 +1,75 @@
+/* The pay pages. An error after a refused payment takes the focus, so it is read out first. A pay
+   button is disabled once pressed (the pay key makes a second press harmless anyway). The new-card
+   form: the gateway's hosted fields turn the card into a single-use payment token. */
+(function () {
+  "use strict";
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) { summary.focus(); }
+  var payForm = document.getElementById("pay-form");
+  if (payForm) {
+    payForm.addEventListener("submit", function (event) {
+      var button = document.getElementById("pay-submit");
+      if (button.getAttribute("aria-disabled") === "true") { event.preventDefault(); return; }
+      button.setAttribute("aria-disabled", "true");
+      document.getElementById("pay-status").textContent = "Paying…";
+    });
+  }
+  var form = document.getElementById("card-form");
+  if (!form) { return; }
+  var submit = document.getElementById("card-form-submit");
+  var status = document.getElementById("card-form-status");
+  var brand = form.getAttribute("data-brand-color") || "#2f5bea";
+  var fieldIds = { ccnumber: "card-number", ccexp: "card-expiry", cvv: "card-cvv" };
+
+  function say(text) { status.textContent = text; }
+
+  function showFieldError(field, message) {
+    var box = document.getElementById(fieldIds[field] + "-error");
+    if (!box) { return; }
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  if (!window.CollectJS) {
+    say("The secure card form could not load. Please reload the page or try again later.");
+    submit.disabled = true;
+    return;
+  }
+
+  submit.disabled = true;
+  window.CollectJS.configure({
+    variant: "inline",
+    styleSniffer: false,
+    customCss: { "border-color": "#8792a2", "border-radius": "6px", "font-size": "16px", "padding": "8px 12px" },
+    focusCss: { "border-color": brand, "outline": "2px solid " + brand, "outline-offset": "1px" },
+    invalidCss: { "border-color": "#b42318" },
+    fields: {
+      ccnumber: { selector: "#card-number", title: "Card number", placeholder: "1234 1234 1234 1234" },
+      ccexp: { selector: "#card-expiry", title: "Expiry date (MM / YY)", placeholder: "MM / YY" },
+      cvv: { display: "show", selector: "#card-cvv", title: "Security code", placeholder: "CVC" }
+    },
+    fieldsAvailableCallback: function () { submit.disabled = false; },
+    validationCallback: function (field, valid, message) {
+      showFieldError(field, valid ? "" : message);
+      if (!valid) { submit.disabled = false; say(""); }
+    },
+    timeoutDuration: 20000,
+    timeoutCallback: function () {
+      submit.disabled = false;
+      say("The card processor did not answer in time. Please try again.");
+    },
+    callback: function (response) {
+      form.elements.payment_token.value = response.token;
+      say("Paying…");
+      form.submit();
+    }
+  });
+
+  form.addEventListener("submit", function (event) {
+    if (form.elements.payment_token.value) { return; }
+    event.preventDefault();
+    submit.disabled = true;
+    say("Checking your card…");
+    window.CollectJS.startPaymentRequest();
+  });
+})();
