@@ -13,6 +13,7 @@ import pluggy
 
 from portal.plugin import (
     PROJECT_NAME,
+    ActivityDescription,
     ApiRouteSet,
     CliCommand,
     EventHandler,
@@ -66,6 +67,11 @@ def portal_piccolo_apps() -> PiccoloApp | None:
 @hookspec
 def portal_event_types() -> list[EventType] | None:
     """Domain event types the plugin emits."""
+
+
+@hookspec
+def portal_activity_descriptions() -> list[ActivityDescription] | None:
+    """Words for the plugin's event types in the Overview's *Recent activity* (where the plugin is on)."""
 
 
 @hookspec

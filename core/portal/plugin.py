@@ -7,7 +7,7 @@ Start-up hooks return frozen msgspec Structs from this module; per-request hooks
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import msgspec
 import pluggy
 
 if TYPE_CHECKING:
+    from portal.activity.formats import ActivityFormat
     from portal.tenancy.context import PageContext
 
 PROJECT_NAME = "portal"
@@ -79,6 +80,42 @@ class EventType(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     payload: type[msgspec.Struct]
     description: str = ""
+
+
+class ActivityEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One audited event of the signed-in customer, as an activity describer receives it."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    """The event's payload (``data.object`` of its webhook)."""
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    occurred_at: datetime
+    actor_type: str
+    related: dict[str, Any] = msgspec.field(default_factory=dict)
+    """What core looked up with the event, in the same query: for events naming a subscription,
+    ``product`` (its product's name) and ``nickname`` (its price's); for events naming an invoice
+    by id (``subscription.renewed``), ``invoice_total``, ``invoice_currency`` and ``invoice_number``."""
+
+
+class ActivityLine(msgspec.Struct, frozen=True, kw_only=True):
+    """An event in words: ``Invoice INV-1042 paid`` · ``$1,240`` · ``Apr 4``."""
+
+    text: str
+    amount: str | None = None
+    """Money already formatted (``ActivityFormat.money``), if the event is about an amount."""
+    when: str | None = None
+    """Replaces the event's date when given (``Due May 12``); else the day it happened is shown."""
+    at: datetime | None = None
+    """The time the line is about (a payment's, a renewal's), when it is not the event's own."""
+
+
+class ActivityDescription(msgspec.Struct, frozen=True, kw_only=True):
+    """How to describe one event type; ``describe`` returns ``None`` to leave an event out of the feed."""
+
+    event_type: str
+    describe: Callable[[ActivityEvent, ActivityFormat], ActivityLine | None]
 
 
 class HandledEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from portal.access.actors import customer_actor
 from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue_link
+from portal.activity.formats import ActivityFormat
 from portal.api.auth import api_merchant
 from portal.api.keys import ApiPrincipal
 from portal.api.params import MerchantParam
@@ -66,6 +67,9 @@ from portal.payments.methods import (
 from portal.platform import Platform
 from portal.plugin import (
     PROJECT_NAME,
+    ActivityDescription,
+    ActivityEvent,
+    ActivityLine,
     ApiRouteSet,
     ApiScope,
     CliCommand,
@@ -97,6 +101,10 @@ __all__ = [
     "ENGINE",
     "PROJECT_NAME",
     "SYSTEM",
+    "ActivityDescription",
+    "ActivityEvent",
+    "ActivityFormat",
+    "ActivityLine",
     "Actor",
     "ApiPrincipal",
     "ApiRouteSet",

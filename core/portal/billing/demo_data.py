@@ -4,7 +4,9 @@
 Greenfield Bakery gets what the product page shows: two active subscriptions (the "Monthly
 Bread Box" at $39 and the "Office Breakfast Plan"), twelve invoices ``INV-1106`` to ``INV-1117``
 of which the last, $3,420 for holiday catering, is open and due in three weeks and the other
-eleven are paid ($18,640 this year), every payment a sale on her sandbox Visa. The other demo
+eleven are paid ($18,640 this year), every payment a sale on her sandbox Visa. Her *Recent
+activity* reads, newest first, as the product page's: INV-1117 issued two days ago, the Bread Box
+renewed the day before, and a $1,240 invoice paid the day before that. The other demo
 merchants get less, and different: a SaaS plan at Pinnacle, a one-off parts order at Apex, a
 club membership in pounds at Northwind.
 
@@ -93,15 +95,22 @@ DEMO: list[DemoMerchant] = [
         currency="USD",
         first_number=1106,
         subscriptions=[
-            # 5 paid periods each: 5 x $39 + 5 x $2,890 = $14,645
-            DemoSubscription(customer=JANE, product="Monthly Bread Box", unit_amount=3900, months=4, days=12),
-            DemoSubscription(customer=JANE, product="Office Breakfast Plan", unit_amount=289000, months=4, days=20),
+            # Bread Box: 5 paid periods, the last renewed 3 days ago; Breakfast Plan: 4 paid periods
+            DemoSubscription(customer=JANE, product="Monthly Bread Box", unit_amount=3900, months=4, days=3),
+            DemoSubscription(customer=JANE, product="Office Breakfast Plan", unit_amount=289000, months=3, days=20),
         ],
         invoices=[
             DemoInvoice(
-                customer=JANE, description="Summer open-house catering", unit_amount=399500, days_ago=95, paid=True
+                customer=JANE, description="Summer open-house catering", unit_amount=564500, days_ago=95, paid=True
             ),
-            # $14,645 + $3,995 = $18,640 paid; then INV-1117, open:
+            DemoInvoice(
+                customer=JANE,
+                description="Anniversary cake and dessert table",
+                unit_amount=124000,
+                days_ago=4,
+                paid=True,
+            ),
+            # 5 x $39 + 4 x $2,890 + $5,645 + $1,240 = $18,640 paid; then INV-1117, open:
             DemoInvoice(
                 customer=JANE,
                 description="Holiday catering, 120 guests",

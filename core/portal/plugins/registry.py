@@ -14,10 +14,12 @@ from typing import Any, TypeVar
 import msgspec
 import pluggy
 
+from portal.activity.ledger import CORE_ACTIVITY
 from portal.billing.events import BILLING_EVENT_TYPES
 from portal.events.core_types import CORE_EVENT_TYPES
 from portal.payments.builtin import BUILTIN_GATEWAYS
 from portal.plugin import (
+    ActivityDescription,
     ApiRouteSet,
     ApiScope,
     CliCommand,
@@ -105,6 +107,9 @@ class PluginRegistry:
         self.event_types: dict[str, EventType] = self._unique(
             "portal_event_types", "name", (*CORE_EVENT_TYPES, *BILLING_EVENT_TYPES)
         )
+        self.activity: dict[str, tuple[str, ActivityDescription]] = self._activity()
+        """Event type to (describing plugin key, or ``core``; its description) for *Recent activity*."""
+        self._described: dict[frozenset[str], dict[str, ActivityDescription]] = {}
         self.link_purposes: dict[str, LinkPurpose] = {p.name: p for p in CORE_PURPOSES}
         """Purpose name to purpose: core's ``portal`` and every plugin's."""
         for plugin_name, purposes in self._per_plugin("portal_link_purposes"):
@@ -182,6 +187,32 @@ class PluginRegistry:
                 found[key] = item
                 owners[key] = plugin_name
         return found
+
+    def _activity(self) -> dict[str, tuple[str, ActivityDescription]]:
+        """Core's descriptions of its events, then each plugin's; an event type described twice fails."""
+        found: dict[str, tuple[str, ActivityDescription]] = {d.event_type: (CORE, d) for d in CORE_ACTIVITY}
+        for plugin_name, descriptions in self._per_plugin("portal_activity_descriptions"):
+            for description in descriptions:
+                name = description.event_type
+                if name not in self.event_types:
+                    raise PluginLoadError(f"plugin {plugin_name!r}: describes unknown event type {name!r}")
+                if name in found:
+                    owner = found[name][0]
+                    raise PluginLoadError(f"event type {name!r} is described by both {owner!r} and {plugin_name!r}")
+                found[name] = (plugin_name, description)
+        return found
+
+    def activity_descriptions(self, enabled: frozenset[str]) -> dict[str, ActivityDescription]:
+        """Event type to description, core's and those of the plugins that are on (cached per set)."""
+        described = self._described.get(enabled)
+        if described is None:
+            described = {
+                name: description
+                for name, (owner, description) in self.activity.items()
+                if owner == CORE or owner in enabled
+            }
+            self._described[enabled] = described
+        return described
 
     # --- settings -----------------------------------------------------------------------
 

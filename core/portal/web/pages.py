@@ -11,11 +11,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from portal.activity.feed import recent_activity
+from portal.activity.formats import formats_for
 from portal.db.engine import savepoint, tenant_transaction
 from portal.plugin import Widget
 from portal.tenancy.context import PageContext
 from portal.web.render import render_page
-from portal.web.state import optional_customer, platform_of, tenant_of
+from portal.web.state import optional_customer, platform_of, session_of, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
     rendered: list[RenderedWidget] = []
+    session = session_of(request)
+    merchant = tenant.merchant
+    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
+    activity = None
     async with tenant_transaction(tenant.merchant.iso_id):
         for widget in platform.registry.widgets(context, tenant.enabled_plugins):
             try:
@@ -52,8 +58,20 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
             except Exception:
                 log.exception("widget %s failed for merchant %s", widget.key, tenant.merchant.slug)
                 rendered.append(RenderedWidget(widget, {}, failed=True))
+        try:
+            async with savepoint():
+                described = platform.registry.activity_descriptions(tenant.enabled_plugins)
+                activity = await recent_activity(tenant, customer.id, described, fmt)
+        except Exception:
+            log.exception("recent activity failed for merchant %s", merchant.slug)
     return render_page(
-        request, "overview.html", tenant=tenant, title="Overview", active_nav="overview", widgets=rendered
+        request,
+        "overview.html",
+        tenant=tenant,
+        title="Overview",
+        active_nav="overview",
+        widgets=rendered,
+        activity=activity,
     )
 
 

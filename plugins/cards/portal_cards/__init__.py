@@ -13,6 +13,7 @@ from typing import Any
 import pluggy
 
 from portal.sdk import (
+    ActivityDescription,
     EventType,
     LinkFlow,
     LinkPurpose,
@@ -26,6 +27,7 @@ from portal.sdk import (
     tenant_transaction,
 )
 from portal_cards import hookspecs, store
+from portal_cards.activity import DESCRIPTIONS
 from portal_cards.events import EVENT_TYPES
 from portal_cards.routes import CARD_ROUTES
 from portal_cards.settings import CardsSettings
@@ -71,6 +73,12 @@ def portal_piccolo_apps() -> PiccoloApp:
 def portal_event_types() -> list[EventType]:
     """``payment_method.added``, ``.removed`` and ``.default_changed``."""
     return EVENT_TYPES
+
+
+@hookimpl
+def portal_activity_descriptions() -> list[ActivityDescription]:
+    """Cards added, removed and chosen as the default, in words for *Recent activity*."""
+    return DESCRIPTIONS
 
 
 @hookimpl

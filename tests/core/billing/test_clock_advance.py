@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
 
+from portal.activity.feed import ActivityItem, recent_activity
+from portal.activity.formats import formats_for
 from portal.billing import advance, clock, invoices, subscriptions
 from portal.billing.advance import advance_clock, parse_duration
 from portal.billing.demo_data import apply_demo_billing
@@ -70,6 +73,7 @@ class Page:
     bills: list[Any]
     products: list[dict[str, Any]]
     cards: list[dict[str, Any]]
+    feed: list[ActivityItem]
 
 
 async def janes_page(platform: Platform) -> Page:
@@ -91,7 +95,10 @@ async def janes_page(platform: Platform) -> Page:
             "JOIN portal_billing_invoice i ON i.id = a.invoice_id WHERE i.customer_id = $1",
             customer,
         )
-    return Page(today=today, subs=subs, bills=bills, products=products, cards=cards)
+        described = platform.registry.activity_descriptions(tenant.enabled_plugins)
+        fmt = formats_for(tenant.merchant.timezone, None, tenant.merchant.locale)
+        feed = await recent_activity(tenant, customer, described, fmt)
+    return Page(today=today, subs=subs, bills=bills, products=products, cards=cards, feed=feed)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -127,6 +134,27 @@ async def test_jane_at_greenfield_has_what_the_product_page_shows(demo: tuple[Pl
     assert sum(bill.amount_paid for bill in paid if bill.paid_at and bill.paid_at.year == today.year) == 1864000
     assert all(bill.paid_at is not None and bill.paid_at <= today for bill in paid)
     assert page.cards == [{"gateway": "sandbox", "last4": "1111"}], "every payment on her sandbox card"
+
+
+async def test_janes_recent_activity_reads_as_the_product_page(demo: tuple[Platform, Page]) -> None:
+    page = demo[1]
+    tenant = await tenant_of(demo[0], "greenfield")
+    zone = ZoneInfo(tenant.merchant.timezone)
+    due = {bill.number: bill for bill in page.bills}["INV-1117"].due_at
+    assert due is not None
+
+    def day(at: datetime) -> str:
+        local = at.astimezone(zone)
+        return f"{local:%b} {local.day}"
+
+    renewed, paid = page.today - timedelta(days=3), page.today - timedelta(days=4)
+    assert [(item.text, item.amount, item.when) for item in page.feed[:3]] == [
+        ("Invoice INV-1117 issued", "$3,420", f"Due {day(due)}"),
+        ("Subscription Monthly Bread Box renewed", "$39", day(renewed)),
+        ("Invoice INV-1115 paid", "$1,240", day(paid)),
+    ]
+    assert 3 <= len(page.feed) <= 6
+    assert all("Pinnacle" not in item.text and "Outfitters" not in item.text for item in page.feed)
 
 
 async def test_other_demo_merchants_have_smaller_data(demo: tuple[Platform, Page]) -> None:

@@ -13,11 +13,15 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
+from portal.activity.formats import ActivityFormat
 from portal.api.auth import api_merchant
 from portal.api.keys import ApiPrincipal
 from portal.api.params import MerchantParam
 from portal.db.engine import fetch, tenant_transaction
 from portal.plugin import (
+    ActivityDescription,
+    ActivityEvent,
+    ActivityLine,
     ApiRouteSet,
     ApiScope,
     CliCommand,
@@ -152,6 +156,15 @@ def portal_piccolo_apps() -> PiccoloApp:
 @hookimpl
 def portal_event_types() -> list[EventType]:
     return [EventType(name="example.note_written", payload=NoteWritten, description="A note was written.")]
+
+
+def describe_note(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
+    return ActivityLine(text=f"Note {event.data.get('note_id', '')} written")
+
+
+@hookimpl
+def portal_activity_descriptions() -> list[ActivityDescription]:
+    return [ActivityDescription(event_type="example.note_written", describe=describe_note)]
 
 
 class ExampleNoteOut(msgspec.Struct, kw_only=True):
