@@ -153,3 +153,10 @@ def test_jane_sees_her_two_subscriptions_at_greenfield(demo: tuple[int, str]) ->
     assert re.search(r"Office Breakfast Plan Active .*\$2,890\.00 on [A-Z][a-z]{2} \d{1,2}, \d{4}", page), page
     overview = " ".join(re.sub(r"<[^>]+>", " ", _get(port, host, "/", cookie).text).split())
     assert "Subscriptions 2 active" in overview and "Next charge:" in overview
+    feed = overview.split("Recent activity", 1)[1]
+    lines = [
+        r"Invoice INV-1117 issued \$3,420 · Due [A-Z][a-z]{2} \d{1,2}",
+        r"Subscription Monthly Bread Box renewed \$39 · [A-Z][a-z]{2} \d{1,2}",
+        r"Invoice INV-1115 paid \$1,240 · [A-Z][a-z]{2} \d{1,2}",
+    ]
+    assert re.match(" ".join(lines), feed.strip()), feed
