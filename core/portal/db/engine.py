@@ -189,11 +189,22 @@ async def plain_transaction() -> AsyncIterator[PostgresTransaction]:
     stops), the variable would go on naming the dead transaction, and every later transaction of
     the task would be refused as nested: a worker lane, which runs in one task for good, would
     never work again.
+
+    The commit is made here, before piccolo hands the connection back: when only that hand-back
+    fails (the server went away just after the commit; asyncpg then closes the connection), the
+    transaction's work is kept and the caller goes on, with a warning in the log.
     """
     transaction = ENGINE.transaction()
+    committed = False
     try:
         async with transaction:
             yield transaction
+            await transaction.commit()  # type: ignore[no-untyped-call]
+            committed = True
+    except Exception as exc:
+        if not committed:
+            raise
+        log.warning("a connection could not go back to the pool after its commit, it was closed: %r", exc)
     finally:
         if ENGINE.current_transaction.get() is transaction:
             ENGINE.current_transaction.reset(transaction.context)
