@@ -51,6 +51,7 @@ key = "sandbox"
 [isos.merchants.plugins.cards]
 [isos.merchants.plugins.subscriptions]
 [isos.merchants.plugins.invoices]
+settings = {{ allow_billing_details_update = true }}
 [[isos.merchants.customers]]
 email = "{JANE}"
 name = "Jane Cooper"
@@ -200,4 +201,24 @@ async def test_jane_pays_inv_1117_and_downloads_its_pdf(
     await expect(alert).to_be_focused()
     await checked(page, viewport)
     assert (await status_of(tenant, declining)) == {"status": "open", "amount_due": 4800}
+
+    # Billing details: a wrong country is named and focused, then the details are saved.
+    await page.goto(live_portal.url(slug, "/account/billing"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Billing details")
+    await checked(page, viewport)
+    await page.get_by_label("Name or company").fill("Greenfield Catering Co")
+    await page.get_by_label("Address line 1").fill("12 Mill Street")
+    await page.get_by_label("City").fill("Springfield")
+    await page.get_by_label("Postal code").fill("62701")
+    await page.get_by_label("Country code (such as US, GB, DE)").fill("XX")
+    await page.get_by_role("button", name="Save billing details").click()
+    await expect(page.get_by_role("alert")).to_contain_text("is not an ISO 3166-1 alpha-2 country code")
+    await expect(page.get_by_role("alert")).to_be_focused()
+    await checked(page, viewport)
+    await page.get_by_label("Country code (such as US, GB, DE)").fill("US")
+    await page.get_by_role("button", name="Save billing details").click()
+    await expect(page.get_by_role("status").filter(has_text="your billing details were updated")).to_be_visible()
+    await open_invoice(page, declining)
+    await expect(page.get_by_role("region", name="Billed to")).to_contain_text("Greenfield Catering Co")
+    await expect(page.get_by_role("region", name="Billed to")).to_contain_text("62701 Springfield")
     assert not problems, problems

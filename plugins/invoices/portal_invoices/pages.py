@@ -57,6 +57,7 @@ async def list_invoices(
         next_after=invoices[-1].id if more else None,
         paged=cursor is not None,
         can_pay=settings.allow_pay,
+        can_edit_details=settings.allow_billing_details_update,
     )
 
 
@@ -108,6 +109,7 @@ async def detail(request: Request[Any, Any, Any], invoice_id: FromPath[str], don
         notice=notice,
         return_after=session.return_url if notice and session else None,
         can_pay=settings.allow_pay and row.payable,
+        can_edit_details=settings.allow_billing_details_update,
         pdf_href=f"{LIST_PATH}/{invoice.id}.pdf",
     )
 

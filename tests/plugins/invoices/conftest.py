@@ -44,7 +44,11 @@ PAY_KEY = re.compile(r'name="pay_key" value="([^"]+)"')
 
 def tenant_file() -> str:
     merchants = [
-        (MAIN, "Greenfield Test", f'settings = {{ show_void = true, pdf_footer = "{FOOTER}" }}'),
+        (
+            MAIN,
+            "Greenfield Test",
+            f'settings = {{ show_void = true, allow_billing_details_update = true, pdf_footer = "{FOOTER}" }}',
+        ),
         (RESTRICTED, "Locked Down", "settings = { allow_pay = false, allow_pay_with_new_card = false }"),
         (SAVED_ONLY, "Saved Cards Only", "settings = { allow_pay_with_new_card = false }"),
         (OFF, "Plugin Off", None),
