@@ -27,20 +27,26 @@ SCANNED = 30
 
 QUERY = """
 SELECT e.id, e.type, e.data, e.before, e.after, e.occurred_at, e.actor_type,
-       product.name AS product, price.nickname, invoice.total AS invoice_total,
-       invoice.currency AS invoice_currency, invoice.number AS invoice_number
-  FROM (SELECT id, seq, type, data, before, after, occurred_at, actor_type
+       plan.product, plan.nickname, bill.invoice_total, bill.invoice_currency, bill.invoice_number
+  FROM (SELECT id, seq, type, data, before, after, occurred_at, actor_type,
+               data -> 'subscription' ->> 'id' AS subscription_id,
+               CASE WHEN jsonb_typeof(data -> 'invoice') = 'string' THEN data ->> 'invoice' END AS invoice_id
           FROM portal_audit_event
          WHERE merchant_id = $1 AND customer_id = $2 AND type = ANY($3::text[])
          ORDER BY seq DESC
          LIMIT $4) e
-  LEFT JOIN portal_billing_subscription sub
-         ON sub.id = e.data -> 'subscription' ->> 'id' AND sub.merchant_id = $1
-  LEFT JOIN portal_billing_price price ON price.id = sub.price_id
-  LEFT JOIN portal_billing_product product ON product.id = price.product_id
-  LEFT JOIN portal_billing_invoice invoice
-         ON jsonb_typeof(e.data -> 'invoice') = 'string' AND invoice.id = e.data ->> 'invoice'
-        AND invoice.merchant_id = $1
+  LEFT JOIN LATERAL (
+        SELECT product.name AS product, price.nickname
+          FROM portal_billing_subscription sub
+          JOIN portal_billing_price price ON price.id = sub.price_id
+          JOIN portal_billing_product product ON product.id = price.product_id
+         WHERE sub.id = e.subscription_id AND sub.merchant_id = $1
+         LIMIT 1) plan ON true
+  LEFT JOIN LATERAL (
+        SELECT invoice.total AS invoice_total, invoice.currency AS invoice_currency, invoice.number AS invoice_number
+          FROM portal_billing_invoice invoice
+         WHERE invoice.id = e.invoice_id AND invoice.merchant_id = $1
+         LIMIT 1) bill ON true
  ORDER BY e.seq DESC
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get, route
@@ -35,35 +36,69 @@ class RenderedWidget:
         self.failed = failed
 
 
+Loader = Callable[[], Awaitable[Any]]
+
+
+async def _load_each(loaders: list[tuple[str, Loader]], slug: str) -> list[tuple[Any, bool]]:
+    """Each loader in a savepoint of its own: a failing one undoes only its own work and is marked failed."""
+    results: list[tuple[Any, bool]] = []
+    for name, load in loaders:
+        try:
+            async with savepoint():
+                results.append((await load(), False))
+        except Exception:
+            log.exception("%s failed for merchant %s", name, slug)
+            results.append((None, True))
+    return results
+
+
+async def load_page(iso_id: str, loaders: list[tuple[str, Loader]], slug: str) -> list[tuple[Any, bool]]:
+    """Run the loaders in one tenant transaction; each result with whether its loader failed.
+
+    Together first, with no savepoint (two round trips fewer per widget); when one fails, that
+    transaction is rolled back and a second one runs each loader in a savepoint of its own, so
+    only the failing ones are marked failed (a loader may thus run twice: loaders only read).
+    """
+    try:
+        async with tenant_transaction(iso_id):
+            return [(await load(), False) for _, load in loaders]
+    except Exception:
+        log.info("a loader of the page failed for merchant %s; loading each apart", slug)
+    async with tenant_transaction(iso_id):
+        return await _load_each(loaders, slug)
+
+
 @get("/", name="overview", include_in_schema=False)
 async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
-    """The Overview page, assembled from the enabled plugins' widgets."""
+    """The Overview page: the enabled plugins' widgets and the customer's *Recent activity*."""
     tenant = tenant_of(request)
     customer = optional_customer(request)
     if customer is None:
         return Redirect("/login", status_code=303)
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
-    rendered: list[RenderedWidget] = []
     session = session_of(request)
     merchant = tenant.merchant
     fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
-    activity = None
-    async with tenant_transaction(tenant.merchant.iso_id):
-        for widget in platform.registry.widgets(context, tenant.enabled_plugins):
-            try:
-                async with savepoint():  # one per widget: a failing widget undoes only its own work
-                    data = await widget.load(context) if widget.load else {}
-                rendered.append(RenderedWidget(widget, data))
-            except Exception:
-                log.exception("widget %s failed for merchant %s", widget.key, tenant.merchant.slug)
-                rendered.append(RenderedWidget(widget, {}, failed=True))
-        try:
-            async with savepoint():
-                described = platform.registry.activity_descriptions(tenant.enabled_plugins)
-                activity = await recent_activity(tenant, customer.id, described, fmt)
-        except Exception:
-            log.exception("recent activity failed for merchant %s", merchant.slug)
+    widgets = platform.registry.widgets(context, tenant.enabled_plugins)
+    described = platform.registry.activity_descriptions(tenant.enabled_plugins)
+
+    def widget_loader(widget: Widget) -> Loader:
+        async def load() -> Any:
+            return await widget.load(context) if widget.load else {}
+
+        return load
+
+    async def feed() -> Any:
+        return await recent_activity(tenant, customer.id, described, fmt)
+
+    loaders = [(f"widget {widget.key}", widget_loader(widget)) for widget in widgets]
+    loaders.append(("recent activity", feed))
+    results = await load_page(merchant.iso_id, loaders, merchant.slug)
+    rendered = [
+        RenderedWidget(widget, data or {}, failed=failed)
+        for widget, (data, failed) in zip(widgets, results, strict=False)
+    ]
     return render_page(
         request,
         "overview.html",
@@ -71,7 +106,7 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         title="Overview",
         active_nav="overview",
         widgets=rendered,
-        activity=activity,
+        activity=results[-1][0],
     )
 
 
