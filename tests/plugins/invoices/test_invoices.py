@@ -6,10 +6,13 @@ import asyncio
 import io
 import re
 
+import msgspec
 from plugins.invoices.conftest import FOOTER, ShopperFactory
 from pypdf import PdfReader
 
 from portal.db.engine import fetch, tenant_transaction
+from portal_invoices import pdf
+from portal_invoices.views import formats_for
 
 
 def pdf_text(content: bytes) -> str:
@@ -238,3 +241,21 @@ async def test_the_overview_shows_outstanding_paid_this_year_and_the_count(shopp
     assert "$18,640" in paid_ytd
     count = text.split('id="widget-invoices-count-title"')[1].split("</section>")[0]
     assert ">3<" in count
+
+
+async def test_a_theme_overrides_the_pdf_templates(shopper: ShopperFactory) -> None:
+    jane = await shopper()
+    invoice = await jane.invoice(342000)
+    # The test theme "harbor" overrides both templates.
+    merchant = msgspec.structs.replace(jane.tenant.merchant, theme_key="harbor")
+    themed = msgspec.structs.replace(jane.tenant, merchant=merchant)
+    fmt = formats_for(merchant.timezone, None, merchant.locale)
+    context = pdf.context_for(themed, invoice, fmt, {"name": "Jane Cooper", "email": "j@example.com"}, [])
+    platform = jane.world.platform
+    assert "harbor" in platform.themes.themes, sorted(platform.themes.themes)
+    css = platform.themes.render("harbor", "invoices/pdf.css", context)
+    assert ".legal { color: #123456; }" in css and "thead th { background: #2e7d32;" in css
+    harbor = pdf_text(await asyncio.to_thread(pdf.render, jane.world.platform, themed, context))
+    plain = pdf_text(await asyncio.to_thread(pdf.render, jane.world.platform, jane.tenant, context))
+    assert "Printed in the Harbor theme." in harbor and invoice.number in harbor
+    assert "Printed in the Harbor theme." not in plain and invoice.number in plain
