@@ -215,8 +215,10 @@ async def plain_transaction() -> AsyncIterator[PostgresTransaction]:
     try:
         async with transaction:
             yield transaction
-            await transaction.commit()  # type: ignore[no-untyped-call]
-            committed = True
+            # The body may have ended the transaction itself (a dry run rolls back): piccolo's flags.
+            if not transaction._committed and not transaction._rolled_back:
+                await transaction.commit()  # type: ignore[no-untyped-call]
+            committed = transaction._committed
     except Exception as exc:
         if not committed:
             raise
