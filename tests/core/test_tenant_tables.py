@@ -539,7 +539,9 @@ async def check_table(factory: RowFactory, table: Table, rights: dict[str, bool]
     if rights["insert"] and not rights["key_unique"]:  # the same row for A goes in: the policy refused B's
         values, _ = await factory.values(table, iso_a)
         outcome = await as_app(iso_a, factory.insert_sql(table, list(values), False), *values.values())
-        if outcome != "INSERT 0 1":
+        # A table keyed by its parent (one row per customer) has A's row already: the duplicate key
+        # is found after the policy admitted the row, which is what the control shows.
+        if outcome != "INSERT 0 1" and not isinstance(outcome, asyncpg.UniqueViolationError):
             problems.append(f"{name}: ISO A inserting a row of its own (the control): {outcome!r}")
     return problems
 

@@ -27,6 +27,10 @@ ENGINE = PostgresEngine(config={}, extensions=(), log_queries=False)
 _CURRENT_ISO: ContextVar[str | None] = ContextVar("portal_current_iso", default=None)
 Callback = Callable[[], Awaitable[None]]
 _AFTER_COMMIT: ContextVar[list[Callback] | None] = ContextVar("portal_after_commit", default=None)
+_BEGIN_ISO: ContextVar[str | None] = ContextVar("portal_begin_iso", default=None)
+"""The ISO the ``BEGIN`` of the tenant transaction being opened scopes in the same round trip."""
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+"""Ids safe to write as an SQL literal (public ids are letters, digits and ``_``)."""
 _BEFORE_COMMIT: ContextVar[tuple[list[Callback], list[Callback]] | None] = ContextVar(
     "portal_before_commit", default=None
 )
@@ -48,9 +52,26 @@ class PortalConnection(asyncpg.Connection):  # type: ignore[misc]
     open and drops listeners on release. ``tests/core/test_pool_release.py`` checks the invariants.
     """
 
+    began_with_iso: str | None = None
+    """The ISO the last ``BEGIN`` of this connection set (``None``: it set none); every ``BEGIN`` sets it."""
+
     def get_reset_query(self) -> str:
         """Nothing to run on release (see the class)."""
         return ""
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 - asyncpg's
+        """Run ``query``; a tenant transaction's ``BEGIN`` also sets its ISO, in the same round trip.
+
+        The tenant scope is an id of the form :data:`_PLAIN_ID`, written as a literal, so the two
+        statements go as one simple query (``BEGIN; SELECT set_config(...)``).
+        """
+        if query == "BEGIN;" and not args:
+            iso_id = _BEGIN_ISO.get()
+            self.began_with_iso = iso_id
+            if iso_id is not None:
+                query = f"BEGIN; SELECT set_config('portal.iso_id', '{iso_id}', true);"
+        result: str = await super().execute(query, *args, timeout=timeout)
+        return result
 
 
 class BoundedPool(asyncpg.pool.Pool):  # type: ignore[misc]
@@ -164,9 +185,15 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
     finishing_last: list[Callback] = []
     finishing_token = _BEFORE_COMMIT.set((finishing, finishing_last))
     state_token = _TRANSACTION_STATE.set({})
+    begin_token = _BEGIN_ISO.set(iso_id if _PLAIN_ID.fullmatch(iso_id) else None)
+    begun = False
     try:
         async with plain_transaction() as transaction:
-            await transaction.connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
+            _BEGIN_ISO.reset(begin_token)
+            begun = True
+            connection = transaction.connection
+            if getattr(connection, "began_with_iso", None) != iso_id:  # a PortalConnection's BEGIN set it
+                await connection.execute("SELECT set_config('portal.iso_id', $1, true)", iso_id)
             token = _CURRENT_ISO.set(iso_id)
             try:
                 yield transaction
@@ -177,6 +204,8 @@ async def tenant_transaction(iso_id: str) -> AsyncIterator[PostgresTransaction]:
             finally:
                 _CURRENT_ISO.reset(token)
     finally:
+        if not begun:
+            _BEGIN_ISO.reset(begin_token)
         _TRANSACTION_STATE.reset(state_token)
         _BEFORE_COMMIT.reset(finishing_token)
         _AFTER_COMMIT.reset(callbacks_token)
