@@ -11,6 +11,7 @@ wakes the worker once it hears again, for whatever it missed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, Callable
 
 import asyncpg
@@ -20,6 +21,10 @@ from portal.db.listener import ReconnectingListener
 
 NOTIFY_LIMIT = 7900
 """PostgreSQL refuses NOTIFY payloads of 8000 bytes and more."""
+
+log = logging.getLogger(__name__)
+CLOSE_TIMEOUT = 10.0
+"""Seconds the broker's pool may take to close before its connections are terminated."""
 
 
 class PostgresWakeBroker(AsyncBroker):
@@ -69,8 +74,12 @@ class PostgresWakeBroker(AsyncBroker):
             await self._listener.close()
             self._listener = None
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:  # a connection never handed back must not hold the process's stop forever
+                await asyncio.wait_for(pool.close(), timeout=CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning("broker: connections still busy after %ss; closing them", CLOSE_TIMEOUT)
+                pool.terminate()
 
     async def kick(self, message: BrokerMessage) -> None:
         """Send ``message`` to every listening worker (``ValueError`` when it is too long to notify)."""
