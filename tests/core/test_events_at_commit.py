@@ -42,7 +42,7 @@ async def add_endpoint(tenant: Tenant, event_types: str) -> str:
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch(
             "INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, event_types, secret) "
-            "VALUES ($1, $2, $3, 'https://hooks.example.invalid/', $4::jsonb, 'whsec_dGVzdA==')",
+            "VALUES ($1, $2, $3, 'https://127.0.0.1/at-commit-hook', $4::jsonb, 'whsec_dGVzdA==')",
             endpoint, tenant.merchant.iso_id, tenant.merchant.id, event_types,
         )  # fmt: skip
     return endpoint
