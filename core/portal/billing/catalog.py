@@ -53,21 +53,7 @@ async def get_product(tenant: Tenant, product_id: str, *, lock: bool = False) ->
 
     ``lock`` reads it again ``FOR UPDATE``.
     """
-    require_transaction(tenant)
-    seen = _seen(Product)
-    key = (tenant.merchant.id, product_id)
-    if not lock and key in seen:
-        return seen[key]
-    rows = await fetch(
-        f"SELECT {PRODUCT_COLUMNS} FROM portal_billing_product WHERE merchant_id = $1 AND id = $2"
-        + (" FOR UPDATE" if lock else ""),
-        tenant.merchant.id,
-        product_id,
-    )
-    if not rows:
-        raise NotFoundError("product", product_id)
-    seen[key] = _product(rows[0])
-    return seen[key]
+    return await _read_once(Product, "portal_billing_product", PRODUCT_COLUMNS, tenant, product_id, lock=lock)
 
 
 async def list_products(
@@ -130,18 +116,25 @@ async def create_price(
 
 async def get_price(tenant: Tenant, price_id: str) -> Price:
     """One of the merchant's prices (:class:`NotFoundError` for any other id); read once per transaction."""
+    return await _read_once(Price, "portal_billing_price", PRICE_COLUMNS, tenant, price_id)
+
+
+async def _read_once(
+    kind: type[Known], table: str, columns: str, tenant: Tenant, object_id: str, *, lock: bool = False
+) -> Known:
+    """The merchant's price or product ``object_id``, read from ``table`` once per transaction (again to lock it)."""
     require_transaction(tenant)
-    seen = _seen(Price)
-    key = (tenant.merchant.id, price_id)
-    if key not in seen:
+    seen = _seen(kind)
+    key = (tenant.merchant.id, object_id)
+    if lock or key not in seen:
         rows = await fetch(
-            f"SELECT {PRICE_COLUMNS} FROM portal_billing_price WHERE merchant_id = $1 AND id = $2",
+            f"SELECT {columns} FROM {table} WHERE merchant_id = $1 AND id = $2" + (" FOR UPDATE" if lock else ""),
             tenant.merchant.id,
-            price_id,
+            object_id,
         )
         if not rows:
-            raise NotFoundError("price", price_id)
-        seen[key] = _price(rows[0])
+            raise NotFoundError(kind.__name__.lower(), object_id)
+        seen[key] = msgspec.convert(rows[0], kind)
     return seen[key]
 
 

@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from portal.db.engine import fetch, json_value, transaction_lock
+from portal.db.engine import fetch, json_value
 from portal.ids import new_id
 from portal.payments.gateway import Card, GatewayResponse, Money
 from portal.payments.sandbox.cards import Behaviour, CardDetails
@@ -208,11 +208,6 @@ def _response(row: dict[str, Any]) -> GatewayResponse:
     )
 
 
-async def lock_order(merchant_id: str, order_id: str) -> None:
-    """Serialise sales of one order id until the transaction ends."""
-    await transaction_lock("sandbox-sale", merchant_id, order_id)
-
-
 async def approved_sale(merchant_id: str, order_id: str) -> GatewayResponse | None:
     """The approved sale of this order id, if there is one."""
     rows = await fetch(
@@ -224,7 +219,7 @@ async def approved_sale(merchant_id: str, order_id: str) -> GatewayResponse | No
 
 
 async def lock_orders(merchant_id: str, order_ids: list[str]) -> None:
-    """:func:`lock_order` for many order ids in one statement (taken in sorted order, as every caller does)."""
+    """Serialise sales of these order ids until the transaction ends (locks taken in sorted order)."""
     keys = sorted({f"sandbox-sale:{merchant_id}:{order_id}" for order_id in order_ids})
     await fetch(
         "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest($1::text[]) k ORDER BY k) s",
@@ -259,7 +254,11 @@ async def approved_sales_and_cards(
 async def record_sales(
     iso_id: str, merchant_id: str, sales: list[tuple[str, str, Money, GatewayResponse]]
 ) -> list[GatewayResponse | None]:
-    """:func:`record_sale` for many (vault id, billing id, amount, result) in one statement, in order."""
+    """Record sales ((vault id, billing id, amount, result) each) in one statement.
+
+    Per sale, in order: the recorded sale, or ``None`` when its order already has an approved sale
+    (which stands instead).
+    """
     for *_, result in sales:
         assert result.transaction_id is not None and result.order_id is not None
     rows = await fetch(
@@ -284,33 +283,3 @@ async def record_sales(
     )  # fmt: skip
     recorded = {row["id"]: _response(row) for row in rows}
     return [recorded.get(str(result.transaction_id)) for *_, result in sales]
-
-
-async def record_sale(
-    iso_id: str, merchant_id: str, vault_id: str, billing_id: str, amount: Money, result: GatewayResponse
-) -> GatewayResponse | None:
-    """Record a sale; None when the order already has an approved sale (which stands instead)."""
-    assert result.transaction_id is not None and result.order_id is not None
-    rows = await fetch(
-        """
-        INSERT INTO portal_sandbox_transaction
-            (id, iso_id, merchant_id, order_id, vault_id, billing_id, amount_minor, currency,
-             outcome, response_code, response_text, authorization_code)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (merchant_id, order_id) WHERE outcome = 'approved' DO NOTHING
-        RETURNING *
-        """,
-        result.transaction_id,
-        iso_id,
-        merchant_id,
-        result.order_id,
-        vault_id,
-        billing_id,
-        amount.minor_units,
-        amount.currency,
-        result.outcome,
-        result.response_code,
-        result.response_text,
-        result.authorization_code,
-    )
-    return _response(rows[0]) if rows else None
