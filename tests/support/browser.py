@@ -350,6 +350,9 @@ async def axe_check(
     ``disable`` turns rules off by id; ``context`` is axe's include/exclude context (default: the
     whole document). Returns axe's results.
     """
+    # A page whose heading is already there may still be loading its stylesheet: checked unstyled,
+    # every link is a 17 px line and axe reports touch targets the styled page does not have.
+    await page.wait_for_load_state("load")
     script = AXE_SCRIPT_PATH.read_text(encoding="utf-8")
     top = urlsplit(page.url)
     origin = (top.scheme, top.netloc)
