@@ -7,6 +7,7 @@ in ``docs/plugin_hooks.md``.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -32,6 +33,7 @@ from portal.plugin import (
 
 if TYPE_CHECKING:
     from portal.tenancy.context import PageContext
+    from portal.tenancy.models import Tenant
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -135,3 +137,18 @@ def portal_overview_widgets(context: PageContext) -> list[Widget] | None:
 @hookspec
 def portal_template_vars(context: PageContext, template: str) -> dict[str, Any] | None:
     """Extra variables for a page about to render ``template``."""
+
+
+@hookspec
+def portal_before_page(context: PageContext) -> Awaitable[None] | None:
+    """Async work before a signed-in customer's request is handled (warm what template vars read)."""
+
+
+@hookspec
+def portal_account_summary(tenant: Tenant, customer_id: str) -> Awaitable[str | None] | None:
+    """A few words on a customer's account at ``tenant`` ("2 subs", "1 invoice due"), or ``None``."""
+
+
+@hookspec
+def portal_other_merchants_counts(tenant: Tenant, emails: list[str]) -> Awaitable[dict[str, int]] | None:
+    """For normalised emails of ``tenant``'s customers: how many other merchants they can switch to."""

@@ -15,8 +15,12 @@ import msgspec
 import pluggy
 
 if TYPE_CHECKING:
+    from litestar import Request
+
+    from portal.access.tokens import Claims
     from portal.activity.formats import ActivityFormat
     from portal.tenancy.context import PageContext
+    from portal.tenancy.models import Tenant
 
 PROJECT_NAME = "portal"
 
@@ -193,6 +197,11 @@ class LinkPurpose(msgspec.Struct, frozen=True, kw_only=True):
     single_use: bool = True
     default_flow: str | None = None
     title: str = ""
+    on_landing: Callable[[Request[Any, Any, Any], Tenant, Claims], Awaitable[None]] | None = None
+    """Runs when a link of this purpose opens a session, inside that transaction (after the
+    session and its ``portal_session.started`` record); raising ``LinkRefusedError`` refuses the
+    link and rolls the session back. A purpose a plugin declares is only honoured on merchants
+    where that plugin is on."""
 
 
 class ApiScope(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from portal.access.actors import customer_actor
 from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue_link
+from portal.access.tokens import Claims
 from portal.activity.formats import ActivityFormat
 from portal.api.auth import api_merchant
 from portal.api.keys import ApiPrincipal
@@ -91,15 +92,18 @@ from portal.plugin import (
 from portal.tasks.durable import PermanentTaskError, TaskRun, durable_batch_task, durable_task, queue_task
 from portal.tasks.system import iso_ids
 from portal.tenancy.context import PageContext
-from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant
+from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant, normalize_email
 from portal.tenancy.tables import Customer, Iso, Merchant
 from portal.web.headers import allow_origins
 from portal.web.render import render_page
+from portal.web.sessions import COOKIE_NAME as SESSION_COOKIE
+from portal.web.sessions import end_session
 from portal.web.state import customer_of, optional_customer, platform_of, session_of, tenant_of
 
 __all__ = [
     "ENGINE",
     "PROJECT_NAME",
+    "SESSION_COOKIE",
     "SYSTEM",
     "ActivityDescription",
     "ActivityEvent",
@@ -114,6 +118,7 @@ __all__ = [
     "BillingError",
     "Brand",
     "Card",
+    "Claims",
     "CliCommand",
     "Customer",
     "CustomerView",
@@ -178,6 +183,7 @@ __all__ = [
     "durable_batch_task",
     "durable_task",
     "emit",
+    "end_session",
     "expires_on",
     "fetch",
     "format_money",
@@ -193,6 +199,7 @@ __all__ = [
     "load_settings",
     "merchant_now",
     "new_id",
+    "normalize_email",
     "optional_customer",
     "payment_methods",
     "platform_of",

@@ -61,6 +61,9 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
         async with tenant_transaction(tenant.merchant.iso_id):
             redeemed = await redeem(tenant, token)
             claims = redeemed.claims
+            owner = platform.registry.purpose_owners.get(claims.purpose)
+            if owner is not None and owner not in tenant.enabled_plugins:
+                raise LinkRefusedError("invalid")  # the plugin giving the purpose meaning is off here
             if old:
                 await end_session(tenant, old)
             session = await start_session(
@@ -82,6 +85,9 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
                 enabled_plugins=tenant.enabled_plugins,
                 registry=platform.registry,
             )
+            on_landing = platform.registry.link_purposes[claims.purpose].on_landing
+            if on_landing is not None:
+                await on_landing(request, tenant, claims)
     except LinkRefusedError as refusal:
         log.info("link refused on %s: %s", tenant.merchant.slug, refusal.reason)
         LINKS_REFUSED.labels(reason=refusal.reason).inc()

@@ -73,8 +73,8 @@ async def _emit_customer(
     )
 
 
-def to_customer(row: dict[str, Any]) -> Customer:
-    """A table row as the API shows it."""
+def to_customer(row: dict[str, Any], other_merchants: dict[str, int] | None = None) -> Customer:
+    """A table row as the API shows it, with its other-merchant count when a plugin gives one."""
     return Customer(
         id=row["id"],
         merchant=row["merchant_id"],
@@ -82,7 +82,16 @@ def to_customer(row: dict[str, Any]) -> Customer:
         name=row["name"],
         external_ref=row["external_ref"],
         created=row["created_at"],
+        other_merchants_count=None if other_merchants is None else other_merchants.get(normalize_email(row["email"])),
     )
+
+
+async def to_customers(request: Request[Any, Any, Any], tenant: Tenant, rows: list[dict[str, Any]]) -> list[Customer]:
+    """Rows of ``tenant``'s customers as the API shows them, counts from ``portal_other_merchants_counts``."""
+    emails = sorted({normalize_email(row["email"]) for row in rows})
+    async with tenant_transaction(tenant.merchant.iso_id):
+        counts = await platform_of(request).registry.other_merchants_counts(tenant, emails) if emails else None
+    return [to_customer(row, counts) for row in rows]
 
 
 class CustomerController(Controller):
@@ -118,7 +127,7 @@ class CustomerController(Controller):
                 await _emit_customer(platform_of(request).registry, tenant, "customer.created", rows[0], actor)
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(status_code=409, detail=CONFLICT) from exc
-        return to_customer(rows[0])
+        return (await to_customers(request, tenant, rows))[0]
 
     @patch("/{customer_id:str}", summary="Update a customer", responses={409: problem(409, CONFLICT)})
     async def update(
@@ -153,7 +162,7 @@ class CustomerController(Controller):
                 row = current[0]
                 changed = {name: value for name, value in changes.items() if row[name] != value}
                 if not changed:
-                    return to_customer(row)
+                    return (await to_customers(request, tenant, [row]))[0]
                 email = changed.get("email", row["email"])
                 rows = await fetch(
                     f"""
@@ -180,7 +189,7 @@ class CustomerController(Controller):
                 )
         except asyncpg.UniqueViolationError as exc:
             raise HTTPException(status_code=409, detail=CONFLICT) from exc
-        return to_customer(rows[0])
+        return (await to_customers(request, tenant, rows))[0]
 
     @get("/", summary="Find customers by email or external reference")
     async def lookup(
@@ -203,7 +212,7 @@ class CustomerController(Controller):
                 tenant.merchant.id,
                 value,
             )
-        return CustomerList(data=[to_customer(row) for row in rows])
+        return CustomerList(data=await to_customers(request, tenant, rows))
 
     @get("/{customer_id:str}", summary="Retrieve a customer")
     async def retrieve(
@@ -212,7 +221,11 @@ class CustomerController(Controller):
         """One customer; 404 for another tenant's id."""
         require(principal, "customers:read")
         row = await find_customer(request, principal, customer_id)
-        return to_customer(row)
+        try:
+            tenant = await merchant_tenant(request, principal, row["merchant_id"])
+        except NotFoundException:  # a suspended merchant's customer: still readable, without a count
+            return to_customer(row)
+        return (await to_customers(request, tenant, [row]))[0]
 
 
 async def find_customer(request: Request[Any, Any, Any], principal: ApiPrincipal, customer_id: str) -> dict[str, Any]:

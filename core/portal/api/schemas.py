@@ -35,6 +35,17 @@ class Customer(msgspec.Struct, kw_only=True):
     name: str
     external_ref: str | None
     created: datetime
+    other_merchants_count: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=0,
+                description="Other merchants of the ISO this customer can switch to (same normalised email, "
+                "merchant switch on at both); null where the merchant switch is off for this merchant.",
+            ),
+        ]
+        | None
+    ) = None
     object: Literal["customer"] = "customer"
 
 

@@ -7,7 +7,7 @@ the plugins'; the plugin manager only loads plugins.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -112,6 +112,8 @@ class PluginRegistry:
         self._described: dict[frozenset[str], dict[str, ActivityDescription]] = {}
         self.link_purposes: dict[str, LinkPurpose] = {p.name: p for p in CORE_PURPOSES}
         """Purpose name to purpose: core's ``portal`` and every plugin's."""
+        self.purpose_owners: dict[str, str] = {}
+        """Purpose name to the key of the plugin declaring it (core's purposes are not listed)."""
         for plugin_name, purposes in self._per_plugin("portal_link_purposes"):
             for purpose in purposes:
                 problem = _purpose_problem(purpose)
@@ -119,6 +121,7 @@ class PluginRegistry:
                     reason = problem or "is declared twice"
                     raise PluginLoadError(f"plugin {plugin_name!r}: link purpose {purpose.name!r} {reason}")
                 self.link_purposes[purpose.name] = purpose
+                self.purpose_owners[purpose.name] = plugin_name
         self.api_routes: dict[str, ApiRouteSet] = dict(self._per_plugin("portal_api_routes"))
         self.api_scopes: dict[str, ApiScope] = {scope.name: scope for scope in CORE_SCOPES}
         """Every scope an API key can carry: core's and those plugins declare with their API routes."""
@@ -264,3 +267,25 @@ class PluginRegistry:
             for key, value in (extra or {}).items():
                 merged.setdefault(key, value)
         return merged
+
+    async def before_page(self, context: Any, enabled: frozenset[str]) -> None:
+        """Await each enabled plugin's ``portal_before_page`` in turn."""
+        for pending in self.hook_for("portal_before_page", enabled)(context=context):
+            if pending is not None:
+                await pending
+
+    async def account_summary(self, tenant: Any, customer_id: str) -> list[str]:
+        """The words plugins on at ``tenant`` give for a customer's account there, in plugin order."""
+        calls = self.hook_for("portal_account_summary", tenant.enabled_plugins)(tenant=tenant, customer_id=customer_id)
+        parts = [await pending for pending in reversed(calls) if pending is not None]
+        return [part for part in parts if part]
+
+    async def other_merchants_counts(self, tenant: Any, emails: list[str]) -> dict[str, int] | None:
+        """Normalised email to its other-merchant count, or ``None`` when no plugin on at ``tenant`` says."""
+        calls: list[Awaitable[dict[str, int]] | None] = self.hook_for(
+            "portal_other_merchants_counts", tenant.enabled_plugins
+        )(tenant=tenant, emails=emails)
+        found = [await pending for pending in calls if pending is not None]  # one connection: one at a time
+        if not found:
+            return None
+        return {email: sum(result.get(email, 0) for result in found) for email in emails}

@@ -27,6 +27,7 @@ from portal.web.headers import ALLOW_KEY, add_security_headers, allowed_methods,
 from portal.web.input_policy import InputPolicyMiddleware
 from portal.web.middleware import TenantMiddleware
 from portal.web.observability import REQUEST_METRICS, metrics
+from portal.web.page_prep import BeforePageMiddleware
 from portal.web.pages import CORE_ROUTES
 from portal.web.request_ids import install_request_ids
 from portal.web.state import TENANT_KEY
@@ -118,7 +119,7 @@ def create_app(
             metrics,
             *CORE_ROUTES,
         ],
-        middleware=[REQUEST_METRICS.middleware, TenantMiddleware(), InputPolicyMiddleware()],
+        middleware=[REQUEST_METRICS.middleware, TenantMiddleware(), InputPolicyMiddleware(), BeforePageMiddleware()],
         plugins=tracing_plugins(platform.settings, span_exporter),
         guards=[csrf_guard],
         openapi_config=OPENAPI_CONFIG,

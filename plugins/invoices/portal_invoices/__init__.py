@@ -18,6 +18,7 @@ from portal.sdk import (
     PiccoloApp,
     PluginInfo,
     RouteSet,
+    Tenant,
     Widget,
     hookimpl,
     session_of,
@@ -113,3 +114,11 @@ def portal_overview_widgets(context: PageContext) -> list[Widget]:
         Widget(key="invoices-paid", title="Paid YTD", template="invoices/widget_paid.html", load=_figures, order=11),
         Widget(key="invoices-count", title="Invoices", template="invoices/widget_count.html", load=_figures, order=12),
     ]  # fmt: skip
+
+
+@hookimpl
+async def portal_account_summary(tenant: Tenant, customer_id: str) -> str | None:
+    """``1 invoice due`` on the merchant switch page (nothing when none is open)."""
+    async with tenant_transaction(tenant.merchant.iso_id):
+        due = await store.open_count(tenant.merchant.id, customer_id)
+    return f"{due} invoice{'' if due == 1 else 's'} due" if due else None

@@ -189,3 +189,14 @@ async def payment(merchant_id: str, customer_id: str, payment_id: str) -> Paymen
     """One answered payment attempt of the customer."""
     rows = await fetch(PAYMENT_SQL + " AND a.id = $3", merchant_id, customer_id, payment_id)
     return msgspec.convert(rows[0], Payment) if rows else None
+
+
+async def open_count(merchant_id: str, customer_id: str) -> int:
+    """How many of the customer's invoices are open (issued, not yet paid)."""
+    rows = await fetch(
+        "SELECT count(*) AS n FROM portal_billing_invoice WHERE merchant_id = $1 AND customer_id = $2 "
+        "AND status = 'open' AND number IS NOT NULL",
+        merchant_id,
+        customer_id,
+    )
+    return int(rows[0]["n"])

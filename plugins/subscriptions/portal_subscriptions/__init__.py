@@ -18,6 +18,7 @@ from portal.sdk import (
     PageContext,
     PluginInfo,
     RouteSet,
+    Tenant,
     Widget,
     hookimpl,
     session_of,
@@ -106,3 +107,11 @@ def portal_cards_card_required(merchant: MerchantView, customer_id: str) -> Awai
 async def _card_required(merchant: MerchantView, customer_id: str) -> str | None:
     async with tenant_transaction(merchant.iso_id):  # joins the caller's, or opens one where it has none
         return await store.card_required_reason(merchant, customer_id)
+
+
+@hookimpl
+async def portal_account_summary(tenant: Tenant, customer_id: str) -> str | None:
+    """``2 subs`` on the merchant switch page (nothing without a subscription that has not ended)."""
+    async with tenant_transaction(tenant.merchant.iso_id):
+        live = await store.live_count(tenant.merchant, customer_id)
+    return f"{live} sub{'' if live == 1 else 's'}" if live else None

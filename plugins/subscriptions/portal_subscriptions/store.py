@@ -121,3 +121,14 @@ async def card_required_reason(merchant: MerchantView, customer_id: str) -> str 
         customer_id,
     )
     return f"Your {rows[0]['name']} subscription" if rows else None
+
+
+async def live_count(merchant: MerchantView, customer_id: str) -> int:
+    """How many of the customer's subscriptions have not ended."""
+    rows = await fetch(
+        "SELECT count(*) AS n FROM portal_billing_subscription WHERE merchant_id = $1 AND customer_id = $2 "
+        "AND status <> 'canceled'",
+        merchant.id,
+        customer_id,
+    )
+    return int(rows[0]["n"])
