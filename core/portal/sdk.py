@@ -9,7 +9,7 @@ of a core module. ``docs/writing_plugins.md`` explains each group below.
 from __future__ import annotations
 
 from portal.access.actors import customer_actor
-from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue_link
+from portal.access.links import IssuedLink, LinkRefusedError, fulfil_link, issue_link, public_origin
 from portal.access.tokens import Claims
 from portal.activity.formats import ActivityFormat
 from portal.api.auth import api_merchant
@@ -94,7 +94,7 @@ from portal.tasks.system import iso_ids
 from portal.tenancy.context import PageContext
 from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant, normalize_email
 from portal.tenancy.tables import Customer, Iso, Merchant
-from portal.web.headers import allow_origins
+from portal.web.headers import allow_form_targets, allow_origins
 from portal.web.render import render_page
 from portal.web.sessions import COOKIE_NAME as SESSION_COOKIE
 from portal.web.sessions import end_session
@@ -169,6 +169,7 @@ __all__ = [
     "Widget",
     "add_periods",
     "after_commit",
+    "allow_form_targets",
     "allow_origins",
     "api_merchant",
     "billing_catalog",
@@ -204,6 +205,7 @@ __all__ = [
     "payment_methods",
     "platform_of",
     "preview_change",
+    "public_origin",
     "queue_task",
     "record_events_at_commit",
     "removed_method",

@@ -14,6 +14,7 @@ from portal.tenancy.models import Tenant
 from portal.web.state import NONCE_KEY, REQUEST_ID_KEY, SESSION_KEY, TENANT_KEY
 
 EXTRA_ORIGINS_KEY = "portal_csp_origins"
+FORM_TARGETS_KEY = "portal_csp_form_targets"
 PERMISSIONS_POLICY = ", ".join(
     f"{feature}=()"
     for feature in (
@@ -39,18 +40,32 @@ def allow_origins(connection: ASGIConnection[Any, Any, Any, Any], origins: tuple
         connection.scope[EXTRA_ORIGINS_KEY] = tuple(dict.fromkeys((*current, *origins)))  # type: ignore[literal-required]
 
 
+def allow_form_targets(connection: ASGIConnection[Any, Any, Any, Any], origins: tuple[str, ...]) -> None:
+    """Let this one response's forms lead to ``origins`` (a form whose answer redirects there).
+
+    For the merchant switch page, whose forms end on a sibling merchant's host; every other page
+    keeps ``form-action 'self'``.
+    """
+    if origins:
+        current: tuple[str, ...] = connection.scope.get(FORM_TARGETS_KEY, ())  # type: ignore[assignment]
+        connection.scope[FORM_TARGETS_KEY] = tuple(dict.fromkeys((*current, *origins)))  # type: ignore[literal-required]
+
+
 def content_security_policy(
     nonce: str,
     frame_ancestors: tuple[str, ...] = (),
     extra_origins: tuple[str, ...] = (),
     *,
     style_src: str | None = None,
+    form_targets: tuple[str, ...] = (),
 ) -> str:
     """A strict, nonce-based policy: no inline code without the nonce; framing only if allowed.
 
-    ``style_src`` replaces the nonce-based style sources (the mail preview needs inline styles).
+    ``style_src`` replaces the nonce-based style sources (the mail preview needs inline styles);
+    ``form_targets`` are origins besides ``'self'`` that forms may lead to.
     """
     extra = "".join(f" {origin}" for origin in extra_origins)
+    targets = "".join(f" {origin}" for origin in form_targets)
     styles = style_src or f"'self' 'nonce-{nonce}'"
     return "; ".join(
         [
@@ -61,7 +76,7 @@ def content_security_policy(
             "font-src 'self'",
             f"connect-src 'self'{extra}",
             f"frame-src 'self'{extra}",
-            "form-action 'self'",
+            f"form-action 'self'{targets}",
             "base-uri 'none'",
             "object-src 'none'",
             "frame-ancestors " + (" ".join(frame_ancestors) if frame_ancestors else "'none'"),
@@ -85,7 +100,8 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     nonce = scope.get(NONCE_KEY)
     if nonce and "content-security-policy" not in headers:
         extra: tuple[str, ...] = scope.get(EXTRA_ORIGINS_KEY, ())  # type: ignore[assignment]
-        headers["content-security-policy"] = content_security_policy(str(nonce), ancestors, extra)
+        targets: tuple[str, ...] = scope.get(FORM_TARGETS_KEY, ())  # type: ignore[assignment]
+        headers["content-security-policy"] = content_security_policy(str(nonce), ancestors, extra, form_targets=targets)
     if not ancestors:
         headers.setdefault("x-frame-options", "DENY")
     if scope.get("scheme") == "https":

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, get, put
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from portal.sdk import ApiPrincipal, ApiScope, api_merchant, fetch, normalize_email, tenant_transaction
 from portal_merchant_switch import policy
@@ -24,7 +24,7 @@ READ = ApiScope(name="merchant_switch:read", description="ISO keys: list a custo
 WRITE = ApiScope(
     name="merchant_switch:write", description="ISO keys: set whether merchants see other merchants' names."
 )
-EmailQuery = Annotated[str, Parameter(query="email", min_length=3, max_length=254, description="The customer's email")]
+EmailQuery = Annotated[str, QueryParameter(min_length=3, max_length=254, description="The customer's email")]
 
 
 class OtherMerchants(msgspec.Struct, kw_only=True):

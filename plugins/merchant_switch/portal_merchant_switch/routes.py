@@ -13,6 +13,7 @@ from litestar.response import Redirect
 from portal.sdk import (
     SESSION_COOKIE,
     MerchantView,
+    allow_form_targets,
     customer_actor,
     customer_of,
     emit,
@@ -20,6 +21,7 @@ from portal.sdk import (
     issue_link,
     normalize_email,
     platform_of,
+    public_origin,
     render_page,
     tenant_of,
     tenant_transaction,
@@ -55,6 +57,7 @@ async def switch_page(request: Request[Any, Any, Any]) -> Response[str]:
                 continue
             parts = await platform.registry.account_summary(target, sibling.customer_id)
             shown.append(Account(merchant=target.merchant, summary=" · ".join(["Active", *parts])))
+    allow_form_targets(request, tuple(public_origin(platform.settings, a.merchant) for a in shown))
     return render_page(
         request,
         "merchant_switch/switch.html",
