@@ -19,20 +19,16 @@ import argparse
 import asyncio
 import logging
 import secrets
-import sys
 import tempfile
 from pathlib import Path
 
 import httpx
+from cards_pages import StatementLog, kind, log_statements
+from harness import BASE_DOMAIN, bench_platform, say
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from cards_pages import StatementLog, kind, log_statements  # noqa: E402
-from harness import BASE_DOMAIN, bench_platform, say  # noqa: E402
-
-from portal.testing import apply_tenants, sign_in  # noqa: E402
-from portal.web.app import create_app  # noqa: E402
-from portal_merchant_switch import header  # noqa: E402
+from portal.testing import apply_tenants, sign_in
+from portal.web.app import create_app
+from portal_merchant_switch import header
 
 MERCHANTS = 21
 SPREADS = (1, 2, 6, 21)
@@ -40,10 +36,12 @@ SPREADS = (1, 2, 6, 21)
 
 
 def email_for(spread: int) -> str:
+    """The email of the customer with records at ``spread`` switch-on merchants."""
     return f"jane-{spread}@example.com"
 
 
 def tenant_file() -> str:
+    """The ISO: merchants ``sw0`` to ``sw20`` with the switch on, ``sw21`` without."""
     text = '[[isos]]\nslug = "switch-iso"\nname = "Switch ISO"\n\n'
     for index in range(MERCHANTS + 1):
         on = index < MERCHANTS
@@ -58,6 +56,7 @@ def tenant_file() -> str:
 
 
 async def statements(log: StatementLog, client: httpx.AsyncClient, path: str) -> list[str]:
+    """The statements one ``GET path`` ran."""
     key = secrets.token_hex(6)
     page = await client.get(path, headers={"x-bench-id": key})
     assert page.status_code == 200, page.text
@@ -65,6 +64,7 @@ async def statements(log: StatementLog, client: httpx.AsyncClient, path: str) ->
 
 
 def queries(found: list[str]) -> int:
+    """How many of ``found`` read or write data."""
     return sum(1 for s in found if kind(s) == "query")
 
 
