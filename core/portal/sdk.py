@@ -42,6 +42,7 @@ from portal.db.engine import (
 from portal.db.security import tenant_table_sql
 from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit, record_events_at_commit
 from portal.ids import has_prefix, new_id
+from portal.mail.send import send_email
 from portal.payments import methods as payment_methods
 from portal.payments.choice import GatewayNotConfiguredError
 from portal.payments.gateway import (
@@ -211,6 +212,7 @@ __all__ = [
     "removed_method",
     "render_page",
     "savepoint",
+    "send_email",
     "session_of",
     "system_transaction",
     "tenant_of",

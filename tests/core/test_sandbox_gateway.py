@@ -185,12 +185,13 @@ APPROVING = {
 }
 
 
-def test_the_test_cards_are_the_five_special_ones_and_public_approving_numbers() -> None:
+def test_the_test_cards_are_the_six_special_ones_and_public_approving_numbers() -> None:
     assert {number: behaviour for number, behaviour in TEST_CARDS.items() if behaviour != Behaviour.APPROVE} == {
         "4000000000000002": Behaviour.INSUFFICIENT_FUNDS,
         "4000000000000069": Behaviour.EXPIRED_CARD,
         "4000000000000119": Behaviour.PROCESSOR_ERROR,
         "4000000000000341": Behaviour.DECLINE_AFTER_ATTACH,
+        "4000000000000259": Behaviour.STOP_RECURRING_AFTER_ATTACH,
     }
     assert {number for number, behaviour in TEST_CARDS.items() if behaviour == Behaviour.APPROVE} == set(APPROVING)
     assert all(luhn_valid(number) for number in TEST_CARDS)

@@ -32,7 +32,8 @@ def render_email(
 ) -> tuple[str, str, str]:
     """``(subject, text, html)`` of email ``name`` in the merchant's theme.
 
-    Renders ``email/<name>.subject.txt``, ``email/<name>.txt`` and ``email/<name>.html``; the
+    Renders ``email/<name>.subject.txt``, ``email/<name>.txt`` and ``email/<name>.html`` (a
+    ``name`` with a slash is a path of its own: a plugin's ``payment_recovery/email/dunning``); the
     theme falls back to ``base`` when the merchant's is not installed. The templates receive
     ``context`` plus ``merchant``, ``lang`` and (text and HTML) ``subject``.
     """
@@ -44,8 +45,9 @@ def render_email(
         "merchant": merchant,
         "lang": merchant.locale.replace("_", "-") or "en",
     }
-    subject = " ".join(plain.get_template(f"email/{name}.subject.txt").render(values).split())
+    base = name if "/" in name else f"email/{name}"
+    subject = " ".join(plain.get_template(f"{base}.subject.txt").render(values).split())
     values["subject"] = subject
-    text = plain.get_template(f"email/{name}.txt").render(values).strip() + "\n"
-    html = environment.get_template(f"email/{name}.html").render(values)
+    text = plain.get_template(f"{base}.txt").render(values).strip() + "\n"
+    html = environment.get_template(f"{base}.html").render(values)
     return subject, text, html

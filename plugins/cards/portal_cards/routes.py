@@ -156,6 +156,7 @@ async def _card_form(
     status_code: int = 200,
     make_default: bool = False,
     cards_on_file: int = 0,
+    failed_charge: str | None = None,
 ) -> Response[Any]:
     """The page with the gateway's hosted card fields (``mode`` is ``add`` or ``update``)."""
     settings = service.settings_of(tenant)
@@ -181,6 +182,7 @@ async def _card_form(
         hosted=hosted,
         error=error,
         make_default=make_default,
+        failed_charge=failed_charge,
         at_limit=mode == "update" and cards_on_file >= settings.max_cards,
         action=f"{LIST_PATH}/update" if mode == "update" else LIST_PATH,
     )
@@ -223,8 +225,15 @@ async def update_card(request: Request[Any, Any, Any], error: FromQuery[str] = "
         return Redirect("/login", status_code=303)
     views, _ = await _views(tenant, customer)
     at_limit = len(views) >= service.settings_of(tenant).max_cards
+    async with tenant_transaction(tenant.merchant.iso_id):  # the hook runs in the tenant's transaction
+        reason = await service.update_reason(platform_of(request), tenant, customer.id)
     return await _card_form(
-        request, tenant, mode="update", error=_form_error(tenant, error, at_limit=at_limit), cards_on_file=len(views)
+        request,
+        tenant,
+        mode="update",
+        error=_form_error(tenant, error, at_limit=at_limit),
+        cards_on_file=len(views),
+        failed_charge=reason,
     )
 
 
@@ -233,6 +242,8 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
     customer = customer_of(request)
     session = session_of(request)
     make_default = data.get("make_default") == "on"
+    link_id = session.link_id if replacing and session else None
+    taken_over = replacing and service.replacement_taken_over(platform_of(request), tenant)
     try:
         added = await service.add_card(
             platform_of(request),
@@ -242,7 +253,7 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
             make_default=make_default,
             actor=customer_actor(request, customer.id),
             replacing=replacing,
-            fulfil_link_id=session.link_id if replacing and session else None,
+            fulfil_link_id=None if taken_over else link_id,
         )
     except CardActionError as exc:
         mode = "update" if replacing else "add"
@@ -255,6 +266,10 @@ async def _add(request: Request[Any, Any, Any], data: dict[str, str], *, replaci
         if make_default:  # the form comes back with the box still ticked
             return _after_error(f"{LIST_PATH}/new", exc, make_default="on")
         return _after_error(f"{LIST_PATH}/new", exc)
+    if taken_over:
+        target = await service.after_replacement(request, tenant, customer, added.card.id, link_id)
+        if target:
+            return Redirect(target, status_code=303)
     if replacing:
         done = "updated"
     elif not added.new:

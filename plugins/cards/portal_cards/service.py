@@ -13,9 +13,10 @@ that the card rows, the audit records and the webhook outbox rows commit togethe
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+from litestar import Request
 
 from portal.sdk import (
     Actor,
@@ -27,6 +28,7 @@ from portal.sdk import (
     Tenant,
     emit,
     fulfil_link,
+    platform_of,
     tenant_transaction,
 )
 from portal.sdk import payment_methods as methods
@@ -223,6 +225,40 @@ async def card_required_reason(platform: Platform, tenant: Tenant, customer_id: 
         if reason:
             return str(reason)
     return None
+
+
+async def update_reason(platform: Platform, tenant: Tenant, customer_id: str) -> str | None:
+    """The failed charge the update page names, from plugins implementing ``portal_cards_update_reason``.
+
+    Call inside the merchant's tenant transaction.
+    """
+    caller = platform.registry.hook_for("portal_cards_update_reason", tenant.enabled_plugins)
+    reasons = [await pending for pending in caller(merchant=tenant.merchant, customer_id=customer_id)]
+    return next((str(reason) for reason in reasons if reason), None)
+
+
+def replacement_taken_over(platform: Platform, tenant: Tenant) -> bool:
+    """A plugin on for the merchant implements ``portal_cards_card_replaced`` (and so fulfils update links)."""
+    caller = platform.registry.hook_for("portal_cards_card_replaced", tenant.enabled_plugins)
+    return bool(caller.get_hookimpls())
+
+
+async def after_replacement(
+    request: Request[Any, Any, Any], tenant: Tenant, customer: CustomerView, card_id: str, link_id: str | None
+) -> str | None:
+    """Where ``portal_cards_card_replaced`` sends the customer after an update; ``None``: the card list.
+
+    When no implementation answers with a path, the update link is fulfilled here.
+    """
+    platform = platform_of(request)
+    caller = platform.registry.hook_for("portal_cards_card_replaced", tenant.enabled_plugins)
+    pending = caller(request=request, tenant=tenant, customer=customer, card_id=card_id, link_id=link_id)
+    targets = [await each for each in pending]
+    target = next((str(path) for path in targets if path), None)
+    if target is None and link_id:
+        async with tenant_transaction(tenant.merchant.iso_id):
+            await fulfil_link(tenant, link_id, purpose="update_payment")
+    return target
 
 
 async def remove_card(

@@ -22,6 +22,7 @@ class Behaviour(enum.StrEnum):
     EXPIRED_CARD = "expired_card"
     PROCESSOR_ERROR = "processor_error"
     DECLINE_AFTER_ATTACH = "decline_after_attach"
+    STOP_RECURRING_AFTER_ATTACH = "stop_recurring_after_attach"
 
 
 TEST_CARDS: dict[str, Behaviour] = {
@@ -30,6 +31,7 @@ TEST_CARDS: dict[str, Behaviour] = {
     "4000000000000069": Behaviour.EXPIRED_CARD,
     "4000000000000119": Behaviour.PROCESSOR_ERROR,
     "4000000000000341": Behaviour.DECLINE_AFTER_ATTACH,
+    "4000000000000259": Behaviour.STOP_RECURRING_AFTER_ATTACH,
     "4242424242424242": Behaviour.APPROVE,
     "4012888888881881": Behaviour.APPROVE,
     "5555555555554444": Behaviour.APPROVE,
@@ -41,7 +43,7 @@ TEST_CARDS: dict[str, Behaviour] = {
     "6011000990139424": Behaviour.APPROVE,
     "3566002020360505": Behaviour.APPROVE,
 }
-"""The only numbers the sandbox accepts: the five of its own, then well-known public test numbers."""
+"""The only numbers the sandbox accepts: the six of its own, then well-known public test numbers."""
 
 FIELDS = ("ccnumber", "ccexp", "cvv")
 """The Collect.js field names."""

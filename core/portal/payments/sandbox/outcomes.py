@@ -14,6 +14,7 @@ DECLINES: dict[Behaviour, tuple[Outcome, int, str]] = {
     Behaviour.EXPIRED_CARD: ("declined", 223, "Expired card"),
     Behaviour.PROCESSOR_ERROR: ("error", 400, "Transaction error returned by processor"),
     Behaviour.DECLINE_AFTER_ATTACH: ("declined", 201, "Do not honor"),
+    Behaviour.STOP_RECURRING_AFTER_ATTACH: ("declined", 261, "Declined-Stop all recurring payments"),
 }
 """Behaviour to (outcome, NMI response code, response text) for a refused sale."""
 

@@ -1,0 +1,30 @@
+"""Send one merchant-branded email rendered from the merchant's theme (for plugins, through the SDK)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from portal.mail.message import compose
+from portal.mail.render import render_email
+from portal.mail.sender import Mailer
+from portal.tenancy.models import MerchantView
+
+if TYPE_CHECKING:
+    from portal.platform import Platform
+
+
+async def send_email(
+    platform: Platform, merchant: MerchantView, *, to: str, template: str, context: Mapping[str, Any]
+) -> str:
+    """Render ``template`` (see :func:`portal.mail.render.render_email`) and send it to ``to``; the subject.
+
+    Call it outside any transaction (it waits on the mail server) and from a durable task, so a
+    refused or unreachable server (``MailError``) is retried on the task's schedule.
+    """
+    subject, text, html = render_email(platform.themes, merchant, template, context)
+    message = compose(
+        merchant=merchant, to=to, subject=subject, text=text, html=html, mail_from=platform.settings.mail_from
+    )
+    await Mailer(platform.settings).send(message)
+    return subject
