@@ -18,7 +18,7 @@ from typing import Any
 from portal.billing import clock
 from portal.billing.advance import advance_clock
 from portal.billing.models import Subscription
-from portal.db.engine import fetch
+from portal.db.engine import fetch, json_value
 from portal.events.handlers import run_due_handlers
 from portal.mail import MailCatcher
 from portal.mail.catcher import CaughtMail
@@ -89,11 +89,11 @@ class Shop:
         return customer, subscription, rows[0]["id"]
 
     async def advance(self, by: timedelta) -> None:
-        """Move the clock (renewals and charges run), queue what recovery has due, and run the worker's work."""
+        """Move the clock (renewals and charges run), then run recovery's job and the worker's work until nothing is due."""
         await advance_clock(self.platform, self.tenant, await self.now() + by)
         await self.work()
-        await queue_due(self.platform, self.tenant.merchant.iso_id)
-        await self.work()
+        while await queue_due(self.platform, self.tenant.merchant.iso_id):  # as the job does, once a minute
+            await self.work()
 
     async def work(self) -> None:
         """Run the ISO's due event handlers and tasks until none is left."""
@@ -128,7 +128,7 @@ class Shop:
                 customer_id,
                 prefix + "%",
             )
-        return [dict(row) for row in rows]
+        return [{"type": row["type"], "data": json_value(row["data"])} for row in rows]
 
     async def attempts(self, invoice_id: str) -> list[dict[str, Any]]:
         async with self.ledger.tx():
@@ -141,7 +141,7 @@ class Shop:
         return [dict(row) for row in rows]
 
     def mails_to(self, email: str) -> list[CaughtMail]:
-        return [caught for caught in self.mail.messages() if email in caught.envelope_to]
+        return [caught for caught in self.mail.messages if email in caught.envelope_to]
 
     async def mail_to(self, email: str, subject: str, *, after: int = 0) -> CaughtMail:
         return await self.mail.wait_for(
