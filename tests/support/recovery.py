@@ -89,7 +89,7 @@ class Shop:
         return customer, subscription, rows[0]["id"]
 
     async def advance(self, by: timedelta) -> None:
-        """Move the clock (renewals and charges run), then run recovery's job and the worker's work until nothing is due."""
+        """Move the clock (renewals and charges run), then run recovery's job and the worker until nothing is due."""
         await advance_clock(self.platform, self.tenant, await self.now() + by)
         await self.work()
         while await queue_due(self.platform, self.tenant.merchant.iso_id):  # as the job does, once a minute
