@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from portal.billing import clock
 from portal.billing.advance import advance_clock
 from portal.billing.models import Subscription
@@ -22,6 +24,7 @@ from portal.db.engine import fetch, json_value
 from portal.events.handlers import run_due_handlers
 from portal.mail import MailCatcher
 from portal.mail.catcher import CaughtMail
+from portal.payments.sandbox import SandboxAdapter
 from portal.platform import Platform
 from portal.tasks.durable import run_due_tasks
 from portal.tenancy.models import CustomerView, Tenant
@@ -147,6 +150,22 @@ class Shop:
         return await self.mail.wait_for(
             lambda caught: email in caught.envelope_to and subject in str(caught.message["Subject"]), after=after
         )
+
+
+async def tokenize(shop: Shop, number: str) -> str:
+    """A sandbox payment token for ``number``, as the hosted fields make one."""
+    adapter = shop.platform.gateways.for_tenant(shop.tenant)
+    assert isinstance(adapter, SandboxAdapter)
+    body = {"tokenization_key": adapter.tokenization_key, "ccnumber": number, "ccexp": "12 / 39", "cvv": "123"}
+    response = await shop.ledger.client.post("/sandbox-gateway/tokenize", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+async def land(shop: Shop, token: str) -> tuple[httpx.AsyncClient, httpx.Response]:
+    """Open a link in a fresh client (a browser of its own) on the shop's host: the client and the answer."""
+    client = shop.client_factory(shop.host)
+    return client, await client.get(f"/access/{token}")
 
 
 def link_in(caught: CaughtMail) -> tuple[str, str]:

@@ -10,23 +10,7 @@ import pytest
 
 from portal.access.links import LinkRefusedError, redeem
 from portal.db.engine import tenant_transaction
-from portal.payments.sandbox import SandboxAdapter
-from support.recovery import GOOD_CARD, Shop, link_in, text_of
-
-
-async def tokenize(shop: Shop, number: str) -> str:
-    adapter = shop.platform.gateways.for_tenant(shop.tenant)
-    assert isinstance(adapter, SandboxAdapter)
-    body = {"tokenization_key": adapter.tokenization_key, "ccnumber": number, "ccexp": "12 / 39", "cvv": "123"}
-    response = await shop.ledger.client.post("/sandbox-gateway/tokenize", json=body)
-    assert response.status_code == 200, response.text
-    return str(response.json()["token"])
-
-
-async def land(shop: Shop, token: str):
-    client = shop.client_factory(shop.host)
-    landing = await client.get(f"/access/{token}")
-    return client, landing
+from support.recovery import GOOD_CARD, Shop, land, link_in, text_of, tokenize
 
 
 async def test_a_declined_renewal_is_emailed_and_a_new_card_recovers_it(shop: Shop, csrf_of) -> None:
