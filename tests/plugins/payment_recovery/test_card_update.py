@@ -8,7 +8,7 @@ from support.recovery import GOOD_CARD, SOFT_DECLINE, Shop, land, link_in, token
 
 
 async def _landed(shop: Shop, csrf_of):
-    customer, subscription, invoice_id = await shop.failing_subscription()
+    customer, _, invoice_id = await shop.failing_subscription()
     _, token = link_in(await shop.mail_to(customer.email, "didn't go through"))
     client, landing = await land(shop, token)
     assert landing.status_code == 303
