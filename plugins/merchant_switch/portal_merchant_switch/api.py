@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, get, put
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from portal.sdk import ApiPrincipal, ApiScope, api_merchant, fetch, normalize_email, tenant_transaction
@@ -130,9 +130,15 @@ async def read_policy(principal: NamedDependency[ApiPrincipal]) -> Policy:
 
 
 @put("/merchant-switch/policy", summary="Set the ISO's disclosure policy")
-async def write_policy(principal: NamedDependency[ApiPrincipal], data: JSONBody[Policy]) -> Policy:
+async def write_policy(
+    request: Request[Any, Any, Any], principal: NamedDependency[ApiPrincipal], data: JSONBody[Policy]
+) -> Policy:
     """ISO keys: let the ISO's merchants see (or stop seeing) a customer's other merchants' names."""
     iso_id = _iso_only(principal, WRITE)
+    try:  # strictly: 0 or "true" is not a boolean here
+        data = msgspec.json.decode(await request.body(), type=Policy, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(detail=f"Invalid policy: {exc}") from exc
     async with tenant_transaction(iso_id):
         await policy.set_discloses_names(iso_id, data.disclose_merchant_names)
     return data

@@ -58,5 +58,12 @@ async def test_iso_keys_list_overlaps_within_their_iso_only(world: World) -> Non
     assert denied.status_code == 403
     no_scope = await api_key(platform, None, iso_host=host(GREENFIELD), scopes=["customers:read"])
     assert (await api.get("/api/v1/merchant-switch/policy", headers=bearer(no_scope))).status_code == 403
-    assert (await api.put("/api/v1/merchant-switch/policy", json={"disclose_merchant_names": "yes"},
-                          headers=bearer(iso_key))).status_code in (400, 403)  # fmt: skip
+
+
+async def test_the_policy_takes_a_strict_boolean(world: World) -> None:
+    iso_key = await api_key(world.platform, None, iso_host=host(GREENFIELD), scopes=["merchant_switch:write"])
+    assert world.client_for is not None
+    api = world.client_for(API)
+    for body in ({"disclose_merchant_names": 0}, {"disclose_merchant_names": "true"}, {}, {"other": True}):
+        answer = await api.put("/api/v1/merchant-switch/policy", json=body, headers=bearer(iso_key))
+        assert answer.status_code == 400, body
