@@ -14,7 +14,7 @@ from playwright.async_api import Page, expect
 
 from portal.db.engine import fetch, tenant_transaction
 from portal.testing import customer_id
-from support.browser import LivePortal, Viewport, axe_check, sign_in
+from support.browser import LivePortal, Viewport, axe_check, fill_card, sign_in
 from support.receiver import Receiver
 
 GREENFIELD = "t-greenfield"
@@ -34,13 +34,6 @@ async def clear_cards(live: LivePortal, email: str) -> str:
             customer,
         )
     return customer
-
-
-async def fill_card(page: Page, number: str, expiry: str = "12 / 30", cvv: str = "123") -> None:
-    """Type a card into the gateway's hosted fields (each lives in its own frame)."""
-    await page.frame_locator("#card-number iframe").get_by_role("textbox", name="Card number").fill(number)
-    await page.frame_locator("#card-expiry iframe").get_by_role("textbox", name="Expiry date").fill(expiry)
-    await page.frame_locator("#card-cvv iframe").get_by_role("textbox", name="Security code").fill(cvv)
 
 
 async def event_about(receiver: Receiver, event_type: str, **fields: Any) -> dict[str, Any]:

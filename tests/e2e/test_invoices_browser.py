@@ -25,7 +25,7 @@ from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import Actor
 from portal.tenancy.models import Tenant
 from portal.testing import apply_tenants, customer_id
-from support.browser import LivePortal, Viewport, axe_check, sign_in
+from support.browser import LivePortal, Viewport, axe_check, fill_card, sign_in
 
 JANE = "jane@globalco.com"
 MERCHANT = Actor(type="merchant_api_key", id="key_e2e_invoices")
@@ -87,13 +87,6 @@ async def status_of(tenant: Tenant, number: str) -> dict[str, Any]:
             number,
         )
     return dict(rows[0])
-
-
-async def fill_card(page: Page, number: str, expiry: str = "12 / 30", cvv: str = "123") -> None:
-    """Type a card into the gateway's hosted fields (each lives in its own frame)."""
-    await page.frame_locator("#card-number iframe").get_by_role("textbox", name="Card number").fill(number)
-    await page.frame_locator("#card-expiry iframe").get_by_role("textbox", name="Expiry date").fill(expiry)
-    await page.frame_locator("#card-cvv iframe").get_by_role("textbox", name="Security code").fill(cvv)
 
 
 async def checked(page: Page, viewport: Viewport) -> None:

@@ -270,6 +270,16 @@ async def sign_in(page: Page, live: LivePortal, slug: str, email: str, **options
     return link
 
 
+# --- hosted card fields ---------------------------------------------------------------------
+
+
+async def fill_card(page: Page, number: str, expiry: str = "12 / 30", cvv: str = "123") -> None:
+    """Type a card into the gateway's hosted fields (each lives in its own frame)."""
+    await page.frame_locator("#card-number iframe").get_by_role("textbox", name="Card number").fill(number)
+    await page.frame_locator("#card-expiry iframe").get_by_role("textbox", name="Expiry date").fill(expiry)
+    await page.frame_locator("#card-cvv iframe").get_by_role("textbox", name="Security code").fill(cvv)
+
+
 # --- webhooks -------------------------------------------------------------------------------
 
 
