@@ -385,3 +385,29 @@ async def test_an_update_with_the_default_card_itself_changes_nothing(platform, 
     assert len(await events_of(platform, GREENFIELD, jane.id)) == 2  # the first card's own two
     again = await portal_client(GREENFIELD).get(f"/access/{token}")
     assert again.status_code == 303  # still open: the card still needs updating
+
+
+async def test_plugins_name_the_failed_charge_and_may_take_over_after_an_update(
+    platform, shopper, portal_client
+) -> None:
+    jane = await shopper()
+    await jane.add(VISA)
+    card_required.FAILED[jane.id] = "$5.00 for Test Box on May 5"
+    card_required.AFTER_UPDATE[jane.id] = "/elsewhere?done=1"
+    try:
+        updater, token = await _update_link_session(platform, portal_client, jane.id)
+        page = await updater.client.get("/payment-methods/update")
+        assert "Payment not received:</strong> $5.00 for Test Box on May 5." in page.text
+        response = await _submit_update(updater, MASTERCARD)
+        assert (response.status_code, response.headers["location"]) == (303, "/elsewhere?done=1")
+        assert [call[0] for call in card_required.REPLACED if call[0] == jane.id] == [jane.id]
+        reopened = await portal_client(GREENFIELD).get(f"/access/{token}")
+        assert reopened.status_code == 303  # the plugin that took over fulfils the link when its work is done
+
+        card_required.AFTER_UPDATE.pop(jane.id)
+        response = await _submit_update(updater, VISA)
+        assert response.headers["location"].startswith("/payment-methods?done=updated")
+        assert (await portal_client(GREENFIELD).get(f"/access/{token}")).status_code == 410  # no one took it: closed
+    finally:
+        card_required.FAILED.pop(jane.id, None)
+        card_required.AFTER_UPDATE.pop(jane.id, None)
