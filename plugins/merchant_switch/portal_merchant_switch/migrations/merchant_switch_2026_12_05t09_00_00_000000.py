@@ -23,8 +23,7 @@ async def _create() -> None:
             to_customer_id varchar(40) NOT NULL REFERENCES portal_customer (id) ON DELETE CASCADE,
             link_id varchar(40) NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now(),
-            landed_at timestamptz,
-            CHECK (from_merchant_id <> to_merchant_id)
+            landed_at timestamptz
         );
         CREATE UNIQUE INDEX merchant_switch_record_link ON merchant_switch_record (to_merchant_id, link_id);
         CREATE INDEX merchant_switch_record_iso ON merchant_switch_record (iso_id);
