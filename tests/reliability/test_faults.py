@@ -642,7 +642,9 @@ async def test_sigterm_hands_busy_work_over_at_once() -> None:
     async with stack(
         redis=False,
         PORTAL_TASK_LEASE_SECONDS="60",
-        PORTAL_WEBHOOK_TIMEOUT="10",  # a claim of a batch holds 55 s
+        # The held sends must still be waiting when SIGTERM comes, after a second worker process has
+        # started (seconds on a loaded machine): a claim of a batch then holds about two minutes.
+        PORTAL_WEBHOOK_TIMEOUT="30",
         PORTAL_WORKER_GRACE_SECONDS=str(grace),
     ) as live:
         release = asyncio.Event()

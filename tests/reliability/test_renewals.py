@@ -197,7 +197,9 @@ async def test_two_workers_renew_a_thousand_subscriptions_once(
     def output() -> str:
         return "\n".join(f"--- {worker.log.name}\n{worker.output()[-3000:]}" for worker in workers)
 
-    while (await progress(owner, merchant_id, end))["sales"] < SUBSCRIPTIONS // 4:
+    # Killed early in the run: two workers renew the thousand in a few seconds, and on a loaded
+    # machine this loop may see the count late.
+    while (await progress(owner, merchant_id, end))["sales"] < 10:
         assert time.monotonic() - began < BOUND, output()
         await asyncio.sleep(0.02)
     victim = workers[0].process
