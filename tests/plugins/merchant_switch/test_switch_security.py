@@ -58,6 +58,14 @@ async def test_a_switch_link_works_once_and_only_on_its_targets_host(world: Worl
     assert refused(again, 410) and "already used" in again.text
 
 
+async def test_a_switch_link_opened_many_times_at_once_signs_in_once(world: World) -> None:
+    jane = await world.person(GREENFIELD, APEX)
+    token = token_of(await jane[GREENFIELD].switch(world.tenants[APEX]))
+    answers = await asyncio.gather(*(open_link(world, APEX, token) for _ in range(6)))
+    assert sorted(a.status_code for a in answers) == [303, 410, 410, 410, 410, 410]
+    assert sum(SESSION in a.headers.get("set-cookie", "") for a in answers) == 1
+
+
 async def test_a_changed_byte_or_an_expired_link_opens_nothing(world: World) -> None:
     jane = await world.person(GREENFIELD, PINNACLE)
     token = token_of(await jane[GREENFIELD].switch(world.tenants[PINNACLE]))
