@@ -50,6 +50,7 @@ TOKENS = "tests/security/test_tokens.py"
 GATEWAYS = ("tests/core/test_nmi_gateway.py", "tests/core/test_sandbox_gateway.py")
 SUBSCRIPTIONS_SECURITY = "tests/plugins/subscriptions/test_subscriptions_security.py"
 SUBSCRIPTIONS_PERMISSIONS = "tests/plugins/subscriptions/test_subscriptions_permissions.py"
+SWITCH_SECURITY = "tests/plugins/merchant_switch/test_switch_security.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
@@ -117,9 +118,16 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         name="single-use-switch",
         guarantee="single use: a switch link works once",
-        path="core/portal/access/links.py",
-        edits=(('frozenset({"portal", "switch"})', 'frozenset({"portal"})'),),
-        tests=(LINKS,),
+        path="plugins/merchant_switch/portal_merchant_switch/landing.py",
+        edits=(("    single_use=True,\n", "    single_use=False,\n"),),
+        tests=(SWITCH_SECURITY,),
+    ),
+    Mutation(
+        name="switch-source-unchecked",
+        guarantee="isolation: a switch link lands only while its source is still a sibling",
+        path="plugins/merchant_switch/portal_merchant_switch/records.py",
+        edits=(("           AND src.email_normalized = dst.email_normalized\n", ""),),
+        tests=(SWITCH_SECURITY,),
     ),
     Mutation(
         name="single-use-race",
