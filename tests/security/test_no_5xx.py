@@ -32,7 +32,9 @@ from portal.testing import apply_tenants, sign_in
 
 SHOP = "t-fuzz-shop.portal.localhost"
 API = "api.portal.localhost"
-TENANTS = own_merchant("t-fuzz", plugins=("cards", "example", "subscriptions", "invoices", "merchant_switch"))
+TENANTS = own_merchant(
+    "t-fuzz", plugins=("cards", "example", "subscriptions", "invoices", "payment_recovery", "merchant_switch")
+)
 SKIPPED = {
     "/logout",  # ends the session the other requests need; it takes no input
     "/example/fail/{label}",  # the test plugin's route that fails on purpose (for the error log's tests)

@@ -30,7 +30,7 @@ SCHEMATHESIS_EXAMPLES = int(os.environ.get("PORTAL_SCHEMATHESIS_EXAMPLES", "25")
 
 
 CONTRACT = "t-contract-shop.portal.localhost"
-TENANTS = own_merchant("t-contract")
+TENANTS = own_merchant("t-contract", plugins=("cards", "payment_recovery"))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -18,31 +18,40 @@ READ = ApiScope(name="recovery:read", description="Read the payment recovery rep
 DEFAULT_PERIOD = timedelta(days=30)
 LONGEST_PERIOD = timedelta(days=366)
 
+PERIOD_BOUND = "An ISO 8601 date (`2026-05-01`, midnight UTC) or date-time (without an offset: UTC)"
 FromParam = Annotated[
-    datetime | None,
-    QueryParameter(name="from", description="Start of the period (ISO 8601; default: 30 days before `to`)"),
+    str | None,
+    QueryParameter(
+        name="from", max_length=40, description=f"Start of the period. {PERIOD_BOUND}; default: 30 days before `to`."
+    ),
 ]
 ToParam = Annotated[
-    datetime | None, QueryParameter(name="to", description="End of the period, excluded (default: now)")
+    str | None,
+    QueryParameter(name="to", max_length=40, description=f"End of the period, excluded. {PERIOD_BOUND}; default: now."),
 ]
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    """The period asked for, in UTC; 400 when it is empty, reversed or longer than a year."""
+def _moment(value: str, name: str) -> datetime:
+    """``value`` as an aware UTC datetime; 400 naming ``name`` when it is not an ISO 8601 date or date-time."""
     try:
-        end = _utc(end) if end is not None else datetime.now(UTC)
-        start = _utc(start) if start is not None else end - DEFAULT_PERIOD
-    except (OverflowError, ValueError) as exc:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValidationException(detail=f"'{name}' must be an ISO 8601 date or date-time.") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """The period asked for, in UTC; 400 when it is unreadable, empty, reversed or longer than a year."""
+    try:
+        until = _moment(end, "to") if end is not None else datetime.now(UTC)
+        since = _moment(start, "from") if start is not None else until - DEFAULT_PERIOD
+    except OverflowError as exc:
         raise ValidationException(detail="'from' and 'to' must be dates between years 2 and 9998.") from exc
-    if start >= end:
+    if since >= until:
         raise ValidationException(detail="'from' must be before 'to'.")
-    if end - start > LONGEST_PERIOD:
+    if until - since > LONGEST_PERIOD:
         raise ValidationException(detail="The period may span at most 366 days.")
-    return start, end
+    return since, until
 
 
 @get("/recovery/summary", summary="Payment recovery report")
