@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,22 @@ from support.recovery import Shop, make_shop
 @pytest_asyncio.fixture(loop_scope="session")
 async def make(
     portal_platform: Platform, portal_mail: MailCatcher, portal_client: ClientFactory, tmp_path: Path
-) -> Callable[..., Awaitable[Shop]]:
-    """``await make(recovery=...)``: a fresh merchant with those recovery settings (``None``: off)."""
+) -> AsyncIterator[Callable[..., Awaitable[Shop]]]:
+    """``await make(recovery=...)``: a fresh merchant with those recovery settings (``None``: off).
+
+    The shops' queued work (a receipt, a link-opened note) is run before the test ends, so no
+    other test's worker finds it due.
+    """
+    shops: list[Shop] = []
 
     async def build(**options: Any) -> Shop:
-        return await make_shop(portal_platform, portal_mail, portal_client, tmp_path, **options)
+        shop = await make_shop(portal_platform, portal_mail, portal_client, tmp_path, **options)
+        shops.append(shop)
+        return shop
 
-    return build
+    yield build
+    for shop in shops:
+        await shop.work()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
