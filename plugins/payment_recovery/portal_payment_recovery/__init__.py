@@ -79,7 +79,7 @@ def portal_event_types() -> list[EventType]:
 
 @hookimpl
 def portal_event_handlers() -> list[EventHandler]:
-    """``invoice.payment_failed`` opens a case; ``invoice.paid`` closes one; an update link's session is noted."""
+    """``invoice.payment_failed`` opens a case, ``invoice.paid`` or ``.voided`` closes one; link opens are noted."""
     return EVENT_HANDLERS
 
 

@@ -65,13 +65,13 @@ class Recovered(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Exhausted(msgspec.Struct, frozen=True, kw_only=True):
-    """Recovery ended without payment; the subscription took the merchant's final action."""
+    """Recovery ended without payment: the subscription took the merchant's final action, or the invoice was voided."""
 
     case: str
     invoice: str
     customer: str
     subscription: str | None
-    reason: Literal["retries_exhausted", "final_decline"]
+    reason: Literal["retries_exhausted", "final_decline", "invoice_voided"]
     action: Literal["unpaid", "canceled", "none"]
     """What became of the subscription (``none``: no subscription, or it was no longer past due)."""
 

@@ -25,8 +25,8 @@ async def on_payment_failed(event: HandledEvent) -> None:
     await queue_task(open_case, args, merchant_id=event.merchant_id, dedupe_key=event.id)
 
 
-async def on_invoice_paid(event: HandledEvent) -> None:
-    """``invoice.paid``: an invoice in recovery paid by other means closes its case."""
+async def on_invoice_settled(event: HandledEvent) -> None:
+    """``invoice.paid`` or ``invoice.voided``: an invoice in recovery paid by other means, or voided, is closed."""
     await queue_task(
         settle, {"invoice": event.data["invoice"]["id"]}, merchant_id=event.merchant_id, dedupe_key=event.id
     )
@@ -44,7 +44,12 @@ EVENT_HANDLERS = [
         event_types=frozenset({"invoice.payment_failed"}),
         handle=on_payment_failed,
     ),
-    EventHandler(name="payment_recovery.invoice_paid", event_types=frozenset({"invoice.paid"}), handle=on_invoice_paid),
+    EventHandler(
+        name="payment_recovery.invoice_paid", event_types=frozenset({"invoice.paid"}), handle=on_invoice_settled
+    ),
+    EventHandler(
+        name="payment_recovery.invoice_voided", event_types=frozenset({"invoice.voided"}), handle=on_invoice_settled
+    ),
     EventHandler(
         name="payment_recovery.link_opened",
         event_types=frozenset({"portal_session.started"}),

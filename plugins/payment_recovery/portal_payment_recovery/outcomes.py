@@ -136,10 +136,14 @@ async def recover(
 
 
 async def exhaust(platform: Platform, tenant: Tenant, case: Case, *, reason: str, now: datetime, actor: Actor) -> Case:
-    """Recovery ends unpaid: the subscription becomes ``unpaid`` or ``canceled`` (settings), ``recovery.exhausted``."""
+    """Recovery ends unpaid: ``recovery.exhausted``; the subscription becomes ``unpaid`` or ``canceled`` (settings).
+
+    A voided invoice (``reason="invoice_voided"``) only ends the case: nothing is owed, so the
+    subscription is left as it is.
+    """
     settings = settings_of(tenant.plugin_settings)
     action = "none"
-    if case.subscription_id is not None:
+    if case.subscription_id is not None and reason != "invoice_voided":  # nothing is owed any more
         subscription = await billing_subscriptions.get(tenant, case.subscription_id, lock=True)
         if subscription.status == "past_due":
             if settings.final_action == "unpaid":

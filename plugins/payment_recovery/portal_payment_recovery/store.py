@@ -185,9 +185,14 @@ async def in_period(merchant_id: str, start: datetime, end: datetime) -> list[Ca
     return [_case(row) for row in rows]
 
 
-async def invoice_paid(merchant_id: str, invoice_id: str) -> bool:
-    """The ledger says the invoice is paid."""
+async def invoice_status(merchant_id: str, invoice_id: str) -> str | None:
+    """The invoice's status in the ledger (``None``: no such invoice)."""
     rows = await fetch(
         "SELECT status FROM portal_billing_invoice WHERE merchant_id = $1 AND id = $2", merchant_id, invoice_id
     )
-    return bool(rows) and rows[0]["status"] == "paid"
+    return str(rows[0]["status"]) if rows else None
+
+
+async def invoice_paid(merchant_id: str, invoice_id: str) -> bool:
+    """The ledger says the invoice is paid."""
+    return await invoice_status(merchant_id, invoice_id) == "paid"

@@ -81,19 +81,23 @@ async def retry(task: TaskRun) -> None:
 
 
 async def _settle(platform: Platform, tenant: Tenant, invoice_id: str) -> None:
-    """The invoice of an open case no longer takes a charge: recovered when it is paid (else left alone)."""
+    """The invoice of an open case no longer takes a charge: recovered when it is paid, ended when it is void."""
     merchant = tenant.merchant
     async with tenant_transaction(merchant.iso_id):
         case = await store.for_invoice(merchant.id, invoice_id, lock=True)
-        if case is None or case.status != "open" or not await store.invoice_paid(merchant.id, invoice_id):
+        if case is None or case.status != "open":
             return
+        status = await store.invoice_status(merchant.id, invoice_id)
         now = await merchant_now(merchant.id)
-        await outcomes.recover(platform, tenant, case, via="other", now=now, actor=SYSTEM)
+        if status == "paid":
+            await outcomes.recover(platform, tenant, case, via="other", now=now, actor=SYSTEM)
+        elif status == "void":
+            await outcomes.exhaust(platform, tenant, case, reason="invoice_voided", now=now, actor=SYSTEM)
 
 
 @durable_task("payment_recovery.settle")
 async def settle(task: TaskRun) -> None:
-    """``invoice.paid`` for an invoice in recovery (paid outside it): the case is recovered."""
+    """``invoice.paid`` or ``invoice.voided`` for an invoice in recovery: the case is recovered, or ended."""
     tenant = await tenant_for(task)
     if tenant is not None:
         await _settle(task.platform, tenant, str(task.args["invoice"]))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from portal.billing import invoices
 from portal.db.engine import fetch
+from portal.events.bus import SYSTEM
 from support.recovery import GOOD_CARD, STOP_RECURRING, Shop
 
 
@@ -76,3 +78,21 @@ async def test_turned_off_it_emails_and_retries_nothing_but_renewals_go_on(make)
     assert len(await shop.attempts(invoice_id)) == 1  # never retried
     assert [row["status"] for row in invoices] == ["open", "open"]  # the next period was still invoiced
     assert await shop.events(customer.id) == []
+
+
+async def test_a_voided_invoice_ends_its_case_without_emails_retries_or_final_action(shop: Shop) -> None:
+    customer, subscription, invoice_id = await shop.failing_subscription()
+    async with shop.ledger.tx():
+        await invoices.void(shop.tenant, invoice_id, now=await shop.now(), actor=SYSTEM)
+    await shop.work()
+    case = await shop.case(invoice_id)
+    assert (case["status"], case["next_retry_at"], case["next_email_at"]) == ("exhausted", None, None)
+    mailed = len(shop.mails_to(customer.email))
+
+    await shop.advance(timedelta(days=15))  # past every retry and reminder day of the default schedule
+    assert len(await shop.attempts(invoice_id)) == 1
+    assert len(shop.mails_to(customer.email)) == mailed
+    status = await shop.row("SELECT status FROM portal_billing_subscription WHERE id = $1", subscription.id)
+    assert status["status"] != "unpaid"  # nothing is owed: the final action is not applied
+    exhausted = [event for event in await shop.events(customer.id) if event["type"] == "recovery.exhausted"]
+    assert [(event["data"]["reason"], event["data"]["action"]) for event in exhausted] == [("invoice_voided", "none")]
