@@ -130,6 +130,11 @@ def portal_nav_items(context: PageContext) -> list[NavItem] | None:
 
 
 @hookspec
+def portal_header_partials(context: PageContext) -> list[str] | None:
+    """Templates rendered in the page header's account area for a signed-in customer (a short line each)."""
+
+
+@hookspec
 def portal_overview_widgets(context: PageContext) -> list[Widget] | None:
     """Blocks for the Overview page; each loads its data before the page renders."""
 

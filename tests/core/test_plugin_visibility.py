@@ -46,8 +46,10 @@ async def test_nav_item_and_widget_only_where_the_plugin_is_on(
     on_page = (await on.get("/")).text
     off_page = (await off.get("/")).text
     assert 'href="/example"' in on_page and "Example widget" in on_page
+    assert "Example header line for jane@globalco.com" in on_page  # its header partial, with the page's context
     assert "Good morning, Jane Cooper" in on_page  # the widget loaded its data before rendering
     assert 'href="/example"' not in off_page and "Example widget" not in off_page
+    assert "Example header line" not in off_page
     assert 'href="/payment-methods"' in off_page  # the plugins that are on there still show
 
 
@@ -106,3 +108,5 @@ async def test_per_request_hooks_reach_only_enabled_plugins(shared_tenants: Plat
     assert registry.nav_items(context=None, enabled=frozenset()) == []
     assert [item.key for item in registry.nav_items(context=None, enabled=frozenset({"example"}))] == ["example"]
     assert registry.template_vars(None, "x.html", frozenset()) == {}
+    assert registry.header_partials(None, frozenset()) == []
+    assert "example/header.html" in registry.header_partials(None, frozenset({"example"}))

@@ -254,6 +254,11 @@ class PluginRegistry:
         items = [item for batch in results if batch for item in batch]
         return sorted(items, key=lambda item: (item.order, item.label))
 
+    def header_partials(self, context: Any, enabled: frozenset[str]) -> list[str]:
+        """Header templates from enabled plugins, in plugin order."""
+        results = self.hook_for("portal_header_partials", enabled)(context=context)
+        return [template for batch in reversed(results) if batch for template in batch]
+
     def widgets(self, context: Any, enabled: frozenset[str]) -> list[Widget]:
         """Overview widgets from enabled plugins, sorted by order then key."""
         results = self.hook_for("portal_overview_widgets", enabled)(context=context)

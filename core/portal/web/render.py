@@ -36,6 +36,7 @@ def render_page(
         "merchant": tenant.merchant if tenant else None,
         "customer": customer,
         "nav": [],
+        "header_partials": [],
         "active_nav": active_nav,
         "csp_nonce": csp_nonce_of(connection),
         "page_title": title,
@@ -54,6 +55,7 @@ def render_page(
             hook_context = PageContext(connection, tenant, customer)
             enabled = tenant.enabled_plugins
             context["nav"] = [OVERVIEW_NAV, *platform.registry.nav_items(hook_context, enabled)]
+            context["header_partials"] = platform.registry.header_partials(hook_context, enabled)
             for key, value in platform.registry.template_vars(hook_context, template, enabled).items():
                 context.setdefault(key, value)
     context.update(values)

@@ -87,6 +87,12 @@ async def portal_before_page(context: PageContext) -> None:
 
 
 @hookimpl
+def portal_header_partials(context: PageContext) -> list[str]:
+    """The header line "You have accounts at N other merchants" (empty when N is 0)."""
+    return ["merchant_switch/header_line.html"]
+
+
+@hookimpl
 def portal_template_vars(context: PageContext, template: str) -> dict[str, Any]:
     """``merchant_switch_others``: the header line's count (0 hides it)."""
     if context.customer is None:

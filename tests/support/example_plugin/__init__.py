@@ -109,6 +109,11 @@ def portal_nav_items(context: PageContext) -> list[NavItem]:
 
 
 @hookimpl
+def portal_header_partials(context: PageContext) -> list[str]:
+    return ["example/header.html"]
+
+
+@hookimpl
 def portal_overview_widgets(context: PageContext) -> list[Widget]:
     widgets = [Widget(key="example", title="Example widget", template="example/widget.html", load=load_widget)]
     if context.plugin_settings("example").broken_widget:
