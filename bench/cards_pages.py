@@ -350,6 +350,21 @@ async def portal_serve(database_url: str, port: int) -> AsyncIterator[None]:
                 await asyncio.wait_for(process.wait(), timeout=30)
 
 
+def say_series(results: list[Series], width: int) -> None:
+    """The load series as a table: rate, median, p95, p99 and failed requests."""
+    say(f"{'series':<{width}} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
+    for s in results:
+        say(f"{s.name:<{width}} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+
+
+def say_constancy(found: list[StatementCount], pages: tuple[str, ...], sizes: tuple[int, ...], unit: str) -> None:
+    """For each page, whether its queries and statements stay the same across the history sizes."""
+    for page in pages:
+        seen = {(c.queries, len(c.statements)) for c in found if c.page == page}
+        verdict = "constant" if len(seen) == 1 else f"GROWS with the number of {unit}"
+        say(f"{page}: {verdict} across {', '.join(str(n) for n in sizes)} {unit}")
+
+
 def percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of sorted values."""
     return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)]
@@ -495,9 +510,7 @@ async def run(database_url: str, cards: int, connections: int, duration: float, 
         f"portal serve (1 uvicorn worker); {connections} keep-alive connections "
         f"({'wrk -t1' if wrk else 'httpx'}), {duration:g} s per series after {warmup:g} s warm-up"
     )
-    say(f"{'series':<32} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
-    for s in results:
-        say(f"{s.name:<32} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+    say_series(results, 32)
     reference = results[2]
     for s in results[:2]:
         say(
@@ -510,10 +523,7 @@ async def run(database_url: str, cards: int, connections: int, duration: float, 
     for count in found:
         flag = "  (varied between requests; most common shown)" if count.varied else ""
         say(f"{count.page:<24} {count.cards:>5} {count.queries:>8} {len(count.statements):>11}{flag}")
-    for page in ("GET /payment-methods", "GET /"):
-        sizes = {(c.queries, len(c.statements)) for c in found if c.page == page}
-        verdict = "constant" if len(sizes) == 1 else "GROWS with the number of cards"
-        say(f"{page}: {verdict} across {', '.join(str(n) for n in counts)} cards")
+    say_constancy(found, ("GET /payment-methods", "GET /"), tuple(counts), "cards")
     say("")
     say(f"statements of one GET /payment-methods ({cards} cards):")
     for statement in next(c for c in found if c.page == "GET /payment-methods" and c.cards == str(cards)).statements:

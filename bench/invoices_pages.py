@@ -38,6 +38,8 @@ from cards_pages import (
     kind,
     log_statements,
     portal_serve,
+    say_constancy,
+    say_series,
     serve_here,
     signed_in,
     wrk_series,
@@ -153,10 +155,8 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
     for count in found:
         flag = "  (varied between requests; most common shown)" if count.varied else ""
         say(f"{count.page:<28} {count.cards:>9} {count.queries:>8} {len(count.statements):>11}{flag}")
-    for page in ("GET /invoices", "GET /invoices?status=paid", "GET /", "GET /invoices/<id>"):
-        sizes = {(c.queries, len(c.statements)) for c in found if c.page == page}
-        verdict = "constant" if len(sizes) == 1 else "GROWS with the number of invoices"
-        say(f"{page}: {verdict} across {', '.join(str(n) for n in COUNTS)} invoices")
+    pages = ("GET /invoices", "GET /invoices?status=paid", "GET /", "GET /invoices/<id>")
+    say_constancy(found, pages, COUNTS, "invoices")
     say("")
     say("statements of one GET /invoices (500 invoices):")
     for statement in next(c for c in found if c.page == "GET /invoices" and c.cards == "500").statements:
@@ -166,9 +166,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
         f"portal serve (1 uvicorn worker); {connections} keep-alive connections "
         f"({'wrk -t1' if wrk else 'httpx'}), {duration:g} s per series after {warmup:g} s warm-up"
     )
-    say(f"{'series':<34} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
-    for s in results:
-        say(f"{s.name:<34} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+    say_series(results, 34)
 
 
 def main() -> None:

@@ -44,6 +44,7 @@ from cards_pages import (
     kind,
     log_statements,
     portal_serve,
+    say_series,
     serve_here,
     signed_in,
     wrk_series,
@@ -208,9 +209,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
         say(f"  [{kind(statement)}] {statement[:150]}")
     say("")
     say(f"wrk -t1 -c{connections}, {duration:g} s per series after {warmup:g} s warm-up, in alternation")
-    say(f"{'series':<20} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
-    for s in results:
-        say(f"{s.name:<20} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+    say_series(results, 20)
     ratios = [portal.rate / ref.rate for ref, portal in zip(results[::2], results[1::2], strict=True)]
     say("ratio per round: " + ", ".join(f"{r:.2f}" for r in ratios) + f"; median {statistics.median(ratios):.2f}")
 

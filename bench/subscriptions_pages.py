@@ -38,6 +38,8 @@ from cards_pages import (
     kind,
     log_statements,
     portal_serve,
+    say_constancy,
+    say_series,
     serve_here,
     signed_in,
     wrk_series,
@@ -160,10 +162,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
     for count in found:
         flag = "  (varied between requests; most common shown)" if count.varied else ""
         say(f"{count.page:<26} {count.cards:>13} {count.queries:>8} {len(count.statements):>11}{flag}")
-    for page in ("GET /subscriptions", "GET /", "GET /subscriptions/<id>"):
-        sizes = {(c.queries, len(c.statements)) for c in found if c.page == page}
-        verdict = "constant" if len(sizes) == 1 else "GROWS with the number of subscriptions"
-        say(f"{page}: {verdict} across {', '.join(str(n) for n in COUNTS)} subscriptions")
+    say_constancy(found, ("GET /subscriptions", "GET /", "GET /subscriptions/<id>"), COUNTS, "subscriptions")
     say("")
     say("statements of one GET /subscriptions (50 subscriptions):")
     for statement in next(c for c in found if c.page == "GET /subscriptions" and c.cards == "50").statements:
@@ -173,9 +172,7 @@ async def run(database_url: str, connections: int, duration: float, warmup: floa
         f"portal serve (1 uvicorn worker); {connections} keep-alive connections "
         f"({'wrk -t1' if wrk else 'httpx'}), {duration:g} s per series after {warmup:g} s warm-up"
     )
-    say(f"{'series':<34} {'requests/s':>10} {'median':>10} {'p95':>10} {'p99':>10} {'failed':>7}")
-    for s in results:
-        say(f"{s.name:<34} {s.rate:>10.1f} {s.median:>7.2f} ms {s.p95:>7.2f} ms {s.p99:>7.2f} ms {s.failed:>7d}")
+    say_series(results, 34)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest_asyncio
@@ -143,3 +144,17 @@ async def test_scopes_decide_reading_and_writing(platform: Platform, portal_clie
     outsider = await _key(platform, SHOP, scopes=["webhooks:read"])
     assert (await client.get(_path(jane), headers=outsider)).status_code == 403
     assert (await client.get(_path(jane))).status_code == 401
+
+
+async def test_partial_updates_at_once_both_take_effect(platform: Platform, portal_client) -> None:
+    client, key = portal_client(API), await _key(platform, SHOP)
+    jane = await customer_id(SHOP, "jane@globalco.com")
+    assert (await client.post(_path(jane), json=US, headers=key)).status_code == 200
+    changes = [{"line2": f"Suite {n}"} if n % 2 else {"name": f"Globalco {n}"} for n in range(6)]
+    answers = await asyncio.gather(*(client.post(_path(jane), json=change, headers=key) for change in changes))
+    assert [answer.status_code for answer in answers] == [200] * 6
+    stored = (await client.get(_path(jane), headers=key)).json()
+    # Each field holds one of the values written to it: no write put back a stale copy of the other.
+    assert stored["line2"] in {"Suite 1", "Suite 3", "Suite 5"}
+    assert stored["name"] in {"Globalco 0", "Globalco 2", "Globalco 4"}
+    assert stored["city"] == "Springfield"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from portal.access.links import issue_link
 from portal.db.engine import fetch, tenant_transaction
-from portal.mail import Mailer, compose, render_email
+from portal.mail.send import send_email
 from portal.tasks.durable import TaskRun, durable_task
 from portal.tenancy.models import normalize_email
 
@@ -45,24 +45,11 @@ async def email_login_link(platform: Platform, iso_id: str, merchant_id: str, em
         link = await issue_link(
             platform.settings, tenant, customer["id"], purpose="portal", expires_in=LOGIN_LINK_TTL, source="email"
         )
-    subject, text, html = render_email(
-        platform.themes,
-        tenant.merchant,
-        "login_link",
-        {
-            "url": link.url,
-            "expires_minutes": int(LOGIN_LINK_TTL.total_seconds() // 60),
-            "customer_name": customer["name"],
-        },
-    )
-    message = compose(
-        merchant=tenant.merchant,
-        to=customer["email"],
-        subject=subject,
-        text=text,
-        html=html,
-        mail_from=platform.settings.mail_from,
-    )
-    await Mailer(platform.settings).send(message)
+    context = {
+        "url": link.url,
+        "expires_minutes": int(LOGIN_LINK_TTL.total_seconds() // 60),
+        "customer_name": customer["name"],
+    }
+    await send_email(platform, tenant.merchant, to=customer["email"], template="login_link", context=context)
     log.info("sign-in link sent for merchant %s", tenant.merchant.slug)
     return True

@@ -21,7 +21,6 @@ from portal.customers.billing import (
     get_billing_details,
     update_billing_details,
 )
-from portal.db.engine import tenant_transaction
 from portal.web.errors import problem_response
 from portal.web.input_policy import ONE_LINE
 from portal.web.state import platform_of
@@ -110,13 +109,13 @@ class BillingDetailsController(BillingController):
         found = await find_customer(request, principal, customer_id)
         tenant = await merchant_tenant(request, principal, found["merchant_id"])
         actor = api_actor(request, principal)
-        async with tenant_transaction(tenant.merchant.iso_id):
-            current = (await get_billing_details(tenant, found["id"]) or BillingDetails()).as_dict()
-            for name in FIELDS:
-                value = getattr(data, name)
-                if value is not msgspec.UNSET:
-                    current[name] = value
-            stored = await update_billing_details(
-                tenant, found["id"], BillingDetails(**current), actor=actor, registry=platform_of(request).registry
-            )
+        given = {name: getattr(data, name) for name in FIELDS if getattr(data, name) is not msgspec.UNSET}
+        stored = await update_billing_details(
+            tenant,
+            found["id"],
+            BillingDetails(**given),
+            actor=actor,
+            registry=platform_of(request).registry,
+            only=given.keys(),
+        )
         return _view(found["id"], stored)

@@ -9,6 +9,7 @@ to the merchant's webhooks.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 import msgspec
@@ -127,15 +128,19 @@ async def update_billing_details(
     *,
     actor: Actor,
     registry: PluginRegistry | None = None,
+    only: Collection[str] | None = None,
 ) -> BillingDetails:
     """Replace the customer's billing details with ``details`` (validated); return what is stored.
+
+    With ``only``, just those fields are taken from ``details`` and the others keep their stored
+    values, read under the customer's row lock (two partial updates at once both take effect).
 
     Runs in (or joins) the merchant's tenant transaction. When anything changed, emits
     ``customer.updated`` with ``before`` and ``after`` holding the changed fields under
     ``billing_details``. Raises :class:`BillingDetailsError` for invalid details and
     :class:`portal.billing.errors.NotFoundError` for a customer of another merchant.
     """
-    clean = validate(details)
+    clean = validate(details) if only is None else None
     merchant = tenant.merchant
     columns = ", ".join(f"b.{name}" for name in FIELDS)
     async with tenant_transaction(merchant.iso_id):
@@ -154,6 +159,11 @@ async def update_billing_details(
             raise NotFoundError("customer", customer_id)
         row = rows[0]
         before = _details(row).as_dict()
+        if clean is None:  # a partial update: the given fields over what is stored
+            given = details.as_dict()
+            clean = validate(
+                BillingDetails(**{name: given[name] if name in (only or ()) else before[name] for name in FIELDS})
+            )
         after = clean.as_dict()
         changed = [name for name in FIELDS if before[name] != after[name]]
         if not changed:

@@ -86,7 +86,7 @@ def normalize_postal_code(country: str | None, postal_code: str) -> str:
 
 
 def normalize_tax_id(tax_id: str) -> str:
-    """Upper-cased; for EU VAT numbers also without spaces, dots and dashes."""
+    """Upper-cased, with runs of spaces made one (an EU VAT number's compact form comes from :func:`tax_id_problem`)."""
     return " ".join(tax_id.upper().split())
 
 

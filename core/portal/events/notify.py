@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from portal.mail import Mailer, MailError, compose, render_email
+from portal.mail import MailError
+from portal.mail.send import send_email
 
 if TYPE_CHECKING:
     from portal.platform import Platform
@@ -28,13 +29,7 @@ async def notify_endpoint_disabled(platform: Platform, iso_id: str, merchant_id:
         if not to:
             log.warning("webhook endpoint of merchant %s disabled; no support email to notify", merchant.slug)
             return
-        subject, text, html = render_email(
-            platform.themes, merchant, "webhook_disabled", {"url": url, "reason": reason}
-        )
-        message = compose(
-            merchant=merchant, to=to, subject=subject, text=text, html=html, mail_from=platform.settings.mail_from
-        )
-        await Mailer(platform.settings).send(message)
+        await send_email(platform, merchant, to=to, template="webhook_disabled", context={"url": url, "reason": reason})
     except (MailError, ValueError) as exc:
         log.error("could not email merchant %s about a disabled webhook endpoint: %s", merchant_id, exc)
     except Exception:

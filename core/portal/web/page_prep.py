@@ -19,13 +19,18 @@ from portal.web.state import CUSTOMER_KEY, TENANT_KEY
 
 
 class BeforePageMiddleware(ASGIMiddleware):
-    """Run ``portal_before_page`` for requests with a tenant and a signed-in customer (not the API)."""
+    """Run ``portal_before_page`` for a signed-in customer's pages and forms (not the API, not static files)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Await the enabled plugins' preparations, then pass the request on."""
         tenant = scope.get(TENANT_KEY)
         customer = scope.get(CUSTOMER_KEY)
-        if isinstance(tenant, Tenant) and isinstance(customer, CustomerView) and not scope["path"].startswith("/api/"):
+        path = scope["path"]
+        if (
+            isinstance(tenant, Tenant)
+            and isinstance(customer, CustomerView)
+            and not path.startswith(("/api/", "/static/"))
+        ):
             request: Request[Any, Any, Any] = Request(scope, receive, send)
             await scope["app"].state.platform.registry.before_page(
                 PageContext(request, tenant, customer), tenant.enabled_plugins

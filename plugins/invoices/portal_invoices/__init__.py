@@ -21,14 +21,12 @@ from portal.sdk import (
     Tenant,
     Widget,
     hookimpl,
-    session_of,
     tenant_transaction,
 )
 from portal_invoices import store
 from portal_invoices.routes import INVOICE_ROUTES
 from portal_invoices.settings import InvoicesSettings
-from portal_invoices.views import formats_for
-from portal_invoices.web import KEY, now, settings_of
+from portal_invoices.web import KEY, formats, now, settings_of
 
 HERE = Path(__file__).resolve().parent
 TOTALS = "portal_invoices_totals"
@@ -86,8 +84,7 @@ async def _figures(context: PageContext) -> dict[str, Any]:
         return cached
     customer = context.customer
     merchant = context.merchant
-    session = session_of(context.request)
-    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
+    fmt = formats(context.request, context.tenant)
     totals: list[store.Totals] = []
     if customer is not None:
         async with tenant_transaction(context.iso_id):  # joins the Overview's transaction

@@ -48,7 +48,10 @@ async def _customer(merchant_id: str, customer_id: str) -> tuple[str, str]:
 async def send_recovery_email(task: TaskRun) -> None:
     """Email the customer a fresh update link for an open case; the first is the dunning email, then reminders."""
     tenant = await tenant_for(task)
-    if tenant is None or not settings_of(tenant.plugin_settings).emails:
+    if tenant is None:
+        return
+    settings = settings_of(tenant.plugin_settings)
+    if not settings.emails:
         return
     platform, merchant = task.platform, tenant.merchant
     async with tenant_transaction(merchant.iso_id):
@@ -69,7 +72,6 @@ async def send_recovery_email(task: TaskRun) -> None:
         "expires_days": 7,
     }
     await send_email(platform, merchant, to=email, template=DUNNING, context=context)
-    settings = settings_of(tenant.plugin_settings)
     async with tenant_transaction(merchant.iso_id):
         case = await store.get(merchant.id, case.id, lock=True)
         assert case is not None
