@@ -70,8 +70,8 @@ async def retry_with_new_card(
         for case, result in zip(cases, results, strict=True):
             if isinstance(result, BillingError) and result.code in ("invalid_transition", "nothing_due"):
                 found = await store.get(merchant.id, case.id, lock=True)  # paid meanwhile (another click)
-                if found and found.status == "open" and await store.invoice_paid(merchant.id, case.invoice_id):
-                    await outcomes.recover(
+                if found and found.status == "open":
+                    await outcomes.settle(
                         platform, tenant, found, via="card_update", now=now, actor=actor, link_id=link_id
                     )
                 continue

@@ -135,6 +135,24 @@ async def recover(
     return case
 
 
+async def settle(
+    platform: Platform,
+    tenant: Tenant,
+    case: Case,
+    *,
+    via: Via,
+    now: datetime,
+    actor: Actor,
+    link_id: str | None = None,
+) -> None:
+    """An open case (locked) whose invoice no longer takes a charge: recovered if it is paid, ended if void."""
+    status = await store.invoice_status(case.merchant_id, case.invoice_id)
+    if status == "paid":
+        await recover(platform, tenant, case, via=via, now=now, actor=actor, link_id=link_id)
+    elif status == "void":
+        await exhaust(platform, tenant, case, reason="invoice_voided", now=now, actor=actor)
+
+
 async def exhaust(platform: Platform, tenant: Tenant, case: Case, *, reason: str, now: datetime, actor: Actor) -> Case:
     """Recovery ends unpaid: ``recovery.exhausted``; the subscription becomes ``unpaid`` or ``canceled`` (settings).
 

@@ -191,8 +191,3 @@ async def invoice_status(merchant_id: str, invoice_id: str) -> str | None:
         "SELECT status FROM portal_billing_invoice WHERE merchant_id = $1 AND id = $2", merchant_id, invoice_id
     )
     return str(rows[0]["status"]) if rows else None
-
-
-async def invoice_paid(merchant_id: str, invoice_id: str) -> bool:
-    """The ledger says the invoice is paid."""
-    return await invoice_status(merchant_id, invoice_id) == "paid"

@@ -87,12 +87,8 @@ async def _settle(platform: Platform, tenant: Tenant, invoice_id: str) -> None:
         case = await store.for_invoice(merchant.id, invoice_id, lock=True)
         if case is None or case.status != "open":
             return
-        status = await store.invoice_status(merchant.id, invoice_id)
         now = await merchant_now(merchant.id)
-        if status == "paid":
-            await outcomes.recover(platform, tenant, case, via="other", now=now, actor=SYSTEM)
-        elif status == "void":
-            await outcomes.exhaust(platform, tenant, case, reason="invoice_voided", now=now, actor=SYSTEM)
+        await outcomes.settle(platform, tenant, case, via="other", now=now, actor=SYSTEM)
 
 
 @durable_task("payment_recovery.settle")
