@@ -144,16 +144,24 @@ async def update_billing_details(
     merchant = tenant.merchant
     columns = ", ".join(f"b.{name}" for name in FIELDS)
     async with tenant_transaction(merchant.iso_id):
-        rows = await fetch(
-            f"""
-            SELECT c.id, c.merchant_id, c.email, c.name AS customer_name, c.external_ref, b.customer_id AS stored,
-                   {columns}
-              FROM portal_customer c LEFT JOIN portal_customer_billing b ON b.customer_id = c.id
-             WHERE c.id = $1 AND c.merchant_id = $2
-               FOR UPDATE OF c
-            """,
-            customer_id,
-            merchant.id,
+        # The customer's row lock first; the details are read by a statement of their own after it, so
+        # they are the latest committed ones (a locking join re-reads only the row it locks).
+        locked = await fetch(
+            "SELECT id FROM portal_customer WHERE id = $1 AND merchant_id = $2 FOR UPDATE", customer_id, merchant.id
+        )
+        rows = (
+            await fetch(
+                f"""
+                SELECT c.id, c.merchant_id, c.email, c.name AS customer_name, c.external_ref,
+                       b.customer_id AS stored, {columns}
+                  FROM portal_customer c LEFT JOIN portal_customer_billing b ON b.customer_id = c.id
+                 WHERE c.id = $1 AND c.merchant_id = $2
+                """,
+                customer_id,
+                merchant.id,
+            )
+            if locked
+            else []
         )
         if not rows:
             raise NotFoundError("customer", customer_id)
