@@ -39,6 +39,14 @@ async def platform(shared_tenants: Platform) -> Platform:
     return shared_tenants
 
 
+def fresh_address(prefix: str, domain: str = "example.com") -> str:
+    """A fresh email address without digits, so no card's last four can ever appear in it."""
+    return f"{prefix}-{secrets.token_hex(4).translate(_DIGITS_TO_LETTERS)}@{domain}"
+
+
+_DIGITS_TO_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 async def tenant_at(platform: Platform, host: str) -> Tenant:
     tenant = await platform.tenants.resolve(host)
     assert tenant is not None
@@ -50,7 +58,7 @@ async def new_customer(
 ) -> tuple[str, str]:
     """A fresh customer of ``host``'s merchant (a fresh address unless ``email`` is given): (id, email)."""
     tenant = await tenant_at(platform, host)
-    email = email or f"card-{secrets.token_hex(4)}@example.com"
+    email = email or fresh_address("card")
     customer = new_id("cus")
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch(

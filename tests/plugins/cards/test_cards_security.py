@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import secrets
 from dataclasses import dataclass, replace
 
 import pytest
@@ -17,6 +16,7 @@ from plugins.cards.conftest import (
     VISA,
     Shopper,
     cards_of,
+    fresh_address,
 )
 
 from portal.db.engine import fetch, tenant_transaction
@@ -173,7 +173,7 @@ async def matrix(platform, shopper) -> Matrix:
     """A (a fresh customer at Greenfield) and cards of: another customer at Greenfield; A's own
     email at Pinnacle (same ISO); A's own email at Northwind (another ISO); a live and a removed
     card each, with last four digits that appear nowhere on A's pages."""
-    email = f"matrix-{secrets.token_hex(4)}@globalco.com"
+    email = fresh_address("matrix", "globalco.com")
     me = await shopper(GREENFIELD, "Ada Matrix", email)
     live = Foreign(_card(await me.add("4242424242424242")), ("4242",))
     expired = Foreign(_card(await me.add("4012888888881881")), ("1881",))
@@ -182,7 +182,7 @@ async def matrix(platform, shopper) -> Matrix:
     tenant = await platform.tenants.resolve(GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch("UPDATE portal_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", expired.id)
-    sam = await shopper(GREENFIELD, "Sam", f"sam-{secrets.token_hex(4)}@globalco.com")
+    sam = await shopper(GREENFIELD, "Sam", fresh_address("sam", "globalco.com"))
     at_pinnacle = await shopper(PINNACLE, "Ada Matrix", email)
     at_northwind = await shopper(NORTHWIND, "Ada Matrix", email)
     ids = ForeignIds(
