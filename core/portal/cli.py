@@ -16,6 +16,7 @@ import click
 
 from portal.config import ConfigError, Settings, load_settings
 from portal.db.migrate import MigrationError
+from portal.i18n.cli import register as register_i18n_commands
 from portal.logs import configure_logging
 from portal.plugins.manager import PluginLoadError, discover
 from portal.theming.engine import ThemeError
@@ -813,6 +814,13 @@ def demo(ctx: click.Context, host: str | None, port: int | None, tenants_file: P
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         _run(run_demo(settings, tenants_file or DEMO_TENANTS))
 
+
+@main.group("i18n")
+def i18n() -> None:
+    """Translations: extract messages into each package's catalogs, and check them."""
+
+
+register_i18n_commands(i18n)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,6 +18,7 @@ from portal.db.lifecycle import DatabaseRuntime
 from portal.db.migrate import applied_migrations, installed_migrations, missing, use_apps
 from portal.events.connections import close_clients
 from portal.events.destinations import Resolver, system_resolve
+from portal.i18n.catalogs import CORE_LOCALE, Catalogs, plugin_locale, theme_locale
 from portal.mail import MailCatcher
 from portal.payments.choice import GatewayAdapters
 from portal.plugins.manager import create_plugin_manager
@@ -55,6 +56,11 @@ class Platform:
         self.themes = ThemeRegistry(
             self.registry.themes, plugin_templates, filters=TEMPLATE_FILTERS, auto_reload=settings.demo
         )
+        self.catalogs = Catalogs(
+            [CORE_LOCALE, *(folder for info in self.registry.plugins.values() if (folder := plugin_locale(info)))],
+            {key: [theme_locale(spec) for spec in self.themes.chain(key)] for key in self.themes.themes},
+        )
+        """Every installed package's translations, merged per theme and language."""
         self.database = DatabaseRuntime(settings)
         self.tenants = TenantResolver(self.registry, settings.base_domain, settings.tenant_cache_ttl)
         self.gateways = GatewayAdapters(self.registry)

@@ -41,6 +41,9 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Folder of templates, reachable as ``<key>/<name>``."""
     static: Path | None = None
     """Folder of static files, served at ``/static/plugins/<key>/``."""
+    locale: Path | None = None
+    """Folder of gettext catalogs (``<language>/LC_MESSAGES/messages.po``); by default ``locale``
+    beside ``templates``."""
 
 
 class RouteSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,6 +160,8 @@ class ThemeSpec(msgspec.Struct, frozen=True, kw_only=True):
     static: Path | None = None
     parent: str | None = "base"
     """Theme this one falls back to; ``None`` only for ``base``."""
+    locale: Path | None = None
+    """Folder of gettext catalogs; by default ``locale`` beside ``templates``."""
 
 
 class CliCommand(msgspec.Struct, frozen=True, kw_only=True):

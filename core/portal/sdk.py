@@ -41,6 +41,7 @@ from portal.db.engine import (
 )
 from portal.db.security import tenant_table_sql
 from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit, record_events_at_commit
+from portal.i18n import LANGUAGES, N_, current_language, current_locale, gettext, ngettext, pgettext
 from portal.ids import has_prefix, new_id
 from portal.mail.send import send_email
 from portal.payments import methods as payment_methods
@@ -103,6 +104,8 @@ from portal.web.state import customer_of, optional_customer, platform_of, sessio
 
 __all__ = [
     "ENGINE",
+    "LANGUAGES",
+    "N_",
     "PROJECT_NAME",
     "SESSION_COOKIE",
     "SYSTEM",
@@ -179,6 +182,8 @@ __all__ = [
     "billing_invoices",
     "billing_subscriptions",
     "charge_ready",
+    "current_language",
+    "current_locale",
     "customer_actor",
     "customer_of",
     "default_method",
@@ -191,6 +196,7 @@ __all__ = [
     "format_money",
     "fulfil_link",
     "get_billing_details",
+    "gettext",
     "has_prefix",
     "hookimpl",
     "in_one_transaction",
@@ -201,9 +207,11 @@ __all__ = [
     "load_settings",
     "merchant_now",
     "new_id",
+    "ngettext",
     "normalize_email",
     "optional_customer",
     "payment_methods",
+    "pgettext",
     "platform_of",
     "preview_change",
     "public_origin",

@@ -20,6 +20,7 @@ from portal.access.tokens import Claims
 from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import emit
 from portal.events.core_types import SessionPayload
+from portal.i18n import current_locale
 from portal.metrics import LINKS_REFUSED
 from portal.tasks.durable import queue_task
 from portal.tenancy.models import normalize_email
@@ -147,7 +148,7 @@ async def _request_link(request: Request[Any, Any, Any], email: str) -> Response
             iso_id, bucket_key("login-email", merchant_id, normalize_email(email)), settings.login_rate_per_email
         )
         if per_ip and per_email:
-            await queue_task(send_login_link, {"email": email}, merchant_id=merchant_id)
+            await queue_task(send_login_link, {"email": email, "locale": current_locale()}, merchant_id=merchant_id)
     if not (per_ip and per_email):
         return render_page(
             request,

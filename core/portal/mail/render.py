@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from gettext import NullTranslations
 from typing import Any
 
 import jinja2
 
+from portal.i18n import choose_locale
+from portal.i18n.catalogs import Catalogs
+from portal.i18n.current import use_translations
 from portal.tenancy.models import MerchantView
 from portal.theming.engine import ThemeRegistry
 
@@ -28,23 +32,35 @@ def _plain_environment(environment: jinja2.Environment) -> jinja2.Environment:
 
 
 def render_email(
-    themes: ThemeRegistry, merchant: MerchantView, name: str, context: Mapping[str, Any]
+    themes: ThemeRegistry,
+    merchant: MerchantView,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    catalogs: Catalogs | None = None,
+    locale: str | None = None,
 ) -> tuple[str, str, str]:
     """``(subject, text, html)`` of email ``name`` in the merchant's theme.
 
     Renders ``email/<name>.subject.txt``, ``email/<name>.txt`` and ``email/<name>.html`` (a
     ``name`` with a slash is a path of its own: a plugin's ``payment_recovery/email/dunning``); the
     theme falls back to ``base`` when the merchant's is not installed. The templates receive
-    ``context`` plus ``merchant``, ``lang`` and (text and HTML) ``subject``.
+    ``context`` plus ``merchant``, ``lang`` and (text and HTML) ``subject``. It is written in
+    ``locale`` (the customer's) when it is in a supported language, else in the merchant's, with
+    the translations of ``catalogs`` (English without them).
     """
     theme = merchant.theme_key if merchant.theme_key in themes.themes else "base"
-    environment = themes.environment(theme)
+    chosen, language = choose_locale(locale, None, merchant.locale)
+    translations = catalogs.translations(theme, language) if catalogs is not None else NullTranslations()
+    with use_translations(translations, chosen, language):
+        return _render(themes.environment(theme), merchant, name, context, chosen)
+
+
+def _render(
+    environment: jinja2.Environment, merchant: MerchantView, name: str, context: Mapping[str, Any], locale: str
+) -> tuple[str, str, str]:
     plain = _plain_environment(environment)
-    values: dict[str, Any] = {
-        **context,
-        "merchant": merchant,
-        "lang": merchant.locale.replace("_", "-") or "en",
-    }
+    values: dict[str, Any] = {**context, "merchant": merchant, "lang": locale.replace("_", "-")}
     base = name if "/" in name else f"email/{name}"
     subject = " ".join(plain.get_template(f"{base}.subject.txt").render(values).split())
     values["subject"] = subject

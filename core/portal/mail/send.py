@@ -15,14 +15,24 @@ if TYPE_CHECKING:
 
 
 async def send_email(
-    platform: Platform, merchant: MerchantView, *, to: str, template: str, context: Mapping[str, Any]
+    platform: Platform,
+    merchant: MerchantView,
+    *,
+    to: str,
+    template: str,
+    context: Mapping[str, Any],
+    locale: str | None = None,
 ) -> str:
-    """Render ``template`` (see :func:`portal.mail.render.render_email`) and send it to ``to``; the subject.
+    """Render ``template`` and send it to ``to``; the subject (see :func:`portal.mail.render.render_email`).
 
-    Call it outside any transaction (it waits on the mail server) and from a durable task, so a
-    refused or unreachable server (``MailError``) is retried on the task's schedule.
+    It is written in ``locale`` (the customer's, ``portal_customer.locale``) when that is a
+    supported language, else in the merchant's. Call it outside any transaction (it waits on the
+    mail server) and from a durable task, so a refused or unreachable server (``MailError``) is
+    retried on the task's schedule.
     """
-    subject, text, html = render_email(platform.themes, merchant, template, context)
+    subject, text, html = render_email(
+        platform.themes, merchant, template, context, catalogs=platform.catalogs, locale=locale
+    )
     message = compose(
         merchant=merchant, to=to, subject=subject, text=text, html=html, mail_from=platform.settings.mail_from
     )

@@ -68,6 +68,8 @@ class Customer(Table, tablename="portal_customer"):
     external_ref = Varchar(length=200, null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
+    locale = Varchar(length=35, null=True, default=None)
+    """The language of the customer's last link or their own choice; emails are written in it."""
 
 
 class PluginActivation(Table, tablename="portal_plugin_activation"):

@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from portal import i18n
 from portal.plugin import ThemeSpec
 
 CORE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -104,6 +105,10 @@ class ThemeRegistry:
             auto_reload=self._auto_reload,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        environment.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext, npgettext=i18n.npgettext
         )
         environment.globals.update(self._globals)
         environment.globals["static_url"] = self._static_url_function(chain)

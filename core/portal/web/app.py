@@ -25,6 +25,7 @@ from portal.tenancy.models import Tenant
 from portal.web.errors import EXCEPTION_HANDLERS, handle_http_exception
 from portal.web.headers import ALLOW_KEY, add_security_headers, allowed_methods, correct_allow_header
 from portal.web.input_policy import InputPolicyMiddleware
+from portal.web.language import LANGUAGE_ROUTES
 from portal.web.middleware import TenantMiddleware
 from portal.web.observability import REQUEST_METRICS, metrics
 from portal.web.page_prep import BeforePageMiddleware
@@ -114,6 +115,7 @@ def create_app(
             *plugin_routers,
             api_router(platform.registry),
             *ACCESS_ROUTES,
+            *LANGUAGE_ROUTES,
             *demo_routes,
             *SANDBOX_ROUTES,
             metrics,

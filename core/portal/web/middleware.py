@@ -19,12 +19,16 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from portal.access.csrf import CSRF_COOKIE, new_seed
+from portal.i18n import choose_locale
+from portal.i18n.current import use_translations
 from portal.logs import set_merchant
 from portal.web.sessions import COOKIE_NAME, load_session
 from portal.web.state import (
     CSRF_NEW_KEY,
     CSRF_SEED_KEY,
     CUSTOMER_KEY,
+    LANGUAGE_COOKIE,
+    LOCALE_KEY,
     NONCE_KEY,
     SESSION_KEY,
     TENANT_KEY,
@@ -39,6 +43,14 @@ def host_of(scope: Scope) -> str:
         if name == b"host":
             return str(value.decode("latin-1")).strip().lower()
     return ""
+
+
+def header_of(scope: Scope, name: bytes) -> str | None:
+    """The first value of request header ``name`` (lower case), if sent and readable."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")[:500]
+    return None
 
 
 def cookies_of(scope: Scope) -> dict[str, str]:
@@ -119,4 +131,12 @@ class TenantMiddleware(ASGIMiddleware):
         else:
             state[CSRF_SEED_KEY] = new_seed()
             state[CSRF_NEW_KEY] = True
-        await next_app(scope, receive, send)
+        locale, language = choose_locale(
+            (session.locale if session is not None else None) or cookies.get(LANGUAGE_COOKIE),
+            header_of(scope, b"accept-language"),
+            tenant.merchant.locale,
+        )
+        state[LOCALE_KEY] = locale
+        theme = tenant.merchant.theme_key if tenant.merchant.theme_key in platform.themes.themes else "base"
+        with use_translations(platform.catalogs.translations(theme, language), locale, language):
+            await next_app(scope, receive, send)

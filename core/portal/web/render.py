@@ -8,12 +8,19 @@ from litestar import MediaType, Request, Response
 from litestar.connection import ASGIConnection
 
 from portal.access.csrf import CSRF_COOKIE, token_for
+from portal.i18n import LANGUAGE_NAMES, N_, current_language, current_locale
 from portal.plugin import NavItem
 from portal.tenancy.context import PageContext
 from portal.tenancy.models import Tenant
 from portal.web.state import CSRF_NEW_KEY, CSRF_SEED_KEY, csp_nonce_of, optional_customer, platform_of, session_of
 
-OVERVIEW_NAV = NavItem(label="Overview", href="/", order=0, key="overview")
+OVERVIEW_NAV = NavItem(label=N_("Overview"), href="/", order=0, key="overview")
+
+
+def _path_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The page's path and query, to come back to after a form in the layout (the language switch)."""
+    query = connection.scope.get("query_string", b"").decode("latin-1")
+    return connection.scope["path"] + (f"?{query}" if query else "")
 
 
 def render_page(
@@ -42,7 +49,10 @@ def render_page(
         "page_title": title,
         "title": title,
         "status_code": status_code,
-        "lang": ((session and session.locale) or tenant.merchant.locale).replace("_", "-") if tenant else "en",
+        "lang": current_locale().replace("_", "-"),
+        "language": current_language(),
+        "languages": LANGUAGE_NAMES,
+        "request_path": _path_of(connection),
         "csrf_token": token_for(str(seed)) if seed else "",
         "return_url": session.return_url if session else None,
     }

@@ -62,6 +62,13 @@ async def start_session(
             return_url,
             locale,
         )
+        if rows and locale:
+            await fetch(
+                "UPDATE portal_customer SET locale = $1 WHERE id = $2 AND merchant_id = $3",
+                locale,
+                customer_id,
+                tenant.merchant.id,
+            )
     if not rows:
         raise LookupError(f"customer {customer_id} does not belong to merchant {tenant.merchant.slug}")
     return token
@@ -91,6 +98,24 @@ async def load_session(tenant: Tenant, token: str, idle: timedelta) -> SessionVi
     return SessionView(
         customer=customer, link_id=row["link_id"], flow=row["flow"], return_url=row["return_url"], locale=row["locale"]
     )
+
+
+async def set_session_locale(tenant: Tenant, token: str, locale: str) -> None:
+    """Write the rest of a session, and the customer's later emails, in ``locale``."""
+    async with tenant_transaction(tenant.merchant.iso_id):
+        await fetch(
+            """
+            WITH s AS (
+                UPDATE portal_session SET locale = $1
+                 WHERE id = $2 AND merchant_id = $3 AND ended_at IS NULL
+             RETURNING customer_id
+            )
+            UPDATE portal_customer c SET locale = $1 FROM s WHERE c.id = s.customer_id AND c.merchant_id = $3
+            """,
+            locale,
+            digest(token),
+            tenant.merchant.id,
+        )
 
 
 async def end_session(tenant: Tenant, token: str) -> None:

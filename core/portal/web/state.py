@@ -20,6 +20,10 @@ SESSION_KEY = "portal_session"
 CSRF_SEED_KEY = "portal_csrf_seed"
 CSRF_NEW_KEY = "portal_csrf_new"
 REQUEST_ID_KEY = "portal_request_id"
+LOCALE_KEY = "portal_locale"
+"""The request's locale (``es``, ``en_US``): see ``portal.i18n.choose_locale``."""
+LANGUAGE_COOKIE = "portal_language"
+"""The language a visitor chose with the footer's switch, until a link names one."""
 
 
 def platform_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Platform:
