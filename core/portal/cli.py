@@ -815,6 +815,31 @@ def demo(ctx: click.Context, host: str | None, port: int | None, tenants_file: P
         _run(run_demo(settings, tenants_file or DEMO_TENANTS))
 
 
+@main.group()
+def themes() -> None:
+    """Installed themes."""
+
+
+@themes.command("check")
+@click.argument("theme")
+@click.pass_context
+@_fail_cleanly
+def themes_check(ctx: click.Context, theme: str) -> None:
+    """List what THEME overrides and inherits, render every template in every language, check its contrast."""
+    from portal.platform import Platform
+    from portal.theming.check import check_theme, print_report
+    from portal.theming.engine import ThemeError
+
+    platform = Platform(_settings(ctx, database=False))
+    try:
+        report = check_theme(platform.themes, platform.catalogs, theme)
+    except ThemeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    print_report(report)
+    if not report.ok:
+        raise click.ClickException(f"theme {theme} has {len(report.problems)} problem(s)")
+
+
 @main.group("i18n")
 def i18n() -> None:
     """Translations: extract messages into each package's catalogs, and check them."""
