@@ -1,5 +1,8 @@
 """The emails: the dunning email and its reminders (each with a fresh update link), and the receipt.
 
+Each is written in the customer's language (``portal_customer.locale``; the merchant's when it
+has none), and the update link carries that language, so the page it opens reads the same.
+
 Both are durable tasks, queued in the transaction that decides them, run by the worker outside
 any transaction (the mail server is waited on), and retried on the task schedule if it refuses.
 """
@@ -7,6 +10,7 @@ any transaction (the mail server is waited on), and retried on the task schedule
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from portal.sdk import (
     SYSTEM,
@@ -23,7 +27,7 @@ from portal_payment_recovery import store
 from portal_payment_recovery.emitting import emit_for
 from portal_payment_recovery.events import EMAIL_SENT, EmailSent, Kind
 from portal_payment_recovery.settings import KEY, settings_of
-from portal_payment_recovery.wording import describe, local_date
+from portal_payment_recovery.wording import describe
 
 DUNNING = "payment_recovery/email/dunning"
 RECEIPT = "payment_recovery/email/receipt"
@@ -37,11 +41,19 @@ async def tenant_for(task: TaskRun) -> Tenant | None:
     return tenant if tenant is not None and KEY in tenant.enabled_plugins else None
 
 
-async def _customer(merchant_id: str, customer_id: str) -> tuple[str, str]:
+class Recipient(NamedTuple):
+    """Whom an email goes to, and the language it is written in (``None``: the merchant's)."""
+
+    email: str
+    name: str
+    locale: str | None
+
+
+async def _customer(merchant_id: str, customer_id: str) -> Recipient:
     rows = await fetch(
-        "SELECT email, name FROM portal_customer WHERE merchant_id = $1 AND id = $2", merchant_id, customer_id
+        "SELECT email, name, locale FROM portal_customer WHERE merchant_id = $1 AND id = $2", merchant_id, customer_id
     )
-    return rows[0]["email"], rows[0]["name"]
+    return Recipient(rows[0]["email"], rows[0]["name"], rows[0]["locale"])
 
 
 @durable_task("payment_recovery.email")
@@ -58,20 +70,27 @@ async def send_recovery_email(task: TaskRun) -> None:
         case = await store.get(merchant.id, str(task.args["case"]))
         if case is None or case.status != "open":
             return
-        email, name = await _customer(merchant.id, case.customer_id)
+        customer = await _customer(merchant.id, case.customer_id)
         (charge,) = await describe(merchant, [case])
-        link = await issue_link(platform.settings, tenant, case.customer_id, purpose="update_payment", source="email")
+        link = await issue_link(
+            platform.settings,
+            tenant,
+            case.customer_id,
+            purpose="update_payment",
+            source="email",
+            locale=customer.locale,
+        )
         await store.add_link(merchant.iso_id, merchant.id, case.id, link.id)
     kind: Kind = "dunning" if case.emails == 0 else "reminder"
     context = {
         "url": link.url,
-        "customer_name": name,
+        "customer_name": customer.name,
         "charge": charge,
         "reminder": kind == "reminder",
         "subscription": case.subscription_id is not None,
         "expires_days": 7,
     }
-    await send_email(platform, merchant, to=email, template=DUNNING, context=context)
+    await send_email(platform, merchant, to=customer.email, template=DUNNING, context=context, locale=customer.locale)
     async with tenant_transaction(merchant.iso_id):
         case = await store.get(merchant.id, case.id, lock=True)
         assert case is not None
@@ -99,14 +118,15 @@ async def send_receipt(task: TaskRun) -> None:
         case = await store.get(merchant.id, str(task.args["case"]))
         if case is None or case.status != "recovered" or case.resolved_at is None:
             return
-        email, name = await _customer(merchant.id, case.customer_id)
+        customer = await _customer(merchant.id, case.customer_id)
         (charge,) = await describe(merchant, [case])
     card = await default_method(merchant.iso_id, merchant.id, case.customer_id)
     context = {
-        "customer_name": name,
+        "customer_name": customer.name,
         "charge": charge,
-        "paid_on": local_date(merchant, case.resolved_at),
         "card": f"{card.brand.title()} •••• {card.last4}" if card else None,
         "subscription": case.subscription_id is not None,
     }
-    await send_email(task.platform, merchant, to=email, template=RECEIPT, context=context)
+    await send_email(
+        task.platform, merchant, to=customer.email, template=RECEIPT, context=context, locale=customer.locale
+    )

@@ -11,18 +11,19 @@ from litestar import Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from portal.sdk import optional_customer, render_page, session_of, tenant_of, tenant_transaction
+from portal.sdk import N_, optional_customer, render_page, session_of, tenant_of, tenant_transaction
+from portal.sdk import gettext as _
 from portal_payment_recovery import store
 from portal_payment_recovery.landing import DECLINED_PATH, DONE_PATH, failed_charges
 from portal_payment_recovery.wording import describe
 
 DECLINES = {
-    "declined": "Your bank declined the new card.",
-    "final": "Your bank declined the new card and asked us not to charge it again.",
-    "processor": "The payment processor could not complete the charge just now.",
-    "no_card": "We could not find the new card to charge.",
+    "declined": N_("Your bank declined the new card."),
+    "final": N_("Your bank declined the new card and asked us not to charge it again."),
+    "processor": N_("The payment processor could not complete the charge just now."),
+    "no_card": N_("We could not find the new card to charge."),
 }
-"""What the declined page says for each ``?reason=``; any other reason reads as the first."""
+"""What the declined page says for each ``?reason=`` (translated where shown); any other reason reads as the first."""
 
 
 @get(DONE_PATH, name="payment_recovery_done")
@@ -41,7 +42,7 @@ async def done(request: Request[Any, Any, Any]) -> Response[Any]:
         request,
         "payment_recovery/done.html",
         tenant=tenant,
-        title="Payment received",
+        title=_("Payment received"),
         charges=charges,
         subscription=any(case.subscription_id for case in cases),
     )
@@ -60,8 +61,8 @@ async def declined(request: Request[Any, Any, Any], reason: FromQuery[str] = "de
         request,
         "payment_recovery/declined.html",
         tenant=tenant,
-        title="Payment not received",
-        message=DECLINES.get(reason, DECLINES["declined"]),
+        title=_("Payment not received"),
+        message=_(DECLINES.get(reason, DECLINES["declined"])),
         unpaid=unpaid,
     )
 

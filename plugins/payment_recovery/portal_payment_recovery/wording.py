@@ -1,4 +1,9 @@
-"""How a failed charge reads to the customer: "$39.00 for Monthly Bread Box on May 5"."""
+"""How a failed charge reads to the customer: "$39.00 for Monthly Bread Box on May 5".
+
+A :class:`FailedCharge` keeps the charge's facts and words them when it is shown: money and
+dates by Babel in the locale of the page or email being written (``current_locale()``), in the
+merchant's time zone, and its phrases in that page's or email's language.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +11,65 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
-from babel.dates import format_date
+from babel.dates import format_skeleton
+from babel.lists import format_list
 
-from portal.sdk import MerchantView, fetch, format_money
+from portal.sdk import MerchantView, current_locale, fetch, format_money
+from portal.sdk import gettext as _
 from portal_payment_recovery.store import Case
 
 
-class FailedCharge(msgspec.Struct, frozen=True, kw_only=True):
-    """The parts of a failed charge, formatted for the merchant's locale and time zone."""
+def local_date(timezone: str, at: datetime) -> str:
+    """``May 5`` (``5 de mayo``, ``5. Mai``): the day of ``at`` in ``timezone``, in the current locale."""
+    day = at.astimezone(ZoneInfo(timezone)).date()
+    return str(format_skeleton("MMMMd", day, locale=current_locale()))
 
-    amount: str
-    what: str
-    """The plan (product) name of a subscription's invoice, else "invoice INV-1042"."""
-    date: str
+
+class FailedCharge(msgspec.Struct, frozen=True, kw_only=True):
+    """A failed charge of a case, worded in the current language when it is read."""
+
+    minor_amount: int
+    currency: str
+    failed_at: datetime
+    paid_at: datetime | None
+    """When the invoice was paid (a recovered case), else ``None``."""
+    timezone: str
+    """The merchant's time zone, in which the dates are written."""
+    plan: str | None
     invoice_number: str | None
+
+    @property
+    def amount(self) -> str:
+        """``$39.00`` (``39,00 US$`` in Spanish)."""
+        return format_money(self.minor_amount, self.currency, current_locale())
+
+    @property
+    def what(self) -> str:
+        """The plan (product) name of a subscription's invoice, else "invoice INV-1042"."""
+        if self.plan:
+            return self.plan
+        if self.invoice_number:
+            return _("invoice %(number)s") % {"number": self.invoice_number}
+        return _("your invoice")
+
+    @property
+    def date(self) -> str:
+        """The day the charge failed, in the merchant's time zone."""
+        return local_date(self.timezone, self.failed_at)
+
+    @property
+    def paid_on(self) -> str | None:
+        """The day the invoice was paid, in the merchant's time zone (``None`` while unpaid)."""
+        return local_date(self.timezone, self.paid_at) if self.paid_at is not None else None
 
     @property
     def phrase(self) -> str:
         """``$39.00 for Monthly Bread Box on May 5``."""
-        return f"{self.amount} for {self.what} on {self.date}"
-
-
-def local_date(merchant: MerchantView, at: datetime) -> str:
-    """``May 5``: the day of ``at`` in the merchant's time zone, in its locale."""
-    day = at.astimezone(ZoneInfo(merchant.timezone)).date()
-    return format_date(day, "MMMM d", locale=merchant.locale.replace("-", "_") or "en_US")
+        return _("%(amount)s for %(what)s on %(date)s") % {"amount": self.amount, "what": self.what, "date": self.date}
 
 
 async def describe(merchant: MerchantView, cases: list[Case]) -> list[FailedCharge]:
-    """Each case's failed charge in words (one query; call inside the tenant transaction)."""
+    """Each case's failed charge (one query; call inside the tenant transaction)."""
     if not cases:
         return []
     rows = await fetch(
@@ -47,26 +82,26 @@ async def describe(merchant: MerchantView, cases: list[Case]) -> list[FailedChar
         [case.invoice_id for case in cases],
     )
     found = {row["id"]: row for row in rows}
-    locale = merchant.locale.replace("-", "_") or "en_US"
     charges = []
     for case in cases:
         row = found.get(case.invoice_id, {})
-        number = row.get("number")
-        what = row.get("plan") or (f"invoice {number}" if number else "your invoice")
         charges.append(
             FailedCharge(
-                amount=format_money(case.amount, case.currency, locale),
-                what=what,
-                date=local_date(merchant, case.failed_at),
-                invoice_number=number,
+                minor_amount=case.amount,
+                currency=case.currency,
+                failed_at=case.failed_at,
+                paid_at=case.resolved_at if case.status == "recovered" else None,
+                timezone=merchant.timezone,
+                plan=row.get("plan") or None,
+                invoice_number=row.get("number"),
             )
         )
     return charges
 
 
 def join_phrases(charges: list[FailedCharge]) -> str | None:
-    """The charges as one phrase ("A and B"), or ``None`` for none."""
+    """The charges as one phrase ("A and B", "A y B"), or ``None`` for none (call where it is shown)."""
     phrases = [charge.phrase for charge in charges]
     if not phrases:
         return None
-    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return str(format_list(phrases, locale=current_locale()))
