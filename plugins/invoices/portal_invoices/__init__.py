@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.sdk import (
+    N_,
     LinkFlow,
     NavItem,
     PageContext,
@@ -21,8 +22,10 @@ from portal.sdk import (
     Tenant,
     Widget,
     hookimpl,
+    ngettext,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_invoices import store
 from portal_invoices.routes import INVOICE_ROUTES
 from portal_invoices.settings import InvoicesSettings
@@ -73,7 +76,7 @@ def portal_link_flows() -> list[LinkFlow]:
 @hookimpl
 def portal_nav_items(context: PageContext) -> list[NavItem]:
     """*Invoices* in the navigation."""
-    return [NavItem(label="Invoices", href="/invoices", order=20, key=KEY)]
+    return [NavItem(label=N_("Invoices"), href="/invoices", order=20, key=KEY)]
 
 
 async def _figures(context: PageContext) -> dict[str, Any]:
@@ -93,10 +96,13 @@ async def _figures(context: PageContext) -> dict[str, Any]:
             )
     outstanding = [fmt.round_money(t.outstanding, t.currency) for t in totals if t.outstanding]
     paid = [fmt.round_money(t.paid_this_year, t.currency) for t in totals if t.paid_this_year]
+    count = sum(t.count for t in totals)
     figures = {
         "outstanding": outstanding,
         "paid_ytd": paid,
-        "count": sum(t.count for t in totals),
+        "year_start": fmt.day(fmt.year_start(now())),
+        "count": count,
+        "count_text": fmt.number(count),
     }
     setattr(state, TOTALS, figures)
     return figures
@@ -106,10 +112,12 @@ async def _figures(context: PageContext) -> dict[str, Any]:
 def portal_overview_widgets(context: PageContext) -> list[Widget]:
     """*Outstanding*, *Paid YTD* and *Invoices* on the Overview, before *Subscriptions* (30)."""
     return [
-        Widget(key="invoices-outstanding", title="Outstanding", template="invoices/widget_outstanding.html",
+        Widget(key="invoices-outstanding", title=_("Outstanding"), template="invoices/widget_outstanding.html",
                load=_figures, order=10),
-        Widget(key="invoices-paid", title="Paid YTD", template="invoices/widget_paid.html", load=_figures, order=11),
-        Widget(key="invoices-count", title="Invoices", template="invoices/widget_count.html", load=_figures, order=12),
+        Widget(key="invoices-paid", title=_("Paid YTD"), template="invoices/widget_paid.html", load=_figures,
+               order=11),
+        Widget(key="invoices-count", title=_("Invoices"), template="invoices/widget_count.html", load=_figures,
+               order=12),
     ]  # fmt: skip
 
 
@@ -118,4 +126,4 @@ async def portal_account_summary(tenant: Tenant, customer_id: str) -> str | None
     """``1 invoice due`` on the merchant switch page (nothing when none is open)."""
     async with tenant_transaction(tenant.merchant.iso_id):
         due = await store.open_count(tenant.merchant.id, customer_id)
-    return f"{due} invoice{'' if due == 1 else 's'} due" if due else None
+    return ngettext("%(count)d invoice due", "%(count)d invoices due", due) % {"count": due} if due else None

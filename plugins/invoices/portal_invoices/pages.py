@@ -9,9 +9,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
+from portal.sdk import gettext as _
 from portal.sdk import (
     has_prefix,
     optional_customer,
+    pgettext,
     render_page,
     session_of,
     tenant_of,
@@ -19,12 +21,22 @@ from portal.sdk import (
 )
 from portal_invoices import store
 from portal_invoices.billing import billing_details_of
-from portal_invoices.messages import DONE
+from portal_invoices.messages import done_text
 from portal_invoices.pdf import download
 from portal_invoices.views import invoice_row, payment_row
 from portal_invoices.web import HISTORY_PATH, ITEM, KEY, LIST_PATH, Page, formats, now, own, settings_of
 
-FILTERS: dict[str, str] = {"all": "All", "open": "Open", "paid": "Paid"}
+FILTERS = ("all", "open", "paid")
+"""The list's filters."""
+
+
+def _filters() -> dict[str, str]:
+    """Each filter's button words, in the current language."""
+    return {
+        "all": pgettext("invoice filter", "All"),
+        "open": pgettext("invoice filter", "Open"),
+        "paid": pgettext("invoice filter", "Paid"),
+    }
 
 
 @get(LIST_PATH, name="invoices_list")
@@ -49,10 +61,10 @@ async def list_invoices(
         request,
         "invoices/list.html",
         tenant=tenant,
-        title="Invoices",
+        title=_("Invoices"),
         active_nav=KEY,
         invoices=[invoice_row(invoice, fmt, at) for invoice in invoices],
-        filters=FILTERS,
+        filters=_filters(),
         status=wanted,
         next_after=invoices[-1].id if more else None,
         paged=cursor is not None,
@@ -78,12 +90,12 @@ async def detail(request: Request[Any, Any, Any], invoice_id: FromPath[str], don
     fmt = formats(request, tenant)
     row = invoice_row(invoice, fmt, now())
     session = session_of(request)
-    notice = DONE[done].format(number=row.number) if done in DONE else None
+    notice = done_text(done, row.number)
     return render_page(
         request,
         "invoices/detail.html",
         tenant=tenant,
-        title=f"Invoice {row.number}",
+        title=_("Invoice %(number)s") % {"number": row.number},
         active_nav=KEY,
         invoice=row,
         lines=[
@@ -92,7 +104,8 @@ async def detail(request: Request[Any, Any, Any], invoice_id: FromPath[str], don
                 "quantity": line.quantity,
                 "unit": fmt.money(line.unit_amount, invoice.currency),
                 "amount": fmt.money(line.amount, invoice.currency),
-                "period": f"{fmt.day(line.period_start)} to {fmt.day(line.period_end)}"
+                "period": _("%(start)s to %(end)s")
+                % {"start": fmt.day(line.period_start), "end": fmt.day(line.period_end)}
                 if line.period_start and line.period_end
                 else "",
             }
@@ -128,7 +141,7 @@ async def history(request: Request[Any, Any, Any]) -> Page:
         request,
         "invoices/history.html",
         tenant=tenant,
-        title="Payment history",
+        title=_("Payment history"),
         active_nav=KEY,
         payments=[payment_row(payment, fmt) for payment in payments],
     )
@@ -152,7 +165,7 @@ async def receipt(request: Request[Any, Any, Any], payment_id: FromPath[str]) ->
         request,
         "invoices/receipt.html",
         tenant=tenant,
-        title=f"Receipt for {payment.invoice_number}",
+        title=_("Receipt for %(number)s") % {"number": payment.invoice_number},
         active_nav=KEY,
         payment=payment_row(payment, fmt),
         customer_email=customer.email,

@@ -29,8 +29,9 @@ from portal.sdk import (
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_invoices import service, store
-from portal_invoices.messages import ERRORS, REFUSALS
+from portal_invoices.messages import ERRORS, error_text, refusal_text
 from portal_invoices.service import PayOutcome
 from portal_invoices.views import card_words, invoice_row
 from portal_invoices.web import ITEM, KEY, LIST_PATH, Form, Page, formats, now, own, refused_page, settings_of
@@ -46,8 +47,10 @@ async def _outcome(tenant: Tenant, customer: CustomerView, result: str) -> str |
     async with tenant_transaction(tenant.merchant.iso_id):
         found = await store.pay_key(tenant.merchant.id, customer.id, result)
     if found is None or found["outcome"] in (None, "paid", "already_paid"):
-        return ERRORS["in_progress"] if found is not None and found["outcome"] is None else None
-    return str(found["message"] or ERRORS.get(found["outcome"], ""))
+        return error_text("in_progress") if found is not None and found["outcome"] is None else None
+    if found["outcome"] in ERRORS and found["outcome"] != "card_not_saved":  # no bank's words: in today's language
+        return error_text(found["outcome"])
+    return str(found["message"] or error_text(found["outcome"]))
 
 
 def _after(invoice_id: str, key: str, outcome: PayOutcome, back_to: str) -> Redirect:
@@ -67,9 +70,9 @@ async def _page(request: Request[Any, Any, Any], invoice_id: str, result: str, *
         invoice = await own(tenant, customer, invoice_id)
         cards = await list_methods(merchant.iso_id, merchant.id, customer.id)
     if not settings.allow_pay:
-        return refused_page(request, tenant, REFUSALS["pay_not_allowed"])
+        return refused_page(request, tenant, refusal_text("pay_not_allowed"))
     if new_card and not settings.allow_pay_with_new_card:
-        return refused_page(request, tenant, REFUSALS["new_card_not_allowed"])
+        return refused_page(request, tenant, refusal_text("new_card_not_allowed"))
     fmt = formats(request, tenant)
     row = invoice_row(invoice, fmt, now())
     if not row.payable:
@@ -81,7 +84,7 @@ async def _page(request: Request[Any, Any, Any], invoice_id: str, result: str, *
         try:
             hosted = platform_of(request).gateways.for_tenant(tenant).hosted_fields(merchant.brand.color)
         except GatewayNotConfiguredError:
-            error, status_code = ERRORS["not_set_up"], 503
+            error, status_code = error_text("not_set_up"), 503
         else:
             allow_origins(request, hosted.origins)
     today = payment_methods.merchant_today(merchant)
@@ -90,7 +93,7 @@ async def _page(request: Request[Any, Any, Any], invoice_id: str, result: str, *
         request,
         "invoices/pay.html",
         tenant=tenant,
-        title=f"Pay {row.number}",
+        title=_("Pay %(number)s") % {"number": row.number},
         active_nav=KEY,
         status_code=status_code,
         invoice=row,
@@ -127,9 +130,9 @@ async def _pay(request: Request[Any, Any, Any], invoice_id: str, data: dict[str,
     async with tenant_transaction(tenant.merchant.iso_id):
         invoice = await own(tenant, customer, invoice_id)  # 404 before any refusal: not theirs is missing
     if not settings.allow_pay:
-        return refused_page(request, tenant, REFUSALS["pay_not_allowed"])
+        return refused_page(request, tenant, refusal_text("pay_not_allowed"))
     if new_card and not settings.allow_pay_with_new_card:
-        return refused_page(request, tenant, REFUSALS["new_card_not_allowed"])
+        return refused_page(request, tenant, refusal_text("new_card_not_allowed"))
     key = data.get("pay_key", "")
     back_to = f"{LIST_PATH}/{invoice.id}/pay" + ("/card" if new_card else "")
     try:

@@ -1,8 +1,10 @@
 """Invoice PDFs: rendered with WeasyPrint from the theme's ``invoices/pdf.html`` and ``invoices/pdf.css``.
 
 A theme overrides either template like any other. A finalized invoice's PDF is rendered once
-and kept (``invoices_pdf``): the ``issued`` one while it is open, a ``paid`` one once it is paid;
-kept bytes are served as they are, never rendered again. Void invoices are rendered each time.
+per language and kept (``invoices_pdf``): the ``issued`` one while it is open, a ``paid`` one
+once it is paid, each in the language of the first reader who asked for it (words, money and
+dates in that reader's locale); kept bytes are served as they are, never rendered again. Void
+invoices are rendered each time.
 Rendering fetches nothing but ``data:`` and ``https:`` images (the merchant's logo).
 """
 
@@ -15,7 +17,16 @@ from litestar import Request, Response
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
-from portal.sdk import CustomerView, Invoice, Platform, Tenant, platform_of, tenant_transaction
+from portal.sdk import (
+    CustomerView,
+    Invoice,
+    Platform,
+    Tenant,
+    current_language,
+    pgettext,
+    platform_of,
+    tenant_transaction,
+)
 from portal_invoices import store
 from portal_invoices.billing import billing_details_of
 from portal_invoices.views import Formats, invoice_row, payment_row
@@ -37,6 +48,15 @@ def kind_of(invoice: Invoice) -> str | None:
     return None
 
 
+def _stamp(status: str) -> str:
+    """The stamp across a paid or void invoice, in the current language."""
+    if status == "paid":
+        return pgettext("invoice status", "Paid")
+    if status == "void":
+        return pgettext("invoice status", "Void")
+    return ""
+
+
 def context_for(
     tenant: Tenant, invoice: Invoice, fmt: Formats, customer: dict[str, Any], payments: list[store.Payment]
 ) -> dict[str, Any]:
@@ -48,7 +68,13 @@ def context_for(
         "brand": tenant.merchant.brand,
         "invoice": row,
         "status": invoice.status,
-        "stamp": {"paid": "Paid", "void": "Void"}.get(invoice.status, ""),
+        "stamp": _stamp(invoice.status),
+        "lang": current_language().replace("_", "-"),
+        "page_words": {
+            # Translators: the PDF's page footer reads "INV-1042 · page 1 of 2".
+            "page": pgettext("PDF page footer", "page"),
+            "of": pgettext("PDF page footer", "of"),
+        },
         "lines": [
             {
                 "description": line.description,
@@ -79,11 +105,12 @@ def render(platform: Platform, tenant: Tenant, context: dict[str, Any]) -> bytes
 
 
 async def pdf_of(platform: Platform, tenant: Tenant, invoice: Invoice, fmt: Formats, customer: dict[str, Any]) -> bytes:
-    """The invoice's kept PDF, rendered and kept first when there is none yet."""
+    """The invoice's kept PDF in the current language, rendered and kept first when there is none yet."""
     merchant = tenant.merchant
     kind = kind_of(invoice)
+    language = current_language()
     async with tenant_transaction(merchant.iso_id):
-        kept = await store.kept_pdf(merchant.id, invoice.id, kind) if kind else None
+        kept = await store.kept_pdf(merchant.id, invoice.id, kind, language) if kind else None
         if kept is not None:
             return kept
         payments = await store.payments_of_invoice(merchant.id, invoice.customer, invoice.id)
@@ -93,7 +120,7 @@ async def pdf_of(platform: Platform, tenant: Tenant, invoice: Invoice, fmt: Form
     if kind is None:
         return content
     async with tenant_transaction(merchant.iso_id):
-        return await store.keep_pdf(merchant.iso_id, merchant.id, invoice.id, kind, content)
+        return await store.keep_pdf(merchant.iso_id, merchant.id, invoice.id, kind, language, content)
 
 
 async def download(request: Request[Any, Any, Any], tenant: Tenant, customer: CustomerView, value: str) -> Page:

@@ -32,7 +32,7 @@ from portal.sdk import (
     tenant_transaction,
 )
 from portal_invoices import store
-from portal_invoices.messages import ERRORS, decline_message
+from portal_invoices.messages import ERRORS, decline_message, error_text, with_bank_words
 from portal_invoices.views import payable
 from portal_invoices.web import own
 
@@ -55,7 +55,7 @@ class PayRefusedError(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(ERRORS.get(code, code))
         self.code = code
-        self.message = ERRORS.get(code, code)
+        self.message = error_text(code) or code
 
 
 async def _started(tenant: Tenant, customer: CustomerView, invoice_id: str, key: str) -> PayOutcome | None:
@@ -68,14 +68,14 @@ async def _started(tenant: Tenant, customer: CustomerView, invoice_id: str, key:
         if await store.claim_pay_key(merchant.iso_id, merchant.id, customer.id, invoice.id, key):
             if not payable(invoice.status, invoice.amount_due):
                 code = "already_paid" if invoice.status == "paid" else "nothing_due"
-                await store.settle_pay_key(merchant.id, key, None, code, ERRORS.get(code, ""))
-                return PayOutcome(code=code, message=ERRORS.get(code, ""))
+                await store.settle_pay_key(merchant.id, key, None, code, error_text(code))
+                return PayOutcome(code=code, message=error_text(code))
             return None
         earlier = await store.pay_key(merchant.id, customer.id, key)
     if earlier is None or earlier["invoice_id"] != invoice.id:
         raise PayRefusedError("no_details")
     if earlier["outcome"] is None:
-        return PayOutcome(code="in_progress", message=ERRORS["in_progress"])
+        return PayOutcome(code="in_progress", message=error_text("in_progress"))
     return PayOutcome(code=earlier["outcome"], message=earlier["message"] or "", attempt_id=earlier["attempt_id"])
 
 
@@ -108,21 +108,20 @@ async def _card_id(tenant: Tenant, customer: CustomerView, wanted: str) -> str:
 async def _new_card(platform: Platform, tenant: Tenant, customer: CustomerView, token: str) -> str | PayOutcome:
     """Put the card behind a hosted-fields token on file (not as the default); its id, or why not."""
     if not token or len(token) > 200:
-        return PayOutcome(code="no_details", message=ERRORS["no_details"])
+        return PayOutcome(code="no_details", message=error_text("no_details"))
     try:
         attached = await payment_methods.attach(platform.gateways, tenant, customer, token, make_default=False)
     except payment_methods.PaymentMethodError as exc:
         if exc.code == "duplicate" and exc.method_id:  # that card is on file already: pay with it
             return exc.method_id
-        return PayOutcome(code="card_not_saved", message=ERRORS["card_not_saved"])
+        return PayOutcome(code="card_not_saved", message=error_text("card_not_saved"))
     except GatewayDeclinedError as exc:
-        said = exc.response.response_text.strip().rstrip(".")
-        text = f"{ERRORS['card_not_saved']} (“{said}”)" if said else ERRORS["card_not_saved"]
+        text = with_bank_words(error_text("card_not_saved"), exc.response.response_text)
         return PayOutcome(code="card_not_saved", message=text)
     except GatewayNotConfiguredError:
-        return PayOutcome(code="not_set_up", message=ERRORS["not_set_up"])
+        return PayOutcome(code="not_set_up", message=error_text("not_set_up"))
     except (GatewayUnavailableError, TimeoutError, OSError):
-        return PayOutcome(code="unavailable", message=ERRORS["unavailable"])
+        return PayOutcome(code="unavailable", message=error_text("unavailable"))
     return attached.method.id
 
 
@@ -165,11 +164,11 @@ async def _charge(platform: Platform, tenant: Tenant, invoice_id: str, method_id
         if exc.code == "invalid_transition":
             return PayOutcome(code="already_paid")
         if exc.code == "nothing_due":
-            return PayOutcome(code="nothing_due", message=ERRORS["nothing_due"])
+            return PayOutcome(code="nothing_due", message=error_text("nothing_due"))
         if exc.code == "no_payment_method":
-            return PayOutcome(code="no_card", message=ERRORS["no_card"])
+            return PayOutcome(code="no_card", message=error_text("no_card"))
         if exc.code == "gateway_unavailable":
-            return PayOutcome(code="unavailable", message=ERRORS["unavailable"])
+            return PayOutcome(code="unavailable", message=error_text("unavailable"))
         raise
     if attempt.outcome == "approved":
         return PayOutcome(code="paid", attempt_id=attempt.id)

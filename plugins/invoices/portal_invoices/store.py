@@ -134,25 +134,26 @@ async def payments_of_customer(merchant_id: str, customer_id: str, *, limit: int
     return [msgspec.convert(row, Payment) for row in rows]
 
 
-async def kept_pdf(merchant_id: str, invoice_id: str, kind: str) -> bytes | None:
-    """The PDF kept for the invoice (``issued`` or ``paid``), if it was rendered already."""
+async def kept_pdf(merchant_id: str, invoice_id: str, kind: str, language: str) -> bytes | None:
+    """The PDF kept for the invoice (``issued`` or ``paid``) in ``language``, if it was rendered already."""
     rows = await fetch(
-        "SELECT content FROM invoices_pdf WHERE merchant_id = $1 AND invoice_id = $2 AND kind = $3",
+        "SELECT content FROM invoices_pdf WHERE merchant_id = $1 AND invoice_id = $2 AND kind = $3 AND language = $4",
         merchant_id,
         invoice_id,
         kind,
+        language,
     )
     return bytes(rows[0]["content"]) if rows else None
 
 
-async def keep_pdf(iso_id: str, merchant_id: str, invoice_id: str, kind: str, content: bytes) -> bytes:
-    """Keep ``content`` as the invoice's PDF of ``kind`` unless one was kept first; the kept bytes."""
+async def keep_pdf(iso_id: str, merchant_id: str, invoice_id: str, kind: str, language: str, content: bytes) -> bytes:
+    """Keep ``content`` as the invoice's PDF of ``kind`` in ``language`` unless one was kept first; the kept bytes."""
     rows = await fetch(
-        "INSERT INTO invoices_pdf (invoice_id, kind, iso_id, merchant_id, content) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (invoice_id, kind) DO NOTHING RETURNING content",
-        invoice_id, kind, iso_id, merchant_id, content,
+        "INSERT INTO invoices_pdf (invoice_id, kind, language, iso_id, merchant_id, content) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (invoice_id, kind, language) DO NOTHING RETURNING content",
+        invoice_id, kind, language, iso_id, merchant_id, content,
     )  # fmt: skip
-    return bytes(rows[0]["content"]) if rows else (await kept_pdf(merchant_id, invoice_id, kind) or content)
+    return bytes(rows[0]["content"]) if rows else (await kept_pdf(merchant_id, invoice_id, kind, language) or content)
 
 
 async def claim_pay_key(iso_id: str, merchant_id: str, customer_id: str, invoice_id: str, key: str) -> bool:

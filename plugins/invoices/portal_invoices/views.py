@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 import msgspec
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 
-from portal.sdk import Invoice, format_money
+from portal.sdk import Invoice, format_money, pgettext
+from portal.sdk import gettext as _
 from portal_invoices.messages import outcome_text
 from portal_invoices.store import ListedInvoice, Payment
 
@@ -43,6 +44,10 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
     def round_money(self, amount: int, currency: str) -> str:
         """``$3,420`` for a whole amount, ``$3,420.50`` otherwise (the Overview's figures)."""
         return _round_money(amount, currency, self.locale.replace("-", "_"))
+
+    def number(self, value: int) -> str:
+        """``1,234`` (in en-US)."""
+        return str(format_decimal(value, locale=self.locale.replace("-", "_")))
 
     def year_start(self, now: datetime) -> datetime:
         """The first instant of ``now``'s year on the merchant's calendar."""
@@ -95,12 +100,12 @@ class Badge(msgspec.Struct, frozen=True, kw_only=True):
 def badge(status: str, due_at: datetime | None, now: datetime) -> Badge:
     """Open, Paid, Past due or Void."""
     if status == "paid":
-        return Badge(text="Paid", tone="success")
+        return Badge(text=pgettext("invoice status", "Paid"), tone="success")
     if status == "void":
-        return Badge(text="Void", tone="neutral")
+        return Badge(text=pgettext("invoice status", "Void"), tone="neutral")
     if status == "uncollectible" or (due_at is not None and due_at < now):
-        return Badge(text="Past due", tone="danger")
-    return Badge(text="Open", tone="info")
+        return Badge(text=pgettext("invoice status", "Past due"), tone="danger")
+    return Badge(text=pgettext("invoice status", "Open"), tone="info")
 
 
 def payable(status: str, amount_due: int) -> bool:
@@ -125,7 +130,7 @@ def invoice_row(invoice: ListedInvoice | Invoice, fmt: Formats, now: datetime) -
     """The list's line for ``invoice``."""
     return InvoiceRow(
         id=invoice.id,
-        number=invoice.number or "Draft",
+        number=invoice.number or _("Draft"),
         issued=fmt.day(invoice.issued_at) if invoice.issued_at else "",
         due=fmt.day(invoice.due_at) if invoice.due_at else "",
         total=fmt.money(invoice.total, invoice.currency),
@@ -138,8 +143,8 @@ def invoice_row(invoice: ListedInvoice | Invoice, fmt: Formats, now: datetime) -
 def card_words(brand: str | None, last4: str | None) -> str:
     """``Visa ending in 4242``."""
     if not last4:
-        return "A card no longer on file"
-    return f"{BRANDS.get(brand or '', 'Card')} ending in {last4}"
+        return _("A card no longer on file")
+    return _("%(brand)s ending in %(last4)s") % {"brand": BRANDS.get(brand or "") or _("Card"), "last4": last4}
 
 
 class PaymentRow(msgspec.Struct, frozen=True, kw_only=True):

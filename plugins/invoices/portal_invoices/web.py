@@ -16,10 +16,11 @@ from portal.sdk import (
     NotFoundError,
     Tenant,
     billing_invoices,
+    current_locale,
     has_prefix,
     render_page,
-    session_of,
 )
+from portal.sdk import gettext as _
 from portal_invoices.settings import InvoicesSettings
 from portal_invoices.views import Formats, formats_for
 
@@ -47,9 +48,8 @@ def invoice_id(value: str) -> str:
 
 
 def formats(request: Request[Any, Any, Any], tenant: Tenant) -> Formats:
-    """The merchant's time zone and the customer's locale (the link's, else the merchant's)."""
-    session = session_of(request)
-    return formats_for(tenant.merchant.timezone, session.locale if session else None, tenant.merchant.locale)
+    """The merchant's time zone and the request's locale (the link's or the switch's, the browser's, the merchant's)."""
+    return formats_for(tenant.merchant.timezone, current_locale(), tenant.merchant.locale)
 
 
 def now() -> datetime:
@@ -80,7 +80,7 @@ def refused_page(request: Request[Any, Any, Any], tenant: Tenant, message: str, 
         request,
         "invoices/refused.html",
         tenant=tenant,
-        title="Not available",
+        title=_("Not available"),
         active_nav=KEY,
         status_code=status_code,
         message=message,
