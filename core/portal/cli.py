@@ -234,13 +234,15 @@ def tenants() -> None:
 def tenants_apply(ctx: click.Context, file: Path, dry_run: bool) -> None:
     """Validate FILE completely, then create or update what it describes (idempotent)."""
     from portal.platform import Platform
-    from portal.tenancy.files import apply_tenant_file, load_tenant_file
+    from portal.tenancy.files import apply_tenant_file, load_tenant_file, tenant_file_warnings
 
     settings = _settings(ctx)
 
     async def go() -> list[str]:
         platform = Platform(settings)
         spec = load_tenant_file(file, platform.registry, settings.base_domain)
+        for warning in tenant_file_warnings(spec, file):
+            click.echo(f"warning: {warning}", err=True)
         await platform.start()
         try:
             changes = await apply_tenant_file(spec, platform.registry, dry_run=dry_run, source=str(file))

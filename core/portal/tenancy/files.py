@@ -22,6 +22,7 @@ from portal.db.engine import fetch, plain_transaction
 from portal.ids import new_id
 from portal.payments.choice import validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
+from portal.tenancy.colours import adjustments
 from portal.tenancy.models import normalize_email
 
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
@@ -42,9 +43,11 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class BrandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``[isos.merchants.brand]``: colour, logo and the links shown in the portal."""
+    """``[isos.merchants.brand]``: colours, logo and the links shown in the portal."""
 
     color: Color = "#2f5bea"
+    accent: Color | None = None
+    """A second brand colour (focus rings, highlights); the brand colour when absent."""
     logo_url: HttpsUrl | None = None
     """Loaded by customers' browsers, so HTTPS only (the page's CSP blocks plain HTTP images)."""
     support_email: Email | None = None
@@ -147,6 +150,25 @@ def load_tenant_file(path: Path, registry: PluginRegistry, base_domain: str) -> 
     if problems:
         raise TenantFileError([f"{path}: {problem}" for problem in problems])
     return spec
+
+
+def tenant_file_warnings(spec: TenantFile, source: str | Path) -> list[str]:
+    """What is valid but applied differently from the file, as ``<file>: <key>: <what>`` lines.
+
+    A brand or accent colour that text cannot be read on, or in, is shown adjusted (see
+    :mod:`portal.tenancy.colours`); each such colour gets one line naming the merchant.
+    """
+    warnings: list[str] = []
+    for i, iso in enumerate(spec.isos):
+        for j, merchant in enumerate(iso.merchants):
+            at = f"isos[{i}].merchants[{j}].brand"
+            colours = [("color", "brand colour", merchant.brand.color)]
+            if merchant.brand.accent is not None:
+                colours.append(("accent", "accent colour", merchant.brand.accent))
+            for key, label, value in colours:
+                for note in adjustments(value):
+                    warnings.append(f"{source}: {at}.{key}: merchant {merchant.slug!r}: {label} {note}")
+    return warnings
 
 
 def _key_of(exc: msgspec.ValidationError) -> str:
@@ -336,6 +358,7 @@ async def _apply_merchant(
         "default_locale": merchant.locale,
         "theme_key": merchant.theme or iso.theme,
         "brand_color": merchant.brand.color.lower(),
+        "accent_color": merchant.brand.accent.lower() if merchant.brand.accent else None,
         "logo_url": merchant.brand.logo_url,
         "support_email": merchant.brand.support_email,
         "terms_url": merchant.brand.terms_url,

@@ -6,17 +6,62 @@ from typing import Any
 
 import msgspec
 
+from portal.tenancy.colours import on_surface, palette
+
 
 class Brand(msgspec.Struct, frozen=True, kw_only=True):
-    """A merchant's brand as templates use it."""
+    """A merchant's brand as templates use it.
+
+    Built from the merchant's chosen ``color`` (and optional ``accent``); the colours that read
+    are derived once, when the merchant is loaded (see :mod:`portal.tenancy.colours`).
+    """
 
     color: str
-    contrast_color: str
-    """Text colour readable on ``color`` (white or near-black, whichever contrasts more)."""
+    """Brand surface colour (buttons, current navigation item): the chosen colour, or that
+    colour darkened or lightened until ``contrast_color`` reaches 4.5:1 on it."""
+    contrast_color: str = ""
+    """Text colour on ``color``: ``#ffffff`` or ``#111111``."""
+    accent: str | None = None
+    """Accent surface colour; the brand surface when the merchant has no accent."""
     logo_url: str | None = None
     support_email: str | None = None
     terms_url: str | None = None
     privacy_url: str | None = None
+    chosen_color: str = ""
+    """The brand colour as the tenant file gives it."""
+    chosen_accent: str | None = None
+    """The accent as the tenant file gives it, or ``None``."""
+    text: str = ""
+    """Brand colour for text and links on the light page background (4.5:1)."""
+    text_dark: str = ""
+    """Brand colour for text and links on the dark page background (4.5:1)."""
+    accent_contrast: str = ""
+    """Text colour on ``accent``."""
+    accent_text: str = ""
+    """Accent for text on the light page background (4.5:1)."""
+    accent_text_dark: str = ""
+    """Accent for text on the dark page background (4.5:1)."""
+
+    def __post_init__(self) -> None:
+        # Built again from its own fields (a copy), a brand keeps what was chosen.
+        chosen = (self.chosen_color or self.color).lower()
+        chosen_accent = (self.chosen_accent if self.chosen_color else self.accent) or None
+        chosen_accent = chosen_accent.lower() if chosen_accent else None
+        brand = palette(chosen)
+        accent = palette(chosen_accent) if chosen_accent else brand
+        for name, value in (
+            ("chosen_color", chosen),
+            ("chosen_accent", chosen_accent),
+            ("color", brand.surface),
+            ("contrast_color", brand.on_surface),
+            ("text", brand.text),
+            ("text_dark", brand.text_dark),
+            ("accent", accent.surface),
+            ("accent_contrast", accent.on_surface),
+            ("accent_text", accent.text),
+            ("accent_text_dark", accent.text_dark),
+        ):
+            msgspec.structs.force_setattr(self, name, value)
 
 
 class MerchantView(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,17 +108,8 @@ class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def contrast_color(hex_color: str) -> str:
-    """White or near-black, whichever has the higher WCAG contrast against ``hex_color``."""
-    red, green, blue = (int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5))
-
-    def channel(value: float) -> float:
-        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-    luminance = 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
-    dark = 0.0069  # luminance of #111111
-    on_white = 1.05 / (luminance + 0.05)
-    on_dark = (luminance + 0.05) / (dark + 0.05)
-    return "#ffffff" if on_white >= on_dark else "#111111"
+    """White or near-black text for a brand surface of ``hex_color`` (see :func:`on_surface`)."""
+    return on_surface(hex_color)[1]
 
 
 def normalize_email(email: str) -> str:

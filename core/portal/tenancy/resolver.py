@@ -14,7 +14,7 @@ from portal.db.engine import fetch, json_value, system_transaction, tenant_trans
 from portal.db.listener import ReconnectingListener
 from portal.payments.choice import GatewayChoice, validate_gateway
 from portal.plugins.registry import PluginRegistry, SettingsError
-from portal.tenancy.models import Brand, MerchantView, Tenant, contrast_color
+from portal.tenancy.models import Brand, MerchantView, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _merchant_view(row: dict[str, Any]) -> MerchantView:
         frame_ancestors=tuple(json_value(row["frame_ancestors"])),
         brand=Brand(
             color=row["brand_color"],
-            contrast_color=contrast_color(row["brand_color"]),
+            accent=row["accent_color"],
             logo_url=row["logo_url"],
             support_email=row["support_email"],
             terms_url=row["terms_url"],

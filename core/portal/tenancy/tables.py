@@ -34,6 +34,8 @@ class Merchant(Table, tablename="portal_merchant"):
     default_locale = Varchar(length=35, default="en")
     theme_key = Varchar(length=63, default="base")
     brand_color = Varchar(length=7, default="#2f5bea")
+    accent_color = Varchar(length=7, null=True, default=None)
+    """Optional second brand colour; null: the brand colour serves as accent."""
     logo_url = Text(null=True, default=None)
     support_email = Varchar(length=254, null=True, default=None)
     terms_url = Text(null=True, default=None)

@@ -1,5 +1,8 @@
 """The hosted field pages: one labelled input per frame, styled with the merchant's CSS options.
 
+Without options a frame follows the page's colour scheme and rings the focused input in the
+merchant's brand colour, adjusted to read on each scheme's background.
+
 The styles arrive as Collect.js options (``customCss``, ``focusCss``, ...) in the frame's URL.
 Only plain declarations survive: a property name and a value without characters that could
 end a rule, open a URL or leave the ``<style>`` element; anything else is dropped, as a browser
@@ -64,6 +67,7 @@ _PROPERTY = re.compile(r"^-?[a-z]+(?:-[a-z]+)*$")
 _VALUE = re.compile(r"^[A-Za-z0-9#%.,()'\"!/ _+-]{1,200}$")
 _FORBIDDEN = ("url(", "image(", "image-set(", "expression(", "/*", "*/")
 _INSTANCE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def _declaration(name: Any, value: Any) -> str | None:
@@ -101,6 +105,10 @@ def merchant_css(parameter: str) -> str:
     return "\n".join(rules)
 
 
+def _colour(value: str, default: str) -> str:
+    return value if _HEX_COLOUR.match(value) else default
+
+
 def instance_id(value: str) -> str:
     """The configuration instance the frames of one form share; empty when malformed."""
     return value if _INSTANCE.match(value) else ""
@@ -116,6 +124,8 @@ def render_field(
     nonce: str,
     instance: str,
     tokenization_key: str,
+    focus_color: str = "#1d4ed8",
+    focus_color_dark: str = "#8fb0ff",
 ) -> str:
     """The HTML of one field frame; the card number frame also gets the test card numbers it accepts."""
     template = _ENVIRONMENT.get_template("field.html")
@@ -128,5 +138,7 @@ def render_field(
         nonce=nonce,
         instance=instance,
         tokenization_key=tokenization_key,
+        focus_color=_colour(focus_color, "#1d4ed8"),
+        focus_color_dark=_colour(focus_color_dark, "#8fb0ff"),
         test_cards=" ".join(TEST_CARDS) if spec.name == "ccnumber" else "",
     )

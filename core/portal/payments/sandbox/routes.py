@@ -102,6 +102,8 @@ async def field_frame(request: Request[Any, Any, Any], field: FromPath[str]) -> 
         nonce=nonce,
         instance=instance_id(query.get("instance") or ""),
         tokenization_key=key,
+        focus_color=tenant.merchant.brand.text,
+        focus_color_dark=tenant.merchant.brand.text_dark,
     )
     ancestors = tenant.merchant.frame_ancestors
     headers = {

@@ -9,7 +9,14 @@
   if (!form) { return; }
   var submit = document.getElementById("card-form-submit");
   var status = document.getElementById("card-form-status");
-  var brand = form.getAttribute("data-brand-color") || "#2f5bea";
+  /* The hosted inputs follow the page's colour scheme; the focus ring is the merchant's brand
+     colour adjusted to read on that scheme's background (data-brand-text / data-brand-text-dark). */
+  var dark = Boolean(window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches);
+  var brand = form.getAttribute(dark ? "data-brand-text-dark" : "data-brand-text") ||
+    form.getAttribute("data-brand-color") || "#2f5bea";
+  var scheme = dark
+    ? { surface: "#1c212b", ink: "#e6e9ef", line: "#8690a2", muted: "#a7b0c0", danger: "#ff8a80" }
+    : { surface: "#ffffff", ink: "#1a1f36", line: "#7a8495", muted: "#596171", danger: "#b42318" };
   var fieldIds = { ccnumber: "card-number", ccexp: "card-expiry", cvv: "card-cvv" };
 
   function say(text) { status.textContent = text; }
@@ -31,9 +38,13 @@
   window.CollectJS.configure({
     variant: "inline",
     styleSniffer: false,
-    customCss: { "border-color": "#8792a2", "border-radius": "6px", "font-size": "16px", "padding": "8px 12px" },
+    customCss: {
+      "background-color": scheme.surface, "color": scheme.ink, "border-color": scheme.line,
+      "border-radius": "6px", "font-size": "16px", "padding": "8px 12px"
+    },
     focusCss: { "border-color": brand, "outline": "2px solid " + brand, "outline-offset": "1px" },
-    invalidCss: { "border-color": "#b42318" },
+    invalidCss: { "border-color": scheme.danger },
+    placeholderCss: { "color": scheme.muted },
     fields: {
       ccnumber: { selector: "#card-number", title: "Card number", placeholder: "1234 1234 1234 1234" },
       ccexp: { selector: "#card-expiry", title: "Expiry date (MM / YY)", placeholder: "MM / YY" },
