@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from portal.sdk import (
+    N_,
     LinkFlow,
     MerchantView,
     NavItem,
@@ -21,9 +22,10 @@ from portal.sdk import (
     Tenant,
     Widget,
     hookimpl,
-    session_of,
+    ngettext,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import store
 from portal_subscriptions.routes import SUBSCRIPTION_ROUTES
 from portal_subscriptions.settings import SubscriptionsSettings
@@ -76,7 +78,7 @@ def portal_link_flows() -> list[LinkFlow]:
 @hookimpl
 def portal_nav_items(context: PageContext) -> list[NavItem]:
     """*Subscriptions* in the navigation."""
-    return [NavItem(label="Subscriptions", href="/subscriptions", order=30, key=KEY)]
+    return [NavItem(label=N_("Subscriptions"), href="/subscriptions", order=30, key=KEY)]  # translated by the nav
 
 
 async def load_widget(context: PageContext) -> dict[str, Any]:
@@ -86,16 +88,13 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
         return {"active": 0, "paused": 0, "total": 0, "next": None}
     async with tenant_transaction(context.iso_id):  # joins the Overview's transaction
         subs = await store.subscriptions_of(context.merchant, customer.id)
-    session = session_of(context.request)
-    merchant = context.merchant
-    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
-    return widget_data(subs, fmt)
+    return widget_data(subs, formats_for(context.merchant.timezone))
 
 
 @hookimpl
 def portal_overview_widgets(context: PageContext) -> list[Widget]:
     """The *Subscriptions* block on the Overview."""
-    return [Widget(key=KEY, title="Subscriptions", template="subscriptions/widget.html", load=load_widget, order=30)]
+    return [Widget(key=KEY, title=_("Subscriptions"), template="subscriptions/widget.html", load=load_widget, order=30)]
 
 
 @hookimpl
@@ -111,7 +110,9 @@ async def _card_required(merchant: MerchantView, customer_id: str) -> str | None
 
 @hookimpl
 async def portal_account_summary(tenant: Tenant, customer_id: str) -> str | None:
-    """``2 subs`` on the merchant switch page (nothing without a subscription that has not ended)."""
+    """``2 subscriptions`` on the merchant switch page (nothing without a subscription that has not ended)."""
     async with tenant_transaction(tenant.merchant.iso_id):
         live = await store.live_count(tenant.merchant, customer_id)
-    return f"{live} sub{'' if live == 1 else 's'}" if live else None
+    if not live:
+        return None
+    return ngettext("%(count)d subscription", "%(count)d subscriptions", live) % {"count": live}

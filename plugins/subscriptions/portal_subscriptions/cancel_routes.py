@@ -17,9 +17,10 @@ from portal.sdk import (
     render_page,
     tenant_of,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import service, store
 from portal_subscriptions.choices import FormError, RefusedError, cancel_choice
-from portal_subscriptions.messages import CANCEL_REASON_LABELS
+from portal_subscriptions.messages import cancel_reason_label
 from portal_subscriptions.service import SubscriptionNotFoundError
 from portal_subscriptions.views import subscription_view
 from portal_subscriptions.web import (
@@ -44,12 +45,12 @@ async def _cancel_form(
         request,
         "subscriptions/cancel.html",
         tenant=tenant,
-        title="Cancel subscription",
+        title=_("Cancel subscription"),
         active_nav="subscriptions",
         status_code=400 if errors else 200,
         sub=subscription_view(sub, formats(request, tenant)),
         modes=settings.cancel_modes,
-        reasons=[(code, CANCEL_REASON_LABELS[code]) for code in settings.cancel_reasons],
+        reasons=[(code, cancel_reason_label(code)) for code in settings.cancel_reasons],
         values=values,
         errors=errors or {},
     )
@@ -93,11 +94,11 @@ async def cancel_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         request,
         "subscriptions/cancel_review.html",
         tenant=tenant,
-        title="Confirm the cancellation",
+        title=_("Confirm the cancellation"),
         active_nav="subscriptions",
         sub=subscription_view(sub, formats(request, tenant)),
         choice=choice,
-        reason_label=CANCEL_REASON_LABELS.get(choice.reason or "", ""),
+        reason_label=cancel_reason_label(choice.reason) if choice.reason else "",
     )
 
 

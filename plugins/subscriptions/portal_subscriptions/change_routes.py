@@ -19,10 +19,11 @@ from portal.sdk import (
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import service, store
 from portal_subscriptions.choices import FormError, RefusedError
 from portal_subscriptions.service import StaleQuoteError, SubscriptionNotFoundError
-from portal_subscriptions.views import interval_words, plan_view, subscription_view
+from portal_subscriptions.views import per_interval, plan_view, subscription_view
 from portal_subscriptions.web import (
     ITEM,
     Form,
@@ -51,7 +52,7 @@ async def _change_form(
         request,
         "subscriptions/change.html",
         tenant=tenant,
-        title="Change subscription",
+        title=_("Change subscription"),
         active_nav="subscriptions",
         status_code=400 if errors else 409 if stale else 200,
         sub=subscription_view(sub, fmt),
@@ -99,8 +100,8 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         return await _change_form(request, tenant, sub, values, exc.errors)
     fmt = formats(request, tenant)
     preview = quote.preview
-    per = interval_words(preview.price.interval, preview.price.interval_count)
     recurring = preview.price.unit_amount * preview.quantity
+    interval, count = preview.price.interval, preview.price.interval_count
     view = subscription_view(sub, fmt)
     plan_name = view.name
     if quote.choice.price != sub.price_id:  # the new plan's name (the preview has its price only)
@@ -111,7 +112,7 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         request,
         "subscriptions/change_review.html",
         tenant=tenant,
-        title="Confirm the change",
+        title=_("Confirm the change"),
         active_nav="subscriptions",
         sub=view,
         plan_name=plan_name,
@@ -124,8 +125,8 @@ async def change_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) 
         billed_now_text=fmt.money(quote.billed_now, preview.currency),
         billed_later_text=fmt.money(quote.billed_later, preview.currency) if quote.billed_later else None,
         unbilled=bool(preview.lines) and quote.behavior == "none" and not preview.restarts_period,
-        new_price=f"{fmt.money(preview.price.unit_amount, preview.currency)} / {per}",
-        recurring=f"{fmt.money(recurring, preview.currency)} / {per}",
+        new_price=per_interval(fmt.money(preview.price.unit_amount, preview.currency), interval, count),
+        recurring=per_interval(fmt.money(recurring, preview.currency), interval, count),
         next_charge_on=fmt.day(preview.period_end),
         next_charge=fmt.money(recurring + sub.pending + quote.billed_later, preview.currency),
         quoted_at=quote.at.isoformat(),

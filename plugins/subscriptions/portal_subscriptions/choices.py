@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from portal.sdk import MerchantView
+from portal.sdk import gettext as _
 from portal_subscriptions.messages import NOT_ALLOWED, contact
 from portal_subscriptions.settings import SubscriptionsSettings
 from portal_subscriptions.store import StoredSubscription
@@ -48,13 +49,13 @@ class FormError(Exception):
 
 def refuse(merchant: MerchantView, what: str) -> RefusedError:
     """The 403 for an action the settings do not allow."""
-    return RefusedError(f"{NOT_ALLOWED[what]} {contact(merchant)}")
+    return RefusedError(f"{_(NOT_ALLOWED[what])} {contact(merchant)}")
 
 
 def _note(data: Mapping[str, str], name: str, errors: dict[str, str]) -> str:
     text = " ".join(data.get(name, "").split())
     if len(text) > MAX_NOTE:
-        errors[name] = f"Please keep this under {MAX_NOTE} characters."
+        errors[name] = _("Please keep this under %(max)d characters.") % {"max": MAX_NOTE}
     return text
 
 
@@ -81,22 +82,24 @@ def pause_choice(
     errors: dict[str, str] = {}
     reason = data.get("reason", "")
     if reason not in settings.pause_reasons:
-        errors["reason"] = "Please choose a reason."
+        errors["reason"] = _("Please choose a reason.")
     note = _note(data, "note", errors)
     duration = data.get("duration", "")
     allowed = {str(value) for value in settings.pause_durations}
     resume_on = data.get("resume_on", "").strip()
     resumes_at = now
     if duration not in allowed:
-        errors["duration"] = "Please choose how long to pause."
+        errors["duration"] = _("Please choose how long to pause.")
     elif duration == "until_date":
         zone = ZoneInfo(timezone)
         today = now.astimezone(zone).date()
         day = _parse_day(resume_on)
         if day is None:
-            errors["resume_on"] = "Please enter the day to resume, like 2027-01-31."
+            errors["resume_on"] = _("Please enter the day to resume, like 2027-01-31.")
         elif not today < day <= today + timedelta(days=MAX_PAUSE_DAYS):
-            errors["resume_on"] = f"Please choose a day after today and within {MAX_PAUSE_DAYS} days."
+            errors["resume_on"] = _("Please choose a day after today and within %(days)d days.") % {
+                "days": MAX_PAUSE_DAYS
+            }
         else:
             at = sub.billing_anchor.astimezone(zone).timetz().replace(tzinfo=None)
             resumes_at = datetime.combine(day, at, tzinfo=zone).astimezone(now.tzinfo)
@@ -135,10 +138,10 @@ def cancel_choice(settings: SubscriptionsSettings, merchant: MerchantView, data:
         raise refuse(merchant, f"cancel_{mode}")
     errors: dict[str, str] = {}
     if mode not in modes:
-        errors["mode"] = "Please choose when the subscription ends."
+        errors["mode"] = _("Please choose when the subscription ends.")
     reason = data.get("reason", "") or None
     if reason is not None and reason not in settings.cancel_reasons:
-        errors["reason"] = "Please choose one of the reasons, or none."
+        errors["reason"] = _("Please choose one of the reasons, or none.")
     comment = _note(data, "comment", errors)
     if errors:
         raise FormError(errors)
@@ -164,7 +167,9 @@ def change_choice(
     if quantity is not None and quantity != sub.quantity and not settings.allow_quantity_change:
         raise refuse(merchant, "quantity")
     if quantity is None or quantity < 1 or (quantity > settings.quantity_max and quantity != sub.quantity):
-        raise FormError({"quantity": f"Please enter a whole number from 1 to {settings.quantity_max}."})
+        raise FormError(
+            {"quantity": _("Please enter a whole number from 1 to %(max)d.") % {"max": settings.quantity_max}}
+        )
     if price == sub.price_id and quantity == sub.quantity:
-        raise FormError({"quantity": "That is what you have now. Please choose a different plan or quantity."})
+        raise FormError({"quantity": _("That is what you have now. Please choose a different plan or quantity.")})
     return ChangeChoice(price=price, quantity=quantity)

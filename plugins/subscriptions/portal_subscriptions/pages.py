@@ -18,10 +18,11 @@ from portal.sdk import (
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import service, store
-from portal_subscriptions.messages import DONE
+from portal_subscriptions.messages import done_notice, invoice_status
 from portal_subscriptions.service import SubscriptionNotFoundError
-from portal_subscriptions.views import subscription_view
+from portal_subscriptions.views import pause_reason_text, subscription_view
 from portal_subscriptions.web import (
     BRANDS,
     ITEM,
@@ -46,7 +47,7 @@ async def list_subscriptions(request: Request[Any, Any, Any]) -> Page:
         request,
         "subscriptions/list.html",
         tenant=tenant,
-        title="Subscriptions",
+        title=_("Subscriptions"),
         active_nav="subscriptions",
         subscriptions=[subscription_view(sub, fmt) for sub in subs],
     )
@@ -73,7 +74,7 @@ async def detail(request: Request[Any, Any, Any], sub_id: FromPath[str], done: F
         (c for c in cards if c.is_default), None
     )
     session = session_of(request)
-    notice = DONE[done].format(name=view.name, period_end=view.period_end) if done in DONE else None
+    notice = done_notice(done, view.name, view.period_end)
     return render_page(
         request,
         "subscriptions/detail.html",
@@ -83,14 +84,17 @@ async def detail(request: Request[Any, Any, Any], sub_id: FromPath[str], done: F
         sub=view,
         notice=notice,
         return_after=session.return_url if notice and session else None,
-        card=f"{BRANDS.get(card.brand, 'Card')} ending in {card.last4}" if card else None,
+        card=_("%(brand)s ending in %(last4)s") % {"brand": BRANDS.get(card.brand) or _("Card"), "last4": card.last4}
+        if card
+        else None,
+        pause_reason=pause_reason_text(sub.pause_reason, settings.pause_reasons) if sub.pause_reason else None,
         invoices=[
             {
                 "id": invoice.id,
-                "number": invoice.number or "Draft",
+                "number": invoice.number or _("Draft"),
                 "date": fmt.day(invoice.issued_at or invoice.created_at),
                 "total": fmt.money(invoice.total, invoice.currency),
-                "status": invoice.status.replace("_", " ").capitalize(),
+                "status": invoice_status(invoice.status),
             }
             for invoice in invoices
             if invoice.status != "draft"

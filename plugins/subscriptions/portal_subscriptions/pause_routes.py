@@ -14,15 +14,17 @@ from portal.sdk import (
     customer_actor,
     customer_of,
     merchant_now,
+    ngettext,
     optional_customer,
     render_page,
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import service, store
 from portal_subscriptions.choices import FormError, RefusedError, pause_choice
 from portal_subscriptions.service import SubscriptionNotFoundError
-from portal_subscriptions.views import next_boundary, periods_after, subscription_view
+from portal_subscriptions.views import next_boundary, pause_reason_text, periods_after, subscription_view
 from portal_subscriptions.web import (
     ITEM,
     Form,
@@ -45,20 +47,22 @@ async def _pause_form(
     durations = []
     for value in settings.pause_durations:
         if value == "until_date":
-            durations.append(("until_date", "Until a date I choose"))
+            durations.append(("until_date", _("Until a date I choose")))
         else:
             resumes = fmt.day(periods_after(sub, value, fmt.timezone))
-            plural = "s" if value != 1 else ""
-            durations.append((str(value), f"{value} billing period{plural} (resumes {resumes})"))
+            label = ngettext(
+                "%(count)d billing period (resumes %(day)s)", "%(count)d billing periods (resumes %(day)s)", value
+            )
+            durations.append((str(value), label % {"count": value, "day": resumes}))
     return render_page(
         request,
         "subscriptions/pause.html",
         tenant=tenant,
-        title="Pause subscription",
+        title=_("Pause subscription"),
         active_nav="subscriptions",
         status_code=400 if errors else 200,
         sub=subscription_view(sub, fmt),
-        reasons=settings.pause_reasons,
+        reasons=[(reason, pause_reason_text(reason, settings.pause_reasons)) for reason in settings.pause_reasons],
         durations=durations,
         values=values,
         errors=errors or {},
@@ -106,10 +110,11 @@ async def pause_review(request: Request[Any, Any, Any], sub_id: FromPath[str]) -
         request,
         "subscriptions/pause_review.html",
         tenant=tenant,
-        title="Confirm the pause",
+        title=_("Confirm the pause"),
         active_nav="subscriptions",
         sub=view,
         choice=choice,
+        reason_label=pause_reason_text(choice.reason, settings.pause_reasons),
         resumes_on=fmt.day(choice.resumes_at),
         charge_on=fmt.day(charge_on),
         charge_amount=fmt.money(sub.amount + sub.pending, sub.currency),

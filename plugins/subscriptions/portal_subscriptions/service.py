@@ -26,6 +26,7 @@ from portal.sdk import (
     preview_change,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_subscriptions import store
 from portal_subscriptions.choices import (
     CancelChoice,
@@ -79,7 +80,7 @@ async def owned(tenant: Tenant, customer_id: str, subscription_id: str) -> Store
 
 
 def _conflict(action: str, exc: BillingError) -> RefusedError:
-    return RefusedError(CONFLICTS[action], status_code=409)
+    return RefusedError(_(CONFLICTS[action]), status_code=409)
 
 
 async def pause(
@@ -185,10 +186,10 @@ async def _quote(
     try:
         preview = await preview_change(tenant, sub.id, price_id=choice.price, quantity=choice.quantity, at=at)
     except NotFoundError as exc:
-        raise FormError({"price": "That plan is not available. Please choose another."}) from exc
+        raise FormError({"price": _("That plan is not available. Please choose another.")}) from exc
     except BillingError as exc:
         if exc.code in ("inactive_price", "currency_mismatch"):
-            raise FormError({"price": "That plan is not available. Please choose another."}) from exc
+            raise FormError({"price": _("That plan is not available. Please choose another.")}) from exc
         raise _conflict("change", exc) from exc
     return ChangeQuote(choice=choice, preview=preview, behavior=behavior_for(settings, sub, preview), at=at)
 

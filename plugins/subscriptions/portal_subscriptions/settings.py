@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from portal.sdk import ProrationBehavior
+from portal.sdk import N_, ProrationBehavior
 
 CancelReason = Literal[
     "too_expensive",
@@ -31,6 +31,9 @@ CANCEL_REASONS: tuple[CancelReason, ...] = (
     "other",
 )
 
+DEFAULT_PAUSE_REASONS: tuple[str, ...] = (N_("Too expensive"), N_("Travelling"), N_("Have too much"), N_("Other"))
+"""The pause reasons offered unless the merchant lists its own: translated where shown (a merchant's own are not)."""
+
 PauseReason = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Periods = Annotated[int, msgspec.Meta(ge=1, le=12)]
 PauseDuration = Periods | Literal["until_date"]
@@ -44,12 +47,7 @@ class SubscriptionsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=T
 
     allow_pause: bool = True
     """Customers may pause a subscription (and resume it)."""
-    pause_reasons: Annotated[tuple[PauseReason, ...], msgspec.Meta(min_length=1, max_length=12)] = (
-        "Too expensive",
-        "Travelling",
-        "Have too much",
-        "Other",
-    )
+    pause_reasons: Annotated[tuple[PauseReason, ...], msgspec.Meta(min_length=1, max_length=12)] = DEFAULT_PAUSE_REASONS
     """The reasons a customer picks from when pausing (a free-text note may be added)."""
     pause_durations: Annotated[tuple[PauseDuration, ...], msgspec.Meta(min_length=1, max_length=13)] = (
         1,

@@ -1,6 +1,7 @@
 """Subscriptions as pages show them: every amount and date pre-formatted for the customer.
 
-Dates are in the merchant's time zone, words and numbers in the customer's locale (Babel).
+Dates are in the merchant's time zone, words and numbers in the request's locale (Babel, with
+``current_locale()``), and every sentence in the request's language.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 
-from portal.sdk import add_periods, format_money
+from portal.sdk import add_periods, current_locale, format_money, ngettext
+from portal.sdk import gettext as _
+from portal_subscriptions.settings import DEFAULT_PAUSE_REASONS
 from portal_subscriptions.store import PlanOption, StoredSubscription
 
 LIVE = frozenset({"trialing", "active", "past_due"})
@@ -51,19 +53,9 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
         return self.locale.replace("-", "_")
 
 
-@lru_cache(maxsize=256)
-def known_locale(locale: str) -> bool:
-    """Whether Babel can write dates and money in ``locale`` (``en-US``, ``de``)."""
-    try:
-        Locale.parse(locale.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return False
-    return True
-
-
-def formats_for(timezone: str, preferred: str | None, fallback: str) -> Formats:
-    """The page's formats: the customer's locale when Babel knows it, else the merchant's."""
-    return Formats(timezone=timezone, locale=preferred if preferred and known_locale(preferred) else fallback)
+def formats_for(timezone: str, locale: str | None = None) -> Formats:
+    """The page's formats: the merchant's time zone and ``locale``, by default the request's."""
+    return Formats(timezone=timezone, locale=locale or current_locale())
 
 
 @lru_cache(maxsize=4096)
@@ -110,9 +102,29 @@ class SubscriptionView(msgspec.Struct, frozen=True, kw_only=True):
     canceled: bool
 
 
-def interval_words(interval: str, count: int) -> str:
-    """``month``, ``3 months``."""
-    return interval if count == 1 else f"{count} {interval}s"
+def per_interval(amount: str, interval: str, count: int) -> str:
+    """``$39.00 / month``, ``$39.00 every 3 months``, in the current language."""
+    if interval == "day":
+        text = ngettext("%(amount)s / day", "%(amount)s every %(count)d days", count)
+    elif interval == "week":
+        text = ngettext("%(amount)s / week", "%(amount)s every %(count)d weeks", count)
+    elif interval == "year":
+        text = ngettext("%(amount)s / year", "%(amount)s every %(count)d years", count)
+    else:
+        text = ngettext("%(amount)s / month", "%(amount)s every %(count)d months", count)
+    return text % {"amount": amount, "count": count}
+
+
+def pause_reason_text(reason: str, offered: tuple[str, ...]) -> str:
+    """A pause reason as the customer reads it: the default ones translated, a merchant's own as given.
+
+    ``offered`` is the merchant's list: when it is the default one, its reasons are translated. The
+    ledger keeps ``reason — note``; only the reason before the dash is translated, never the note.
+    """
+    if offered != DEFAULT_PAUSE_REASONS:
+        return reason
+    head, dash, note = reason.partition(" \u2014 ")
+    return f"{_(head)}{dash}{note}" if head in DEFAULT_PAUSE_REASONS else reason
 
 
 def plan_name(product_name: str, nickname: str | None) -> str:
@@ -124,7 +136,7 @@ def next_boundary(sub: StoredSubscription, at: datetime, timezone: str) -> datet
     """The first period end of ``sub`` at or after ``at`` (periods roll on while it is paused)."""
     boundary = sub.current_period_end
     interval = cast(Interval, sub.interval)
-    for _ in range(1200):  # a pause lasts at most a year: 366 daily periods
+    for _step in range(1200):  # a pause lasts at most a year: 366 daily periods
         if boundary >= at:
             return boundary
         boundary = add_periods(sub.billing_anchor, boundary, interval, sub.interval_count, tz=timezone)
@@ -148,46 +160,48 @@ def next_charge(sub: StoredSubscription, timezone: str) -> datetime | None:
 
 def _badge(sub: StoredSubscription, fmt: Formats) -> Badge:
     if sub.status == "canceled":
-        return Badge(text="Canceled", tone="danger")
+        return Badge(text=_("Canceled"), tone="danger")
     if sub.cancel_at_period_end:
-        return Badge(text=f"Cancels on {fmt.day(sub.current_period_end)}", tone="warning")
+        return Badge(text=_("Cancels on %(day)s") % {"day": fmt.day(sub.current_period_end)}, tone="warning")
     if sub.status == "paused":
-        until = f" until {fmt.day(sub.resumes_at)}" if sub.resumes_at else ""
-        return Badge(text=f"Paused{until}", tone="warning")
+        if sub.resumes_at:
+            return Badge(text=_("Paused until %(day)s") % {"day": fmt.day(sub.resumes_at)}, tone="warning")
+        return Badge(text=_("Paused"), tone="warning")
     if sub.status == "trialing":
-        return Badge(text="Trialing", tone="info")
+        return Badge(text=_("Trialing"), tone="info")
     if sub.status == "past_due":
-        return Badge(text="Past due", tone="danger")
+        return Badge(text=_("Past due"), tone="danger")
     if sub.status == "unpaid":
-        return Badge(text="Unpaid", tone="danger")
-    return Badge(text="Active", tone="success")
+        return Badge(text=_("Unpaid"), tone="danger")
+    return Badge(text=_("Active"), tone="success")
 
 
 def _note(sub: StoredSubscription, fmt: Formats, when: datetime | None, amount: str) -> str:
     if when is not None:
-        trial = "Your trial ends and " if sub.status == "trialing" else ""
-        return f"{trial}{amount} will be charged on {fmt.day(when)}."
+        values = {"amount": amount, "day": fmt.day(when)}
+        if sub.status == "trialing":
+            return _("Your trial ends and %(amount)s will be charged on %(day)s.") % values
+        return _("%(amount)s will be charged on %(day)s.") % values
     if sub.status == "canceled":
         ended = sub.canceled_at or sub.current_period_end
-        return f"Ended on {fmt.day(ended)}. No further charges."
+        return _("Ended on %(day)s. No further charges.") % {"day": fmt.day(ended)}
     if sub.cancel_at_period_end:
-        return f"Ends on {fmt.day(sub.current_period_end)}. No further charges."
+        return _("Ends on %(day)s. No further charges.") % {"day": fmt.day(sub.current_period_end)}
     if sub.status == "paused":
-        return "Paused until you resume it. No charges meanwhile."
-    return "No charges until the open invoice is paid."
+        return _("Paused until you resume it. No charges meanwhile.")
+    return _("No charges until the open invoice is paid.")
 
 
 def subscription_view(sub: StoredSubscription, fmt: Formats) -> SubscriptionView:
     """A stored subscription as a page shows it."""
-    per = interval_words(sub.interval, sub.interval_count)
     when = next_charge(sub, fmt.timezone)
     amount = fmt.money(sub.amount + sub.pending, sub.currency)
     return SubscriptionView(
         id=sub.id,
         name=plan_name(sub.product_name, sub.nickname),
         quantity=sub.quantity,
-        price=f"{fmt.money(sub.unit_amount, sub.currency)} / {per}",
-        amount=f"{fmt.money(sub.amount, sub.currency)} / {per}",
+        price=per_interval(fmt.money(sub.unit_amount, sub.currency), sub.interval, sub.interval_count),
+        amount=per_interval(fmt.money(sub.amount, sub.currency), sub.interval, sub.interval_count),
         status=sub.status,
         badge=_badge(sub, fmt),
         period=f"{fmt.day(sub.current_period_start)} \u2013 {fmt.day(sub.current_period_end)}",
@@ -213,11 +227,10 @@ class PlanView(msgspec.Struct, frozen=True, kw_only=True):
 
 def plan_view(option: PlanOption, fmt: Formats) -> PlanView:
     """A plan option as the change form shows it."""
-    per = interval_words(option.interval, option.interval_count)
     return PlanView(
         id=option.id,
         name=plan_name(option.product_name, option.nickname),
-        price=f"{fmt.money(option.unit_amount, option.currency)} / {per}",
+        price=per_interval(fmt.money(option.unit_amount, option.currency), option.interval, option.interval_count),
     )
 
 

@@ -10,7 +10,8 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect
 
-from portal.sdk import CustomerView, Tenant, has_prefix, render_page, session_of, tenant_transaction
+from portal.sdk import CustomerView, Tenant, has_prefix, render_page, tenant_transaction
+from portal.sdk import gettext as _
 from portal_subscriptions import service, store
 from portal_subscriptions.choices import RefusedError
 from portal_subscriptions.service import SubscriptionNotFoundError
@@ -21,6 +22,7 @@ Form = Annotated[dict[str, str], FormBody]
 LIST_PATH = "/subscriptions"
 ITEM = LIST_PATH + "/{sub_id:str}"
 BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
+"""Card brands by name (names, not translated)."""
 
 Page = Response[Any]
 
@@ -33,9 +35,8 @@ def subscription_id(value: str) -> str:
 
 
 def formats(request: Request[Any, Any, Any], tenant: Tenant) -> Formats:
-    """The merchant's time zone and the customer's locale (the link's, else the merchant's)."""
-    session = session_of(request)
-    return formats_for(tenant.merchant.timezone, session.locale if session else None, tenant.merchant.locale)
+    """The merchant's time zone and the request's locale (the link's or the switch's, the browser's, the merchant's)."""
+    return formats_for(tenant.merchant.timezone)
 
 
 def query_values(request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -49,7 +50,7 @@ def refused_page(request: Request[Any, Any, Any], tenant: Tenant, exc: RefusedEr
         request,
         "subscriptions/refused.html",
         tenant=tenant,
-        title="Not available" if exc.status_code == 403 else "Not changed",
+        title=_("Not available") if exc.status_code == 403 else _("Not changed"),
         active_nav="subscriptions",
         status_code=exc.status_code,
         message=exc.message,

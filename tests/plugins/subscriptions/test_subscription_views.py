@@ -12,7 +12,7 @@ from portal_subscriptions.views import formats_for, subscription_view, widget_da
 
 START = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 9:00 in New York
 END = datetime(2026, 12, 20, 14, 0, tzinfo=UTC)
-FMT = formats_for("America/New_York", "en-US", "en-US")
+FMT = formats_for("America/New_York", "en_US")
 
 
 def stored(**changes: Any) -> StoredSubscription:
@@ -66,7 +66,7 @@ def test_each_state_reads_as_it_should(
 def test_names_amounts_and_intervals() -> None:
     yearly = subscription_view(stored(nickname="Team", interval="month", interval_count=3), FMT)
     assert yearly.name == "Monthly Bread Box (Team)"
-    assert (yearly.price, yearly.amount) == ("$39.00 / 3 months", "$78.00 / 3 months")
+    assert (yearly.price, yearly.amount) == ("$39.00 every 3 months", "$78.00 every 3 months")
     assert yearly.period == "Nov 20, 2026 \u2013 Dec 20, 2026"
 
 
