@@ -70,7 +70,7 @@ async def test_logout_needs_this_sessions_csrf_token_in_the_field_or_the_header(
     replay = portal_client(GREENFIELD)
     replay.cookies.set("__Host-portal_session", session, domain=GREENFIELD, path="/")
     if token == "right":
-        assert response.status_code == 303 and response.headers["location"] == "/login"
+        assert response.status_code == 303 and response.headers["location"] == "/signed-out"
         assert (await replay.get("/")).status_code == 303  # the session ended on the server
     else:
         assert response.status_code == 403 and "This form has expired" in response.text
@@ -106,7 +106,7 @@ async def test_login_answers_alike_for_known_and_unknown_addresses(platform, por
         client = portal_client("t-northwind.portal.localhost")
         token = await _form(client, "/login")
         response = await client.post("/login", data={"csrf_token": token, "email": email})
-        answers.append((response.status_code, NONCE.sub("", response.text)))
+        answers.append((response.status_code, CSRF.sub("", NONCE.sub("", response.text))))  # both differ per browser
     assert answers[0] == answers[1]
     assert answers[0][0] == 200 and "Check your email" in answers[0][1]
 

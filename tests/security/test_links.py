@@ -161,7 +161,7 @@ async def test_logout_ends_the_session_on_the_server(platform, land, portal_clie
     page = await client.get("/")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     out = await client.post("/logout", data={"csrf_token": csrf})
-    assert out.status_code == 303 and out.headers["location"] == "/login"
+    assert out.status_code == 303 and out.headers["location"] == "/signed-out"
     replay = portal_client(GREENFIELD)
     replay.cookies.set("__Host-portal_session", stolen, domain=GREENFIELD, path="/")
     assert (await replay.get("/")).status_code == 303  # the old cookie no longer signs anyone in

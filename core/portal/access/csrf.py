@@ -18,6 +18,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 
+from portal.i18n.current import N_
+
 CSRF_COOKIE = "__Host-portal_csrf"
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -48,4 +50,4 @@ async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
         value = form.get(FIELD)
         submitted = value if isinstance(value, str) else None
     if not seed or not submitted or not hmac.compare_digest(token_for(str(seed)), submitted):
-        raise PermissionDeniedException(detail="This form has expired. Please reload the page and try again.")
+        raise PermissionDeniedException(detail=N_("This form has expired. Please reload the page and try again."))

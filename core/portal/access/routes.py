@@ -20,7 +20,7 @@ from portal.access.tokens import Claims
 from portal.db.engine import fetch, tenant_transaction
 from portal.events.bus import emit
 from portal.events.core_types import SessionPayload
-from portal.i18n import current_locale
+from portal.i18n import N_, current_locale, gettext
 from portal.metrics import LINKS_REFUSED
 from portal.tasks.durable import queue_task
 from portal.tenancy.models import normalize_email
@@ -34,13 +34,14 @@ log = logging.getLogger(__name__)
 FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 PROBLEMS = {
-    "invalid": ("This link is not valid", "It may have been copied incompletely. You can ask for a new one."),
-    "expired": ("This link has expired", "Links stop working after a while to keep your account safe."),
-    "not_yet_valid": ("This link is not valid yet", "Please try again in a minute."),
-    "revoked": ("This link was cancelled", "The merchant cancelled it. You can ask for a new one."),
-    "used": ("This link was already used", "Each sign-in link works once. You can ask for a new one."),
-    "fulfilled": ("This link was already used", "The task it was for is done. You can ask for a new one."),
+    "invalid": (N_("This link is not valid"), N_("It may have been copied incompletely. You can ask for a new one.")),
+    "expired": (N_("This link has expired"), N_("Links stop working after a while to keep your account safe.")),
+    "not_yet_valid": (N_("This link is not valid yet"), N_("Please try again in a minute.")),
+    "revoked": (N_("This link was cancelled"), N_("The merchant cancelled it. You can ask for a new one.")),
+    "used": (N_("This link was already used"), N_("Each sign-in link works once. You can ask for a new one.")),
+    "fulfilled": (N_("This link was already used"), N_("The task it was for is done. You can ask for a new one.")),
 }
+"""Why a link did not sign the customer in: the page's title and sentence (translated when shown)."""
 
 
 RESENDABLE = frozenset({"expired", "used", "fulfilled"})
@@ -97,9 +98,9 @@ async def land(request: Request[Any, Any, Any], token: FromPath[str]) -> Respons
             request,
             "access/link_problem.html",
             tenant=tenant,
-            title=title,
+            title=gettext(title),
             status_code=410 if refusal.reason in ("expired", "used", "revoked", "fulfilled") else 400,
-            detail=detail,
+            detail=gettext(detail),
             can_resend=refusal.claims is not None and refusal.reason in RESENDABLE,
             token=token if refusal.claims is not None and refusal.reason in RESENDABLE else "",
         )
@@ -132,7 +133,7 @@ async def resend(request: Request[Any, Any, Any], data: Annotated[dict[str, str]
             customer_email = rows[0]["email"] if rows else None
     if customer_email:
         return await _request_link(request, customer_email)
-    return render_page(request, "access/login_sent.html", tenant=tenant, title="Check your email")
+    return render_page(request, "access/login_sent.html", tenant=tenant, title=gettext("Check your email"))
 
 
 async def _request_link(request: Request[Any, Any, Any], email: str) -> Response[str]:
@@ -154,18 +155,18 @@ async def _request_link(request: Request[Any, Any, Any], email: str) -> Response
             request,
             "error.html",
             tenant=tenant,
-            title="Too many requests",
+            title=gettext("Too many requests"),
             status_code=429,
-            detail="Please wait a while before asking for another link.",
+            detail=gettext("Please wait a while before asking for another link."),
             headers={"retry-after": "3600"},
         )
-    return render_page(request, "access/login_sent.html", tenant=tenant, title="Check your email")
+    return render_page(request, "access/login_sent.html", tenant=tenant, title=gettext("Check your email"))
 
 
 @get("/login", name="login_form", include_in_schema=False)
 async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
     """Ask for an email address to send a sign-in link to."""
-    return render_page(request, "access/login.html", tenant=tenant_of(request), title="Sign in", error="")
+    return render_page(request, "access/login.html", tenant=tenant_of(request), title=gettext("Sign in"), error="")
 
 
 @post("/login", name="login_submit", include_in_schema=False, status_code=200)
@@ -177,9 +178,9 @@ async def login_submit(request: Request[Any, Any, Any], data: Annotated[dict[str
             request,
             "access/login.html",
             tenant=tenant_of(request),
-            title="Sign in",
+            title=gettext("Sign in"),
             status_code=400,
-            error="Enter the email address you use with us, like name@example.com.",
+            error=gettext("Enter the email address you use with us, like name@example.com."),
             email=email,
         )
     return await _request_link(request, email)
@@ -206,9 +207,15 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
                     enabled_plugins=tenant.enabled_plugins,
                     registry=platform_of(request).registry,
                 )
-    response = Redirect("/login", status_code=303)
+    response = Redirect("/signed-out", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
 
 
-ACCESS_ROUTES = [land, resend, login_form, login_submit, logout]
+@get("/signed-out", name="signed_out", include_in_schema=False)
+async def signed_out(request: Request[Any, Any, Any]) -> Response[str]:
+    """Confirm the customer is signed out, with a way to sign in again (for anyone who opens it)."""
+    return render_page(request, "access/signed_out.html", tenant=tenant_of(request), title=gettext("Signed out"))
+
+
+ACCESS_ROUTES = [land, resend, login_form, login_submit, logout, signed_out]

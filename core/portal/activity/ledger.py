@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from portal.activity.formats import ActivityFormat
+from portal.i18n import N_, gettext
 from portal.plugin import ActivityDescription, ActivityEvent, ActivityLine
 
 PAID_WITH_RENEWAL = timedelta(hours=1)
@@ -32,8 +33,19 @@ def _invoice(event: ActivityEvent) -> dict[str, Any]:
     return invoice if isinstance(invoice, dict) else {}
 
 
-def _invoice_name(invoice: dict[str, Any]) -> str:
-    return f"Invoice {invoice['number']}" if invoice.get("number") else "An invoice"
+INVOICE_WORDS: dict[str, tuple[str, str]] = {
+    "issued": (N_("Invoice %(number)s issued"), N_("An invoice issued")),
+    "paid": (N_("Invoice %(number)s paid"), N_("An invoice paid")),
+    "voided": (N_("Invoice %(number)s voided"), N_("An invoice voided")),
+    "marked uncollectible": (N_("Invoice %(number)s marked uncollectible"), N_("An invoice marked uncollectible")),
+}
+"""An invoice event's line, with the invoice's number and without (translated when shown)."""
+
+
+def _invoice_text(invoice: dict[str, Any], words: str) -> str:
+    named, unnamed = INVOICE_WORDS[words]
+    number = invoice.get("number")
+    return gettext(named) % {"number": number} if number else gettext(unnamed)
 
 
 def _total(invoice: dict[str, Any], fmt: ActivityFormat, field: str = "total") -> str | None:
@@ -47,9 +59,10 @@ def invoice_issued(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine | 
     if invoice.get("subscription"):
         return None
     due = _time(invoice.get("due_at"))
-    when = f"Due {fmt.date(due)}" if due is not None and invoice.get("status") == "open" else None
+    open_ = due is not None and invoice.get("status") == "open"
+    when = gettext("Due %(date)s") % {"date": fmt.date(due)} if open_ and due is not None else None
     return ActivityLine(
-        text=f"{_invoice_name(invoice)} issued",
+        text=_invoice_text(invoice, "issued"),
         amount=_total(invoice, fmt),
         when=when,
         at=_time(invoice.get("issued_at")),
@@ -62,13 +75,13 @@ def invoice_paid(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine | No
     paid, issued = _time(invoice.get("paid_at")), _time(invoice.get("issued_at"))
     if invoice.get("subscription") and paid is not None and issued is not None and paid - issued < PAID_WITH_RENEWAL:
         return None
-    return ActivityLine(text=f"{_invoice_name(invoice)} paid", amount=_total(invoice, fmt, "amount_paid"), at=paid)
+    return ActivityLine(text=_invoice_text(invoice, "paid"), amount=_total(invoice, fmt, "amount_paid"), at=paid)
 
 
 def _invoice_line(words: str) -> Any:
     def describe(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
         invoice = _invoice(event)
-        return ActivityLine(text=f"{_invoice_name(invoice)} {words}", amount=_total(invoice, fmt))
+        return ActivityLine(text=_invoice_text(invoice, words), amount=_total(invoice, fmt))
 
     describe.__doc__ = f"``Invoice INV-1042 {words}`` with its total."
     return describe
@@ -79,16 +92,36 @@ def payment_failed(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     invoice = _invoice(event)
     attempt = event.data.get("attempt")
     attempt = attempt if isinstance(attempt, dict) else {}
-    name = f"invoice {invoice['number']}" if invoice.get("number") else "an invoice"
+    if invoice.get("number"):
+        text = gettext("Payment for invoice %(number)s failed") % {"number": invoice["number"]}
+    else:
+        text = gettext("Payment for an invoice failed")
     amount = attempt.get("amount")
     currency = attempt.get("currency")
     money = fmt.money(amount, currency) if isinstance(amount, int) and isinstance(currency, str) else None
-    return ActivityLine(text=f"Payment for {name} failed", amount=money, at=_time(attempt.get("attempted_at")))
+    return ActivityLine(text=text, amount=money, at=_time(attempt.get("attempted_at")))
 
 
-def _plan(event: ActivityEvent) -> str:
+SUBSCRIPTION_WORDS: dict[str, tuple[str, str]] = {
+    "started": (N_("Subscription %(product)s started"), N_("A subscription started")),
+    "renewed": (N_("Subscription %(product)s renewed"), N_("A subscription renewed")),
+    "paused": (N_("Subscription %(product)s paused"), N_("A subscription paused")),
+    "set to end": (N_("Subscription %(product)s set to end"), N_("A subscription set to end")),
+    "resumed": (N_("Subscription %(product)s resumed"), N_("A subscription resumed")),
+    "canceled": (N_("Subscription %(product)s canceled"), N_("A subscription canceled")),
+    "will continue": (N_("Subscription %(product)s will continue"), N_("A subscription will continue")),
+    "changed": (N_("Subscription %(product)s changed"), N_("A subscription changed")),
+    "past due": (N_("Subscription %(product)s past due"), N_("A subscription past due")),
+    "unpaid": (N_("Subscription %(product)s unpaid"), N_("A subscription unpaid")),
+    "active again": (N_("Subscription %(product)s active again"), N_("A subscription active again")),
+}
+"""A subscription event's line, with the product's name and without (translated when shown)."""
+
+
+def _plan_text(event: ActivityEvent, words: str) -> str:
+    named, unnamed = SUBSCRIPTION_WORDS[words]
     product = event.related.get("product")
-    return f"Subscription {product}" if isinstance(product, str) and product else "A subscription"
+    return gettext(named) % {"product": product} if isinstance(product, str) and product else gettext(unnamed)
 
 
 def _subscription(event: ActivityEvent) -> dict[str, Any]:
@@ -104,56 +137,59 @@ def _charged(event: ActivityEvent, fmt: ActivityFormat) -> str | None:
 def subscription_started(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Subscription Monthly Bread Box started`` · what its first invoice charged."""
     at = _time(_subscription(event).get("current_period_start"))
-    return ActivityLine(text=f"{_plan(event)} started", amount=_charged(event, fmt), at=at)
+    return ActivityLine(text=_plan_text(event, "started"), amount=_charged(event, fmt), at=at)
 
 
 def subscription_renewed(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Subscription Monthly Bread Box renewed`` · ``$39`` · the new period's first day."""
     at = _time(_subscription(event).get("current_period_start"))
-    return ActivityLine(text=f"{_plan(event)} renewed", amount=_charged(event, fmt), at=at)
+    return ActivityLine(text=_plan_text(event, "renewed"), amount=_charged(event, fmt), at=at)
 
 
 def subscription_paused(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Subscription Monthly Bread Box paused`` · ``Resumes Jun 1`` when it resumes by itself."""
     resumes = _time(_subscription(event).get("resumes_at"))
-    when = f"Resumes {fmt.date(resumes)}" if resumes is not None else None
-    return ActivityLine(text=f"{_plan(event)} paused", when=when)
+    when = gettext("Resumes %(date)s") % {"date": fmt.date(resumes)} if resumes is not None else None
+    return ActivityLine(text=_plan_text(event, "paused"), when=when)
 
 
 def subscription_cancel_scheduled(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Subscription Monthly Bread Box set to end`` · ``Ends May 31``."""
     ends = _time(_subscription(event).get("current_period_end"))
-    return ActivityLine(text=f"{_plan(event)} set to end", when=f"Ends {fmt.date(ends)}" if ends else None)
+    when = gettext("Ends %(date)s") % {"date": fmt.date(ends)} if ends else None
+    return ActivityLine(text=_plan_text(event, "set to end"), when=when)
 
 
 def _subscription_line(words: str) -> Any:
     def describe(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
-        return ActivityLine(text=f"{_plan(event)} {words}")
+        return ActivityLine(text=_plan_text(event, words))
 
     describe.__doc__ = f"``Subscription Monthly Bread Box {words}``."
     return describe
 
 
 STATUS_WORDS = {"past_due": "past due", "unpaid": "unpaid", "active": "active again", "canceled": "canceled"}
+"""The line of a change to these statuses; a change to another status reads ``changed``."""
 
 
 def subscription_updated(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Subscription Monthly Bread Box past due`` after a status change, else ``... changed`` (plan, quantity)."""
     status, previous = _subscription(event).get("status"), event.data.get("previous_status")
     if isinstance(status, str) and previous and status != previous:
-        return ActivityLine(text=f"{_plan(event)} {STATUS_WORDS.get(status, status.replace('_', ' '))}")
-    return ActivityLine(text=f"{_plan(event)} changed")
+        return ActivityLine(text=_plan_text(event, STATUS_WORDS.get(status, "changed")))
+    return ActivityLine(text=_plan_text(event, "changed"))
 
 
 def customer_updated(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
     """``Billing details updated`` or ``Account details updated``."""
     after = event.after or {}
-    return ActivityLine(text="Billing details updated" if "billing_details" in after else "Account details updated")
+    billing = "billing_details" in after
+    return ActivityLine(text=gettext("Billing details updated") if billing else gettext("Account details updated"))
 
 
 def _fixed(text: str) -> Any:
     def describe(event: ActivityEvent, fmt: ActivityFormat) -> ActivityLine:
-        return ActivityLine(text=text)
+        return ActivityLine(text=gettext(text))
 
     describe.__doc__ = f"``{text}``."
     return describe
@@ -173,7 +209,7 @@ CORE_ACTIVITY: tuple[ActivityDescription, ...] = (
     ActivityDescription(event_type="subscription.canceled", describe=_subscription_line("canceled")),
     ActivityDescription(event_type="subscription.cancel_scheduled", describe=subscription_cancel_scheduled),
     ActivityDescription(event_type="subscription.cancel_unscheduled", describe=_subscription_line("will continue")),
-    ActivityDescription(event_type="customer.created", describe=_fixed("Account opened")),
+    ActivityDescription(event_type="customer.created", describe=_fixed(N_("Account opened"))),
     ActivityDescription(event_type="customer.updated", describe=customer_updated),
 )
 """The events core describes; ``invoice.created`` (drafts) and ``payment.*`` (the invoice lines say

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from portal.access.tokens import redact_tokens
 from portal.db.engine import database_unavailable
+from portal.i18n import N_, gettext
 from portal.tenancy.models import Tenant
 from portal.web.render import render_page
 from portal.web.state import TENANT_KEY, platform_of
@@ -21,17 +22,21 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 FRIENDLY: dict[int, tuple[str, str]] = {
-    400: ("Something is wrong with that request", "Please go back and try again."),
-    401: ("Sign-in needed", "Open the link the merchant sent you to reach your account."),
-    403: ("Not allowed", "You cannot do that here."),
-    404: ("Page not found", "There is nothing at this address."),
-    405: ("Not allowed", "That action is not available here."),
-    429: ("Too many requests", "Please wait a moment and try again."),
-    500: ("Something went wrong", "We could not complete that. Please try again in a moment."),
-    503: ("Temporarily unavailable", "The portal cannot be reached right now. Please try again in a moment."),
+    400: (N_("Something is wrong with that request"), N_("Please go back and try again.")),
+    401: (N_("Sign-in needed"), N_("Open the link the merchant sent you to reach your account.")),
+    403: (N_("Not allowed"), N_("You cannot do that here.")),
+    404: (N_("Page not found"), N_("There is nothing at this address.")),
+    405: (N_("Not allowed"), N_("That action is not available here.")),
+    429: (N_("Too many requests"), N_("Please wait a moment and try again.")),
+    500: (N_("Something went wrong"), N_("We could not complete that. Please try again in a moment.")),
+    503: (
+        N_("Temporarily unavailable"),
+        N_("The portal cannot be reached right now. Please try again in a moment."),
+    ),
 }
+"""Each status's page title and sentence for people (translated when shown)."""
 UNAVAILABLE_DETAIL = "The service is temporarily unavailable. Try again after the seconds in Retry-After."
-REFUSED_DETAIL = "A value in the request cannot be stored or compared (too large, too long or not valid text)."
+REFUSED_DETAIL = N_("A value in the request cannot be stored or compared (too large, too long or not valid text).")
 
 
 def wants_problem_json(request: Request[Any, Any, Any]) -> bool:
@@ -56,16 +61,20 @@ def problem_response(status_code: int, detail: str, *, extra: dict[str, Any] | N
 
 
 def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | None = None) -> Response[Any]:
-    """A themed error page, branded when the host is a merchant's."""
+    """A themed error page, branded when the host is a merchant's, in the request's language.
+
+    ``detail`` is translated when it is a message of a catalog (details marked with ``N_``
+    where they are raised); other details are shown as given.
+    """
     tenant = request.scope.get(TENANT_KEY)
     title, default_detail = FRIENDLY.get(status_code, (HTTPStatus(status_code).phrase, ""))
     return render_page(
         request,
         "error.html",
         tenant=tenant if isinstance(tenant, Tenant) else None,
-        title=title,
+        title=gettext(title),
         status_code=status_code,
-        detail=detail or default_detail,
+        detail=gettext(detail or default_detail) if (detail or default_detail) else "",
     )
 
 

@@ -15,10 +15,11 @@ from litestar.response import Redirect
 from portal.activity.feed import recent_activity
 from portal.activity.formats import formats_for
 from portal.db.engine import savepoint, tenant_transaction
+from portal.i18n import current_locale, gettext
 from portal.plugin import Widget
 from portal.tenancy.context import PageContext
 from portal.web.render import render_page
-from portal.web.state import optional_customer, platform_of, session_of, tenant_of
+from portal.web.state import optional_customer, platform_of, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,8 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         return Redirect("/login", status_code=303)
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
-    session = session_of(request)
     merchant = tenant.merchant
-    fmt = formats_for(merchant.timezone, session.locale if session else None, merchant.locale)
+    fmt = formats_for(merchant.timezone, current_locale(), merchant.locale)
     widgets = platform.registry.widgets(context, tenant.enabled_plugins)
     described = platform.registry.activity_descriptions(tenant.enabled_plugins)
 
@@ -103,7 +103,7 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
         request,
         "overview.html",
         tenant=tenant,
-        title="Overview",
+        title=gettext("Overview"),
         active_nav="overview",
         widgets=rendered,
         activity=results[-1][0],
