@@ -114,7 +114,27 @@ INVALID_FILES = {
         '[isos.merchants.brand]\nlogo_url = "http://cdn.example.com/logo.png"',
         "isos[0].merchants[0].brand.logo_url",
     ),
+    "protocol-relative logo": (
+        '[isos.merchants.brand]\nlogo_url = "//cdn.example.com/logo.png"',
+        "isos[0].merchants[0].brand.logo_url",
+    ),
+    "logo outside /static": (
+        '[isos.merchants.brand]\nlogo_url = "/access/logo.svg"',
+        "isos[0].merchants[0].brand.logo_url",
+    ),
+    "logo climbing out of /static": (
+        '[isos.merchants.brand]\nlogo_url = "/static/../admin/logo.svg"',
+        "isos[0].merchants[0].brand.logo_url",
+    ),
 }
+
+
+async def test_a_logo_may_be_a_file_the_portal_serves(portal_platform: Platform, tmp_path: Path) -> None:
+    iso, merchant = _unique("iso"), _unique("m")
+    logo = "/static/themes/harbor/logos/greenfield.svg"
+    await apply_tenants(portal_platform, _file(iso, merchant, f'[isos.merchants.brand]\nlogo_url = "{logo}"'), tmp_path)
+    tenant = await portal_platform.tenants.resolve(f"{merchant}.{portal_platform.settings.base_domain}")
+    assert tenant is not None and tenant.merchant.brand.logo_url == logo
 
 
 @pytest.mark.parametrize("case", sorted(INVALID_FILES))

@@ -37,7 +37,9 @@ def create_plugin_manager(
 ) -> pluggy.PluginManager:
     """Load installed plugins (restricted to ``load_plugins`` when given) plus ``extra_plugins``.
 
-    ``extra_plugins`` registers objects directly under a name; ``portal.testing`` uses it.
+    ``extra_plugins`` registers objects directly under a name, replacing an installed plugin of the
+    same name (the test suite's own ``theme-harbor`` stands in for the shipped theme);
+    ``portal.testing`` uses it.
     """
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
@@ -59,6 +61,8 @@ def create_plugin_manager(
         if missing:
             raise PluginLoadError(f"PORTAL_LOAD_PLUGINS names plugins that are not installed: {', '.join(missing)}")
     for name, plugin in extra_plugins:
+        if manager.get_plugin(name) is not None:  # an extra plugin replaces the installed one of its name
+            manager.unregister(name=name)
         manager.register(plugin, name=name)
     manager.hook.portal_addhooks.call_historic(kwargs={"pluginmanager": manager})
     try:

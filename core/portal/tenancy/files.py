@@ -35,6 +35,9 @@ Host = Annotated[str, msgspec.Meta(pattern=HOST)]
 Email = Annotated[str, msgspec.Meta(pattern=EMAIL, max_length=254)]
 Url = Annotated[str, msgspec.Meta(pattern=URL, max_length=2000)]
 HttpsUrl = Annotated[str, msgspec.Meta(pattern=r"^https://\S+$", max_length=2000)]
+LOGO_URL = r"^(?:https://\S+|/static/(?!.*\.\.)[A-Za-z0-9._~/-]+)$"
+"""An https URL, or a file the portal serves: a site-relative ``/static/...`` path that never climbs out."""
+LogoUrl = Annotated[str, msgspec.Meta(pattern=LOGO_URL, max_length=2000)]
 Origin = Annotated[
     str, msgspec.Meta(pattern=r"^https://[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?$", max_length=260)
 ]
@@ -48,8 +51,9 @@ class BrandSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     color: Color = "#2f5bea"
     accent: Color | None = None
     """A second brand colour (focus rings, highlights); the brand colour when absent."""
-    logo_url: HttpsUrl | None = None
-    """Loaded by customers' browsers, so HTTPS only (the page's CSP blocks plain HTTP images)."""
+    logo_url: LogoUrl | None = None
+    """Loaded by customers' browsers, so HTTPS only (the page's CSP blocks plain HTTP images), or a
+    file the portal serves, as a site-relative ``/static/...`` path (a theme's static folder)."""
     support_email: Email | None = None
     terms_url: Url | None = None
     privacy_url: Url | None = None
