@@ -13,6 +13,7 @@ from typing import Any
 import pluggy
 
 from portal.sdk import (
+    N_,
     ActivityDescription,
     EventType,
     LinkFlow,
@@ -26,6 +27,7 @@ from portal.sdk import (
     hookimpl,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_cards import hookspecs, store
 from portal_cards.activity import DESCRIPTIONS
 from portal_cards.events import EVENT_TYPES
@@ -84,7 +86,7 @@ def portal_activity_descriptions() -> list[ActivityDescription]:
 @hookimpl
 def portal_link_flows() -> list[LinkFlow]:
     """``payment_method_update``: where update-your-card links land."""
-    return [LinkFlow(name="payment_method_update", path="/payment-methods/update", title="Update your card")]
+    return [LinkFlow(name="payment_method_update", path="/payment-methods/update", title=N_("Update your card"))]
 
 
 @hookimpl
@@ -93,7 +95,7 @@ def portal_link_purposes() -> list[LinkPurpose]:
     return [
         LinkPurpose(
             name="update_payment",
-            title="Update your card",
+            title=N_("Update your card"),
             default_ttl=timedelta(days=7),
             max_ttl=timedelta(days=7),
             single_use=False,
@@ -104,8 +106,8 @@ def portal_link_purposes() -> list[LinkPurpose]:
 
 @hookimpl
 def portal_nav_items(context: PageContext) -> list[NavItem]:
-    """*Payment methods* in the navigation."""
-    return [NavItem(label="Payment methods", href="/payment-methods", order=40, key="cards")]
+    """*Payment methods* in the navigation (the label is translated where the navigation is shown)."""
+    return [NavItem(label=N_("Payment methods"), href="/payment-methods", order=40, key="cards")]
 
 
 async def load_widget(context: PageContext) -> dict[str, Any]:
@@ -125,5 +127,5 @@ async def load_widget(context: PageContext) -> dict[str, Any]:
 
 @hookimpl
 def portal_overview_widgets(context: PageContext) -> list[Widget]:
-    """The *Payment methods* block on the Overview."""
-    return [Widget(key="cards", title="Payment methods", template="cards/widget.html", load=load_widget, order=40)]
+    """The *Payment methods* block on the Overview, titled in the request's language."""
+    return [Widget(key="cards", title=_("Payment methods"), template="cards/widget.html", load=load_widget, order=40)]

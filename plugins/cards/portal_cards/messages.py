@@ -1,32 +1,35 @@
 """What customers are told when a card change cannot be made.
 
 Pages that show an error after a redirect carry only its code (``?error=insufficient_funds``);
-the sentence comes from :data:`ERRORS`, so no text from a request ever reaches a page.
+the sentence comes from :data:`ERRORS`, so no text from a request ever reaches a page. The
+tables hold the English sentences, marked for translation; :func:`error_text` gives one in the
+current language.
 """
 
 from __future__ import annotations
 
-from portal.sdk import GatewayResponse, MerchantView
+from portal.sdk import N_, GatewayResponse, MerchantView, ngettext
+from portal.sdk import gettext as _
 
 ERRORS: dict[str, str] = {
-    "insufficient_funds": "Your bank declined this card for insufficient funds. Please use another card.",
-    "over_limit": "Your bank declined this card: it is over its limit. Please use another card.",
-    "card_details": "The card details were not accepted. Please check them and try again.",
-    "unknown_bank": "The card's bank was not recognised. Please use another card.",
-    "unknown_card": "Your bank has no record of this card number. Please check it or use another card.",
-    "card_expired": "This card has expired. Please use another card.",
-    "expiry_invalid": "The expiry date is not valid. Please check it and try again.",
-    "cvv_mismatch": "The security code does not match. Please check it and try again.",
-    "bank_declined": "Your bank declined this card. Please contact your bank or use another card.",
-    "card_type": "This type of card is not accepted here. Please use another card.",
-    "declined": "Your bank declined this card. Please try another card or contact your bank.",
-    "processor": "The card processor could not complete this just now. Please try again in a few minutes.",
-    "details_expired": "The card details expired before they reached the processor. Please enter them again.",
-    "gateway_refused": "This card could not be saved just now. Please try again later or contact us.",
-    "no_details": "The card details did not arrive. Please enter them again.",
-    "try_again": "Your cards changed while this one was being saved. Please enter it again.",
-    "already_default": "That card is already your default card, so nothing changed. Please enter a different card.",
-    "remove_refused": (
+    "insufficient_funds": N_("Your bank declined this card for insufficient funds. Please use another card."),
+    "over_limit": N_("Your bank declined this card: it is over its limit. Please use another card."),
+    "card_details": N_("The card details were not accepted. Please check them and try again."),
+    "unknown_bank": N_("The card's bank was not recognised. Please use another card."),
+    "unknown_card": N_("Your bank has no record of this card number. Please check it or use another card."),
+    "card_expired": N_("This card has expired. Please use another card."),
+    "expiry_invalid": N_("The expiry date is not valid. Please check it and try again."),
+    "cvv_mismatch": N_("The security code does not match. Please check it and try again."),
+    "bank_declined": N_("Your bank declined this card. Please contact your bank or use another card."),
+    "card_type": N_("This type of card is not accepted here. Please use another card."),
+    "declined": N_("Your bank declined this card. Please try another card or contact your bank."),
+    "processor": N_("The card processor could not complete this just now. Please try again in a few minutes."),
+    "details_expired": N_("The card details expired before they reached the processor. Please enter them again."),
+    "gateway_refused": N_("This card could not be saved just now. Please try again later or contact us."),
+    "no_details": N_("The card details did not arrive. Please enter them again."),
+    "try_again": N_("Your cards changed while this one was being saved. Please enter it again."),
+    "already_default": N_("That card is already your default card, so nothing changed. Please enter a different card."),
+    "remove_refused": N_(
         "The card processor did not let us remove this card just now, so it is still on file. Please try again later."
     ),
 }
@@ -35,9 +38,9 @@ reason (``duplicate``, ``limit``, ``expired_default``, ``card_required``) are wo
 from what is on file and in the merchant's settings."""
 
 REFUSALS: dict[str, str] = {
-    "add_not_allowed": "Adding cards is not available here. Please contact the merchant.",
-    "remove_not_allowed": "Removing cards is not available here. Please contact the merchant.",
-    "not_set_up": "Card payments are not set up for this merchant yet. Please contact them for help.",
+    "add_not_allowed": N_("Adding cards is not available here. Please contact the merchant."),
+    "remove_not_allowed": N_("Removing cards is not available here. Please contact the merchant."),
+    "not_set_up": N_("Card payments are not set up for this merchant yet. Please contact them for help."),
 }
 """Refusals of what the pages never offer (the settings forbid it, or there is no gateway): these
 are answered directly (403, 503), not through a redirect, so no page takes them as ``?error=``."""
@@ -73,38 +76,53 @@ def decline_code(response: GatewayResponse) -> str:
     return "declined"
 
 
+def error_text(code: str) -> str:
+    """The sentence of an :data:`ERRORS` or :data:`REFUSALS` code in the current language (an unknown code as is)."""
+    sentence = ERRORS.get(code) or REFUSALS.get(code)
+    return _(sentence) if sentence else code
+
+
 def limit_message(merchant: MerchantView, *, max_cards: int, allow_remove: bool) -> str:
     """The card limit, and what the customer can do about it under the merchant's settings."""
-    plural = "s" if max_cards != 1 else ""
-    return f"You can keep up to {max_cards} card{plural} on file. {limit_advice(merchant, allow_remove=allow_remove)}"
+    limit = ngettext(
+        "You can keep up to %(count)s card on file.", "You can keep up to %(count)s cards on file.", max_cards
+    ) % {"count": max_cards}
+    return f"{limit} {limit_advice(merchant, allow_remove=allow_remove)}"
 
 
 def limit_advice(merchant: MerchantView, *, allow_remove: bool) -> str:
     """How to make room for another card: remove one, or ask the merchant when removing is off."""
     if allow_remove:
-        return "Remove one to add another."
+        return _("Remove one to add another.")
     if merchant.brand.support_email:
-        return f"To add another, please contact {merchant.name} at {merchant.brand.support_email}."
-    return f"To add another, please contact {merchant.name}."
+        return _("To add another, please contact %(merchant)s at %(email)s.") % {
+            "merchant": merchant.name,
+            "email": merchant.brand.support_email,
+        }
+    return _("To add another, please contact %(merchant)s.") % {"merchant": merchant.name}
 
 
 def duplicate_message(description: str) -> str:
     """A card entered again that is already on file (``description``: "Visa ending in 4242")."""
-    return f"{description} is already on file, so it was not added again."
+    return _("%(card)s is already on file, so it was not added again.") % {"card": description}
 
 
 def expired_default_message(description: str, *, can_add: bool) -> str:
     """Why an expired card cannot become the default (``description``: "Visa ending in 4242")."""
-    advice = " Add a new card instead." if can_add else ""
-    return f"{description} has expired, so it cannot be your default card.{advice}"
+    message = _("%(card)s has expired, so it cannot be your default card.") % {"card": description}
+    if not can_add:
+        return message
+    advice = _("Add a new card instead.")
+    return f"{message} {advice}"
 
 
 def card_required_message(reason: str, merchant: MerchantView, allow_add: bool, max_cards: int) -> str:
     """Why the only card stays (``reason``: "Your Monthly Bread Box subscription"), and what to do."""
     if not allow_add:
-        advice = f"Please contact {merchant.name} to change it."
+        advice = _("Please contact %(merchant)s to change it.") % {"merchant": merchant.name}
     elif max_cards > 1:
-        advice = "Add another card first, then remove this one."
+        advice = _("Add another card first, then remove this one.")
     else:
-        advice = "You can replace it with another card instead."
-    return f"{reason} needs a card on file, so this card, your only one, cannot be removed. {advice}"
+        advice = _("You can replace it with another card instead.")
+    message = _("%(reason)s needs a card on file, so this card, your only one, cannot be removed.") % {"reason": reason}
+    return f"{message} {advice}"

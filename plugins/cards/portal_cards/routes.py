@@ -17,6 +17,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect
 
 from portal.sdk import (
+    N_,
     CustomerView,
     Tenant,
     allow_origins,
@@ -30,12 +31,14 @@ from portal.sdk import (
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_cards import service, store
 from portal_cards.messages import (
     ERRORS,
     REFUSALS,
     card_required_message,
     duplicate_message,
+    error_text,
     expired_default_message,
     limit_advice,
     limit_message,
@@ -48,13 +51,14 @@ Form = Annotated[dict[str, str], FormBody]
 LIST_PATH = "/payment-methods"
 
 NOTICES = {
-    "added": "{card} was added.",
-    "added_default": "{card} was added and is now your default card.",
-    "existing_default": "{card} was already on file and is now your default card.",
-    "updated": "{card} is now your default card. Thank you for updating it.",
-    "default": "{card} is now your default card.",
-    "removed": "{card} was removed.",
+    "added": N_("%(card)s was added."),
+    "added_default": N_("%(card)s was added and is now your default card."),
+    "existing_default": N_("%(card)s was already on file and is now your default card."),
+    "updated": N_("%(card)s is now your default card. Thank you for updating it."),
+    "default": N_("%(card)s is now your default card."),
+    "removed": N_("%(card)s was removed."),
 }
+"""The outcome of the last change (``?done=added``), marked for translation; ``card`` is its description."""
 
 RETRYABLE = frozenset({"remove_refused", "processor"})
 """Removal errors after which the confirmation page offers *Try again*."""
@@ -114,24 +118,24 @@ async def _list_page(
     if done in NOTICES:
         candidates = views if done != "removed" else [removed] if removed else []
         described = next((view.description for view in candidates if view.id == card), None)
-        notice = NOTICES[done].format(card=described or "Your card")
+        notice = _(NOTICES[done]) % {"card": described or _("Your card")}
     at_limit = len(views) >= settings.max_cards
     can_add = settings.allow_add and not at_limit
     # The error is worded from what is on file now; one that no longer applies is not shown.
     subject = next((view for view in views if view.id == card), None)
-    message, title = None, "Not changed:"
+    message, title = None, _("Not changed:")
     if error == "limit" and at_limit and settings.allow_add:
         message = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
-        title = "Card not added:"
+        title = _("Card not added:")
     elif error == "duplicate" and subject is not None:
-        message, title = duplicate_message(subject.description), "Card not added:"
+        message, title = duplicate_message(subject.description), _("Card not added:")
     elif error == "expired_default" and subject is not None and subject.expired:
         message = expired_default_message(subject.description, can_add=can_add)
     return render_page(
         request,
         "cards/list.html",
         tenant=tenant,
-        title="Payment methods",
+        title=_("Payment methods"),
         active_nav="cards",
         cards=views,
         notice=notice,
@@ -162,7 +166,7 @@ async def _card_form(
     settings = service.settings_of(tenant)
     hosted = None
     if not settings.allow_add:
-        error, status_code = REFUSALS["add_not_allowed"], 403
+        error, status_code = error_text("add_not_allowed"), 403
     if settings.allow_add:
         try:
             adapter = service.adapter_for(platform_of(request), tenant)
@@ -175,7 +179,7 @@ async def _card_form(
         request,
         "cards/add.html",
         tenant=tenant,
-        title="Update your card" if mode == "update" else "Add a card",
+        title=_("Update your card") if mode == "update" else _("Add a card"),
         active_nav="cards",
         status_code=status_code,
         mode=mode,
@@ -194,7 +198,7 @@ def _form_error(tenant: Tenant, code: str, *, at_limit: bool = False) -> str | N
         settings = service.settings_of(tenant)
         limit = limit_message(tenant.merchant, max_cards=settings.max_cards, allow_remove=settings.allow_remove)
         return limit if at_limit else None
-    return ERRORS.get(code)
+    return error_text(code) if code in ERRORS else None
 
 
 @get(f"{LIST_PATH}/new", name="cards_new")
@@ -208,7 +212,7 @@ async def new_card(
         return Redirect("/login", status_code=303)
     settings = service.settings_of(tenant)
     if settings.allow_add:
-        views, _ = await _views(tenant, customer)
+        views, _removed = await _views(tenant, customer)
         if len(views) >= settings.max_cards:
             return Redirect(f"{LIST_PATH}?error=limit", status_code=303)
     return await _card_form(
@@ -223,7 +227,7 @@ async def update_card(request: Request[Any, Any, Any], error: FromQuery[str] = "
     customer = optional_customer(request)
     if customer is None:
         return Redirect("/login", status_code=303)
-    views, _ = await _views(tenant, customer)
+    views, _removed = await _views(tenant, customer)
     at_limit = len(views) >= service.settings_of(tenant).max_cards
     async with tenant_transaction(tenant.merchant.iso_id):  # the hook runs in the tenant's transaction
         reason = await service.update_reason(platform_of(request), tenant, customer.id)
@@ -316,14 +320,14 @@ async def _confirm_page(
     error: str = "",
     refusal: CardActionError | None = None,
 ) -> Response[Any]:
-    views, _ = await _views(tenant, customer)
+    views, _removed = await _views(tenant, customer)
     view = next((candidate for candidate in views if candidate.id == card_id), None)
     if view is None:
         raise NotFoundException()
     settings = service.settings_of(tenant)
     message = refusal.message if refusal else None
     if error in RETRYABLE:
-        message = ERRORS[error]
+        message = error_text(error)
     elif error == "card_required" and len(views) == 1:  # worded from what needs the card now, if anything
         async with tenant_transaction(tenant.merchant.iso_id):  # the hook runs in the tenant's transaction
             reason = await service.card_required_reason(platform_of(request), tenant, customer.id)
@@ -333,7 +337,7 @@ async def _confirm_page(
         request,
         "cards/remove.html",
         tenant=tenant,
-        title=f"Remove {view.description}",
+        title=_("Remove %(card)s") % {"card": view.description},
         active_nav="cards",
         status_code=refusal.status_code if refusal else 200,
         card=view,

@@ -33,7 +33,7 @@ from portal.sdk import (
 )
 from portal.sdk import payment_methods as methods
 from portal_cards.events import ADDED, DEFAULT_CHANGED, REMOVED, DefaultChangedPayload, PaymentMethodPayload
-from portal_cards.messages import ERRORS, REFUSALS, decline_code
+from portal_cards.messages import decline_code, error_text
 from portal_cards.settings import CardsSettings
 from portal_cards.store import StoredCard
 
@@ -55,7 +55,7 @@ class CardActionError(Exception):
     """
 
     def __init__(self, code: str, message: str | None = None, *, status_code: int = 422, card_id: str | None = None):
-        message = message if message is not None else (ERRORS | REFUSALS).get(code, code)
+        message = message if message is not None else error_text(code)
         super().__init__(message)
         self.code = code
         self.message = message

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Request
 
-from portal.sdk import Claims, LinkPurpose, LinkRefusedError, Tenant, customer_actor, emit, platform_of
+from portal.sdk import N_, Claims, LinkPurpose, LinkRefusedError, Tenant, customer_actor, emit, platform_of
 from portal_merchant_switch import records
 from portal_merchant_switch.events import SwitchedIn
 
@@ -31,7 +31,7 @@ async def on_landing(request: Request[Any, Any, Any], tenant: Tenant, claims: Cl
 
 SWITCH_PURPOSE = LinkPurpose(
     name="switch",
-    title="Switch merchant",
+    title=N_("Switch merchant"),
     default_ttl=timedelta(seconds=60),
     max_ttl=timedelta(seconds=120),
     single_use=True,

@@ -26,6 +26,7 @@ from portal.sdk import (
     tenant_of,
     tenant_transaction,
 )
+from portal.sdk import gettext as _
 from portal_merchant_switch import header, records
 from portal_merchant_switch.events import SwitchedOut
 from portal_merchant_switch.settings import KEY, MerchantSwitchSettings
@@ -39,6 +40,7 @@ class Account(msgspec.Struct, frozen=True, kw_only=True):
 
     merchant: MerchantView
     summary: str
+    """``Active · 2 subscriptions``: the account's state and what other plugins say about it."""
 
 
 @get("/switch", name="merchant_switch_page")
@@ -56,13 +58,13 @@ async def switch_page(request: Request[Any, Any, Any]) -> Response[str]:
             if target is None or KEY not in target.enabled_plugins:
                 continue
             parts = await platform.registry.account_summary(target, sibling.customer_id)
-            shown.append(Account(merchant=target.merchant, summary=" · ".join(["Active", *parts])))
+            shown.append(Account(merchant=target.merchant, summary=" · ".join([_("Active"), *parts])))
     allow_form_targets(request, tuple(public_origin(platform.settings, a.merchant) for a in shown))
     return render_page(
         request,
         "merchant_switch/switch.html",
         tenant=tenant,
-        title="Switch merchant",
+        title=_("Switch merchant"),
         email=customer.email,
         accounts=shown,
     )
@@ -83,7 +85,7 @@ async def switch(request: Request[Any, Any, Any], merchant_id: FromPath[str]) ->
         sibling = next((s for s in others(found, tenant.merchant.id) if s.merchant_id == merchant_id), None)
         target = await platform.tenants.load_merchant(iso_id, sibling.merchant_id) if sibling else None
         if sibling is None or target is None or KEY not in target.enabled_plugins:
-            raise NotFoundException(detail="There is no such account to switch to.")
+            raise NotFoundException(detail=_("There is no such account to switch to."))
         link = await issue_link(platform.settings, target, sibling.customer_id, purpose=PURPOSE, source="switch")
         switch_id = await records.record(
             iso_id,
