@@ -110,9 +110,9 @@ async def _card_required(merchant: MerchantView, customer_id: str) -> str | None
 
 @hookimpl
 async def portal_account_summary(tenant: Tenant, customer_id: str) -> str | None:
-    """``2 subscriptions`` on the merchant switch page (nothing without a subscription that has not ended)."""
+    """``2 subs`` on the merchant switch page (nothing without a subscription that has not ended)."""
     async with tenant_transaction(tenant.merchant.iso_id):
         live = await store.live_count(tenant.merchant, customer_id)
     if not live:
         return None
-    return ngettext("%(count)d subscription", "%(count)d subscriptions", live) % {"count": live}
+    return ngettext("%(count)d sub", "%(count)d subs", live) % {"count": live}

@@ -7,7 +7,7 @@ wording, marked for translation; it is translated where it is shown (``_(NOT_ALL
 
 from __future__ import annotations
 
-from portal.sdk import N_, MerchantView
+from portal.sdk import N_, MerchantView, pgettext
 from portal.sdk import gettext as _
 
 CANCEL_REASON_LABELS: dict[str, str] = {
@@ -54,15 +54,6 @@ DONE: dict[str, str] = {
 }
 """The outcome of each action, shown on the subscription's page after the redirect."""
 
-INVOICE_STATUSES: dict[str, str] = {
-    "draft": N_("Draft"),
-    "open": N_("Open"),
-    "paid": N_("Paid"),
-    "void": N_("Void"),
-    "uncollectible": N_("Uncollectible"),
-}
-"""An invoice's status as the subscription's page lists it."""
-
 
 def cancel_reason_label(code: str) -> str:
     """A cancellation reason in the current language (Stripe's codes; an unknown code as given)."""
@@ -77,9 +68,15 @@ def done_notice(what: str, name: str, period_end: str) -> str | None:
 
 
 def invoice_status(status: str) -> str:
-    """An invoice status in the current language."""
-    label = INVOICE_STATUSES.get(status)
-    return _(label) if label is not None else status.replace("_", " ").capitalize()
+    """An invoice's status as the subscription's page lists it, in the current language."""
+    labels = {
+        "draft": pgettext("invoice status", "Draft"),
+        "open": pgettext("invoice status", "Open"),
+        "paid": pgettext("invoice status", "Paid"),
+        "void": pgettext("invoice status", "Void"),
+        "uncollectible": pgettext("invoice status", "Uncollectible"),
+    }
+    return labels.get(status) or status.replace("_", " ").capitalize()
 
 
 def contact(merchant: MerchantView) -> str:
