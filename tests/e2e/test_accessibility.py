@@ -60,6 +60,16 @@ async def test_overview_signed_in(page: Page, viewport: Viewport, live_portal: L
     await assert_reflows(page, viewport)
 
 
+async def test_signed_out_page(page: Page, viewport: Viewport, live_portal: LivePortal) -> None:
+    await sign_in(page, live_portal, GREENFIELD, JANE)
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("You are signed out")
+    assert page.url == live_portal.url(GREENFIELD, "/signed-out")
+    await expect(page.get_by_role("link", name="Sign in again")).to_have_attribute("href", "/login")
+    await axe_check(page)
+    await assert_reflows(page, viewport)
+
+
 async def test_not_found_page(page: Page, viewport: Viewport, live_portal: LivePortal) -> None:
     response = await page.goto(live_portal.url(GREENFIELD, "/no-such-page"))
     assert response is not None and response.status == 404
