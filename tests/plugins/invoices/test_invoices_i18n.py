@@ -108,6 +108,7 @@ async def test_the_overview_figures_are_tiles_in_spanish(shopper: ShopperFactory
     assert page.status_code == 200
     outstanding = section(page.text, "invoices-outstanding")
     assert outstanding.startswith(">Pendiente</h2>"), outstanding[:40]
+    assert '<link rel="stylesheet" href="/static/plugins/invoices/invoices.css">' in outstanding  # the tiles' styles
     values = re.findall(r'<li class="inv-tile__value">([^<]+)</li>', outstanding)
     assert values == [f"12,50{NBSP}€", f"3.420{NBSP}US$"]
     assert "Pendiente en sus facturas abiertas" in outstanding and "Pagar las facturas abiertas" in outstanding
