@@ -149,6 +149,17 @@ DEMO: list[DemoMerchant] = [
         subscriptions=[
             DemoSubscription(customer=JANE, product="Outfitters Club", unit_amount=1200, months=1, days=8),
         ],
+        invoices=[
+            # Open, so Northwind's portal (the summit theme) shows paying an invoice too.
+            DemoInvoice(
+                customer=JANE,
+                description="Made-to-measure expedition parka",
+                unit_amount=18500,
+                days_ago=3,
+                paid=False,
+                due_in_days=14,
+            ),
+        ],
     ),
 ]
 
