@@ -20,6 +20,8 @@ def portal_cards_card_required(merchant: MerchantView, customer_id: str) -> Awai
     Return a coroutine that yields the reason (a phrase naming what needs the card) or ``None``.
     It runs inside the merchant's tenant transaction, only for plugins on for the merchant. The
     cards plugin refuses to remove a customer's only card while any implementation gives a reason.
+    The phrase is shown as given inside a sentence of the page, so write it in the request's
+    language (``portal.sdk.gettext``; it starts the sentence, so capitalise it).
     """
 
 
@@ -28,7 +30,8 @@ def portal_cards_update_reason(merchant: MerchantView, customer_id: str) -> Awai
     """What the update-your-card page names as the failed charge, such as "$39.00 for Monthly Bread Box on May 5".
 
     Return a coroutine that yields the phrase or ``None``. It runs inside the merchant's tenant
-    transaction, only for plugins on for the merchant; the page shows the first phrase given.
+    transaction, only for plugins on for the merchant; the page shows the first phrase given, as
+    given, so write it in the request's language with money and dates for ``current_locale()``.
     """
 
 
