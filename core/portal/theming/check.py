@@ -67,6 +67,9 @@ class SampleUndefined(jinja2.ChainableUndefined):
     __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same  # type: ignore[assignment]
     __neg__ = __pos__ = _same  # type: ignore[assignment]
 
+    def __call__(self, *_: object, **__: object) -> SampleUndefined:  # type: ignore[override]
+        return self
+
     def _false(self, *_: object) -> bool:
         return False
 
@@ -143,36 +146,33 @@ def sample_context(theme: str) -> dict[str, Any]:
 
 
 class _Recording(NullTranslations):
-    """Translations that note each message the catalog does not translate."""
+    """Translations that note each message the catalog has no translation for."""
 
     def __init__(self, translations: NullTranslations, missing: set[str]) -> None:
         super().__init__()
         self._inner = translations
+        self._known: dict[Any, str] = getattr(translations, "_catalog", {})
         self._missing = missing
 
-    def gettext(self, message: str) -> str:
-        found = self._inner.gettext(message)
-        if found == message and message.strip():
+    def _note(self, key: Any, message: str) -> None:
+        if key not in self._known and message.strip():
             self._missing.add(message)
-        return found
+
+    def gettext(self, message: str) -> str:
+        self._note(message, message)
+        return self._inner.gettext(message)
 
     def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
-        found = self._inner.ngettext(msgid1, msgid2, n)
-        if found in (msgid1, msgid2):
-            self._missing.add(msgid1)
-        return found
+        self._note((msgid1, 0), msgid1)
+        return self._inner.ngettext(msgid1, msgid2, n)
 
     def pgettext(self, context: str, message: str) -> str:
-        found = self._inner.pgettext(context, message)
-        if found == message:
-            self._missing.add(f"{context}|{message}")
-        return found
+        self._note(f"{context}\x04{message}", f"{context}|{message}")
+        return self._inner.pgettext(context, message)
 
     def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
-        found = self._inner.npgettext(context, msgid1, msgid2, n)
-        if found in (msgid1, msgid2):
-            self._missing.add(f"{context}|{msgid1}")
-        return found
+        self._note((f"{context}\x04{msgid1}", 0), f"{context}|{msgid1}")
+        return self._inner.npgettext(context, msgid1, msgid2, n)
 
 
 def template_sources(themes: ThemeRegistry, theme: str) -> dict[str, str]:
