@@ -68,6 +68,7 @@ class SampleUndefined(jinja2.ChainableUndefined):
     __neg__ = __pos__ = _same  # type: ignore[assignment]
 
     def __call__(self, *_: object, **__: object) -> SampleUndefined:  # type: ignore[override]
+        """A sample method's result: the sample itself."""
         return self
 
     def _false(self, *_: object) -> bool:
