@@ -122,6 +122,9 @@ async def test_errors_and_warnings_in_spanish(platform, shopper) -> None:
     assert "Tarjeta no añadida:</strong> Su banco rechazó esta tarjeta por fondos insuficientes." in page.text
     assert '<p class="label" id="card-number-label">Número de tarjeta</p>' in page.text
     assert "Usar como mi tarjeta predeterminada</label>" in page.text and ">Añadir tarjeta</button>" in page.text
+    # what the hosted-fields script says while it works, and the fields' titles, in the page's language
+    assert 'data-text-saving="Guardando su tarjeta…"' in page.text
+    assert 'data-text-expiry="Fecha de vencimiento (MM / AA)"' in page.text
 
     card = _card_of(await jane.add(MASTERCARD))
     tenant = await tenant_at(platform, GREENFIELD)

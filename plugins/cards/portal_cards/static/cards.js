@@ -20,6 +20,8 @@
   var fieldIds = { ccnumber: "card-number", ccexp: "card-expiry", cvv: "card-cvv" };
 
   function say(text) { status.textContent = text; }
+  /* Words in the page's language, from the form's data-text-* attributes (English if absent). */
+  function words(name, english) { return form.getAttribute("data-text-" + name) || english; }
 
   function showFieldError(field, message) {
     var box = document.getElementById(fieldIds[field] + "-error");
@@ -29,7 +31,7 @@
   }
 
   if (!window.CollectJS) {
-    say("The secure card form could not load. Please reload the page or try again later.");
+    say(words("unavailable", "The secure card form could not load. Please reload the page or try again later."));
     submit.disabled = true;
     return;
   }
@@ -46,9 +48,10 @@
     invalidCss: { "border-color": scheme.danger },
     placeholderCss: { "color": scheme.muted },
     fields: {
-      ccnumber: { selector: "#card-number", title: "Card number", placeholder: "1234 1234 1234 1234" },
-      ccexp: { selector: "#card-expiry", title: "Expiry date (MM / YY)", placeholder: "MM / YY" },
-      cvv: { display: "show", selector: "#card-cvv", title: "Security code", placeholder: "CVC" }
+      ccnumber: { selector: "#card-number", title: words("number", "Card number"), placeholder: "1234 1234 1234 1234" },
+      ccexp: { selector: "#card-expiry", title: words("expiry", "Expiry date (MM / YY)"),
+        placeholder: words("expiry-placeholder", "MM / YY") },
+      cvv: { display: "show", selector: "#card-cvv", title: words("cvv", "Security code"), placeholder: "CVC" }
     },
     fieldsAvailableCallback: function () { submit.disabled = false; },
     validationCallback: function (field, valid, message) {
@@ -58,11 +61,11 @@
     timeoutDuration: 20000,
     timeoutCallback: function () {
       submit.disabled = false;
-      say("The card processor did not answer in time. Please try again.");
+      say(words("timeout", "The card processor did not answer in time. Please try again."));
     },
     callback: function (response) {
       form.elements.payment_token.value = response.token;
-      say("Saving your card…");
+      say(words("saving", "Saving your card…"));
       form.submit();
     }
   });
@@ -71,7 +74,7 @@
     if (form.elements.payment_token.value) { return; }
     event.preventDefault();
     submit.disabled = true;
-    say("Checking your card…");
+    say(words("checking", "Checking your card…"));
     window.CollectJS.startPaymentRequest();
   });
 })();
