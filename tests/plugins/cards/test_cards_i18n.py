@@ -1,4 +1,4 @@
-"""The card pages in Spanish (and German dates), and the brand marks with the names they give assistive technology."""
+"""The card pages in Spanish and the other languages, and the brand marks with their accessible names."""
 
 from __future__ import annotations
 
@@ -136,12 +136,30 @@ async def test_errors_and_warnings_in_spanish(platform, shopper) -> None:
     assert '<a href="/payment-methods/new">Añada una tarjeta nueva</a> para que los pagos continúen.' in listing.text
 
 
-async def test_dates_follow_the_locale_and_english_stays_the_default(platform, shopper) -> None:
+async def test_english_stays_the_default(platform, shopper) -> None:
     jane = await shopper()
     await jane.add(VISA)
     english = await jane.client.get("/payment-methods")
     assert '<html lang="en"' in english.text and "Expires 12/2030" in english.text
+    assert '<h1 class="page-title">Payment methods</h1>' in english.text
     assert _marks(english.text) == [("visa.svg", "Visa")]
-    german = await jane.client.get("/payment-methods", headers={"Accept-Language": "de-DE,de;q=0.9"})
-    assert "Gültig bis 12.2030" in german.text and "Visa mit Endziffern 1111" in german.text
-    assert '<h1 class="page-title">Zahlungsmethoden</h1>' in german.text
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "description", "expires"),
+    [
+        ("fr", "Moyens de paiement", "Visa se terminant par 1111", "Expire : 12/2030"),
+        ("de", "Zahlungsmethoden", "Visa mit Endziffern 1111", "Gültig bis 12.2030"),
+        ("pt-BR", "Formas de pagamento", "Visa com final 1111", "Vencimento: 12/2030"),
+    ],
+)
+async def test_the_card_list_in_the_other_languages(platform, shopper, language, title, description, expires) -> None:
+    jane = await shopper()
+    await jane.add(VISA)
+    page = await jane.client.get("/payment-methods", headers={"Accept-Language": language})
+    assert f'<h1 class="page-title">{title}</h1>' in page.text
+    assert f"<strong>{description}</strong>" in page.text and expires in page.text
+    assert _marks(page.text) == [("visa.svg", "Visa")]
+    for mark in ("visa.svg", "mastercard.svg"):
+        image = await jane.client.get(f"/static/plugins/cards/brands/{mark}")
+        assert image.status_code == 200 and image.headers["content-type"].startswith("image/svg+xml")
