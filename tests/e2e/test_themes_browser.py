@@ -18,12 +18,16 @@ under the test's ``tmp_path``.
 
 from __future__ import annotations
 
+import asyncio
+import html
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,11 +79,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    """``portal demo`` on a free port with a fresh data folder, until the module's tests are done."""
+def demo() -> Iterator[Demo]:
+    """``portal demo`` on a free port with a fresh data folder, until the module's tests are done.
+
+    The folder is not under pytest's base temporary folder: the embedded PostgreSQL runs as a user
+    of its own, which must reach it, and every pytest session (another one may start meanwhile)
+    makes that base folder private again.
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    data_dir = tmp_path_factory.mktemp("themes-demo")
+    data_dir = Path(tempfile.mkdtemp(prefix="portal-themes-demo-"))
     process = subprocess.Popen(
         [sys.executable, "-m", "portal.cli", "demo", "--port", str(port), "--data-dir", str(data_dir)],
         cwd=ROOT,
@@ -112,6 +121,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _session(demo: Demo, slug: str) -> str:
@@ -235,12 +245,45 @@ async def _walk(
     await page.close()
 
 
+async def _assert_email_and_spanish(demo: Demo, shipped: Shipped, session: str) -> None:
+    """The sign-in email in the theme's shell with the logo's full address; the theme's wording in Spanish."""
+    host = f"{shipped.slug}.portal.localhost:{demo.port}"
+    base = f"http://127.0.0.1:{demo.port}"
+    async with httpx.AsyncClient(base_url=base, headers={"host": host}, timeout=15) as client:
+        form = await client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        csrf_cookie = form.headers["set-cookie"].split(";", 1)[0]  # Secure: httpx keeps it to itself over http
+        sent = await client.post(
+            "/login", headers={"cookie": csrf_cookie}, data={"csrf_token": token.group(1), "email": "jane@globalco.com"}
+        )
+        assert sent.status_code == 200
+        body = ""
+        for _ in range(100):
+            inbox = await client.get("/-/mail")
+            number = re.search(rf'href="(/-/mail/\d+)"[^>]*>[^<]*{re.escape(shipped.merchant)}', inbox.text)
+            if number:
+                body = html.unescape((await client.get(number.group(1))).text)
+                break
+            await asyncio.sleep(0.1)
+        assert body, "no sign-in email arrived"
+        logo = f"http://{host}/static/themes/{shipped.theme}/logos/{shipped.slug}.svg"
+        assert f'<img src="{logo}" alt="{shipped.merchant}"' in body
+        assert f"Your account with {shipped.merchant}" in body  # the theme's own shell
+
+        spanish = await client.get("/", headers={"cookie": f"{SESSION_COOKIE}={session}; portal_language=es"})
+    assert spanish.status_code == 200
+    assert 'aria-label="Secciones de la cuenta"' in spanish.text and "Cerrar sesión" in spanish.text
+
+
 @pytest.mark.parametrize("theme", sorted(THEMES))
 async def test_a_shipped_theme_on_every_page_in_both_schemes_and_widths(
     browser: Browser, demo: Demo, tmp_path: Path, theme: str
 ) -> None:
     shipped = THEMES[theme]
     shots = screenshot_dir(tmp_path)
+    for stale in shots.glob(f"{theme}-*.png"):  # a reused $PORTAL_SCREENSHOT_DIR: only this run's count
+        stale.unlink()
     session = _session(demo, shipped.slug)
     for scheme in ("light", "dark"):
         for viewport in VIEWPORTS.values():
@@ -271,6 +314,7 @@ async def test_a_shipped_theme_on_every_page_in_both_schemes_and_widths(
         image.save(shots / f"{theme}-invoice-pdf.png")
     finally:
         pdf.close()
+    await _assert_email_and_spanish(demo, shipped, session)
     for kind in ("overview", "cards"):
         for scheme in ("light", "dark"):
             for viewport in VIEWPORTS.values():
