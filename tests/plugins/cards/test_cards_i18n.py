@@ -53,7 +53,7 @@ async def test_the_card_list_in_spanish_with_brand_marks(platform, shopper) -> N
     assert '<h1 class="page-title">Métodos de pago</h1>' in text
     assert "<title>Métodos de pago · Greenfield Bakery</title>" in text
     assert "Hecho:</strong> Visa terminada en 1111 se ha añadido." in text
-    assert "Predeterminada</span>" in text and "Vence: 12/2030" in text
+    assert "Predeterminada</span>" in text and "Caduca: 12/2030" in text
     assert 'aria-current="page">Métodos de pago</a>' in text  # the navigation label
     assert 'aria-label="Tarjetas registradas"' in text
     assert "Payment methods" not in text and "ending in" not in text and "Default</span>" not in text
@@ -98,7 +98,7 @@ async def test_the_widget_and_the_remove_page_show_the_mark_in_spanish(platform,
     assert widget.startswith(">Métodos de pago</h2>")
     assert _marks(widget) == [("visa.svg", "Visa")]
     assert "<strong>Visa terminada en 1111</strong>" in widget and "Predeterminada</span>" in widget
-    assert "Vence: 12/2030" in widget and ">Gestionar métodos de pago</a>" in widget
+    assert "Caduca: 12/2030" in widget and ">Gestionar métodos de pago</a>" in widget
     assert "Visa terminada en 1111 añadida" in overview.text  # Recent activity
 
     confirm = await jane.client.get(f"/payment-methods/{card}/remove")
@@ -106,7 +106,7 @@ async def test_the_widget_and_the_remove_page_show_the_mark_in_spanish(platform,
     assert '<h1 class="page-title">¿Eliminar Visa terminada en 1111?</h1>' in confirm.text
     assert "<title>Eliminar Visa terminada en 1111 · Greenfield Bakery</title>" in confirm.text
     assert _marks(_main(confirm.text)) == [("visa.svg", "Visa")]
-    assert "Visa terminada en 1111, que vence en 12/2030, dejará de estar registrada." in confirm.text
+    assert "Visa terminada en 1111, que caduca en 12/2030, dejará de estar registrada." in confirm.text
     assert ">Eliminar tarjeta</button>" in confirm.text and ">Conservarla</a>" in confirm.text
 
     removed = await jane.post(f"/payment-methods/{card}/remove")
@@ -124,15 +124,15 @@ async def test_errors_and_warnings_in_spanish(platform, shopper) -> None:
     assert "Usar como mi tarjeta predeterminada</label>" in page.text and ">Añadir tarjeta</button>" in page.text
     # what the hosted-fields script says while it works, and the fields' titles, in the page's language
     assert 'data-text-saving="Guardando su tarjeta…"' in page.text
-    assert 'data-text-expiry="Fecha de vencimiento (MM / AA)"' in page.text
+    assert 'data-text-expiry="Fecha de caducidad (MM / AA)"' in page.text
 
     card = _card_of(await jane.add(MASTERCARD))
     tenant = await tenant_at(platform, GREENFIELD)
     async with tenant_transaction(tenant.merchant.iso_id):
         await fetch("UPDATE portal_payment_method SET exp_month = 1, exp_year = 2020 WHERE id = $1", card)
     listing = await jane.client.get("/payment-methods")
-    assert "Vencida:</strong>" in listing.text and "Vencida</span>" in listing.text
-    assert "Mastercard terminada en 4444 venció al final de 01/2020." in listing.text
+    assert "Caducada:</strong>" in listing.text and "Caducada</span>" in listing.text
+    assert "Mastercard terminada en 4444 caducó a finales de 01/2020." in listing.text
     assert '<a href="/payment-methods/new">Añada una tarjeta nueva</a> para que los pagos continúen.' in listing.text
 
 
