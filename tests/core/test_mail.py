@@ -160,6 +160,36 @@ def test_an_unknown_theme_falls_back_to_base_and_theme_chains_apply(portal_platf
     assert base[1].startswith("Hi,\n")  # no customer name
 
 
+@pytest.mark.parametrize(
+    ("locale", "subject", "one_minute", "minutes"),
+    [
+        ("de", "Ihr Anmeldelink für Smith & Sons", "in 1 Minute ab", "in 15 Minuten ab"),
+        ("es", "Su enlace de inicio de sesión para Smith & Sons", "en 1 minuto y", "en 15 minutos y"),
+        ("pt-BR", "Seu link de acesso a Smith & Sons", "em 1 minuto e", "em 15 minutos e"),
+        (None, "Votre lien de connexion à Smith & Sons", "dans 1 minute et", "dans 15 minutes et"),
+    ],
+    ids=["de", "es", "pt_BR", "merchant-fr"],
+)
+def test_the_login_link_email_is_written_in_the_customers_language_else_the_merchants(
+    portal_platform: Platform, locale: str | None, subject: str, one_minute: str, minutes: str
+) -> None:
+    shop = merchant("Smith & Sons", support="help@cafe.test")  # the merchant writes French (fr_FR)
+    rendered = {}
+    for count in (1, 15):
+        values = {"url": LINK, "expires_minutes": count, "customer_name": "Jo"}
+        rendered[count] = render_email(
+            portal_platform.themes, shop, "login_link", values, catalogs=portal_platform.catalogs, locale=locale
+        )
+    assert rendered[1][0] == rendered[15][0] == subject
+    (_, one_text, one_html), (_, text, html) = rendered[1], rendered[15]
+    assert one_minute in one_text and one_minute in one_html and minutes in text and minutes in html
+    assert LINK in text and "Jo" in text and "help@cafe.test" in text and "https://cafe.test/terms" in text
+    assert "Smith & Sons" in text and "Smith &amp; Sons" in html and "Smith & Sons" not in html
+    for english in ("Sign in", "expires in", "Questions?", "If the button", "ignore this email", ">Terms<"):
+        assert english not in text and english not in html, english
+    assert f'<html lang="{locale or "fr-FR"}"' in html
+
+
 def test_compose_builds_an_alternative_message_with_encoded_headers() -> None:
     shop = merchant('Café "Zoë", Ltd.', support="help@cafe.test")
     message = compose(
