@@ -42,12 +42,18 @@ CONTRAST_PAIRS: tuple[tuple[str, str, float], ...] = (
     ("--ink", "--surface", 4.5),
     ("--ink-muted", "--bg", 4.5),
     ("--ink-muted", "--surface", 4.5),
+    ("--ink", "--hover", 4.5),
     ("--danger", "--surface", 4.5),
+    ("--badge-ink", "--badge-bg", 4.5),
+    ("--success-ink", "--success-bg", 4.5),
+    ("--info-ink", "--info-bg", 4.5),
+    ("--warning-ink", "--warning-bg", 4.5),
+    ("--danger-ink", "--danger-bg", 4.5),
     ("--line-strong", "--surface", 3.0),
     ("--focus", "--bg", 3.0),
 )
-"""Foreground, background and the ratio they must reach: body and secondary text (4.5:1), form
-control borders and the focus ring (3:1). A theme that names its colours otherwise is checked
+"""Foreground, background and the ratio they must reach: body, secondary and badge text (4.5:1),
+form control borders and the focus ring (3:1). A theme that names its colours otherwise is checked
 on the names it shares with these."""
 
 
