@@ -73,6 +73,7 @@ async def test_the_detail_paying_and_a_decline_read_in_spanish(shopper: ShopperF
 
     pay_page = await jane.client.get(f"/invoices/{invoice.id}/pay", headers=ES)
     assert "Pagar con" in pay_page.text and "Visa terminada en 0341" in pay_page.text
+    assert 'data-text-paying="Pagando…"' in pay_page.text  # what the page's script says while paying
     key = re.search(r'name="pay_key" value="([^"]+)"', pay_page.text)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', pay_page.text)
     assert key and csrf

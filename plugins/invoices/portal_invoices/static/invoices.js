@@ -11,11 +11,13 @@
       var button = document.getElementById("pay-submit");
       if (button.getAttribute("aria-disabled") === "true") { event.preventDefault(); return; }
       button.setAttribute("aria-disabled", "true");
-      document.getElementById("pay-status").textContent = "Paying…";
+      document.getElementById("pay-status").textContent = payForm.getAttribute("data-text-paying") || "Paying…";
     });
   }
   var form = document.getElementById("card-form");
   if (!form) { return; }
+  /* Words in the page's language, from the form's data-text-* attributes (English if absent). */
+  function words(name, english) { return form.getAttribute("data-text-" + name) || english; }
   var submit = document.getElementById("card-form-submit");
   var status = document.getElementById("card-form-status");
   /* The hosted inputs follow the page's colour scheme; the focus ring is the merchant's brand
@@ -38,7 +40,7 @@
   }
 
   if (!window.CollectJS) {
-    say("The secure card form could not load. Please reload the page or try again later.");
+    say(words("unavailable", "The secure card form could not load. Please reload the page or try again later."));
     submit.disabled = true;
     return;
   }
@@ -55,9 +57,10 @@
     invalidCss: { "border-color": scheme.danger },
     placeholderCss: { "color": scheme.muted },
     fields: {
-      ccnumber: { selector: "#card-number", title: "Card number", placeholder: "1234 1234 1234 1234" },
-      ccexp: { selector: "#card-expiry", title: "Expiry date (MM / YY)", placeholder: "MM / YY" },
-      cvv: { display: "show", selector: "#card-cvv", title: "Security code", placeholder: "CVC" }
+      ccnumber: { selector: "#card-number", title: words("number", "Card number"), placeholder: "1234 1234 1234 1234" },
+      ccexp: { selector: "#card-expiry", title: words("expiry", "Expiry date (MM / YY)"),
+        placeholder: words("expiry-placeholder", "MM / YY") },
+      cvv: { display: "show", selector: "#card-cvv", title: words("cvv", "Security code"), placeholder: "CVC" }
     },
     fieldsAvailableCallback: function () { submit.disabled = false; },
     validationCallback: function (field, valid, message) {
@@ -67,11 +70,11 @@
     timeoutDuration: 20000,
     timeoutCallback: function () {
       submit.disabled = false;
-      say("The card processor did not answer in time. Please try again.");
+      say(words("timeout", "The card processor did not answer in time. Please try again."));
     },
     callback: function (response) {
       form.elements.payment_token.value = response.token;
-      say("Paying…");
+      say(words("paying", "Paying…"));
       form.submit();
     }
   });
@@ -80,7 +83,7 @@
     if (form.elements.payment_token.value) { return; }
     event.preventDefault();
     submit.disabled = true;
-    say("Checking your card…");
+    say(words("checking", "Checking your card…"));
     window.CollectJS.startPaymentRequest();
   });
 })();
