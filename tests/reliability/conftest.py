@@ -54,6 +54,7 @@ class DeliveryPlatform:
         self.settings = settings
         self.tenants = platform.tenants
         self.themes = platform.themes
+        self.catalogs = platform.catalogs
         self.registry = platform.registry
         self.resolve = platform.resolve
         self.broker = platform.broker
