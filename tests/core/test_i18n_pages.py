@@ -146,6 +146,15 @@ async def test_the_error_page_in_spanish(platform: Platform, portal_client: Clie
     assert "Page not found" in text_of(english.text) and "Página" not in english.text
 
 
+async def test_an_unknown_host_answers_in_the_browsers_language(portal_client: ClientFactory) -> None:
+    nowhere = portal_client("t-nobody-here.portal.localhost")
+    spanish = await nowhere.get("/", headers=SPANISH)
+    assert spanish.status_code == 404
+    assert "No hay ningún portal en esta dirección." in text_of(spanish.text) and 'lang="es' in spanish.text
+    english = await nowhere.get("/")
+    assert "There is no portal at this address." in text_of(english.text) and 'lang="en"' in english.text
+
+
 async def test_the_sign_in_pages_in_spanish(platform: Platform, portal_client: ClientFactory) -> None:
     client = portal_client(HOST)
     form = await client.get("/login", headers=SPANISH)

@@ -12,7 +12,8 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from portal.access.tokens import redact_tokens
 from portal.db.engine import database_unavailable
-from portal.i18n import N_, gettext
+from portal.i18n import DEFAULT_LANGUAGE, N_, choose_locale, gettext
+from portal.i18n.current import use_translations
 from portal.tenancy.models import Tenant
 from portal.web.render import render_page
 from portal.web.state import TENANT_KEY, platform_of
@@ -67,11 +68,21 @@ def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | 
     where they are raised); other details are shown as given.
     """
     tenant = request.scope.get(TENANT_KEY)
+    if not isinstance(tenant, Tenant):  # no merchant (an unknown host): the browser's language, else English
+        locale, language = choose_locale(None, request.headers.get("accept-language"), DEFAULT_LANGUAGE)
+        with use_translations(platform_of(request).catalogs.translations("base", language), locale, language):
+            return _error_page(request, None, status_code, detail)
+    return _error_page(request, tenant, status_code, detail)
+
+
+def _error_page(
+    request: Request[Any, Any, Any], tenant: Tenant | None, status_code: int, detail: str | None
+) -> Response[Any]:
     title, default_detail = FRIENDLY.get(status_code, (HTTPStatus(status_code).phrase, ""))
     return render_page(
         request,
         "error.html",
-        tenant=tenant if isinstance(tenant, Tenant) else None,
+        tenant=tenant,
         title=gettext(title),
         status_code=status_code,
         detail=gettext(detail or default_detail) if (detail or default_detail) else "",

@@ -19,7 +19,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from portal.access.csrf import CSRF_COOKIE, new_seed
-from portal.i18n import choose_locale
+from portal.i18n import N_, choose_locale
 from portal.i18n.current import use_translations
 from portal.logs import set_merchant
 from portal.web.sessions import COOKIE_NAME, load_session
@@ -114,7 +114,7 @@ class TenantMiddleware(ASGIMiddleware):
             return
         tenant = await platform.tenants.resolve(host)
         if tenant is None:
-            raise NotFoundException(detail="There is no portal at this address.")
+            raise NotFoundException(detail=N_("There is no portal at this address."))
         state[TENANT_KEY] = tenant
         set_merchant(tenant.merchant.slug)
         cookies = cookies_of(scope)
