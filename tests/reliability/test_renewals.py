@@ -190,6 +190,12 @@ async def test_two_workers_renew_a_thousand_subscriptions_once(
     began = time.monotonic()
     # The renewals job runs at once (its row may be waiting out 30 s from an earlier test's workers).
     await owner.execute("UPDATE portal_schedule SET next_run_at = now() WHERE name = $1", engine.JOB)
+    # The merchant's audit chain is held here until the kill: the workers claim renewals and block
+    # before committing any, so the kill always falls in the middle of the run (two workers renew
+    # the thousand in a few seconds, faster than a poll on a loaded machine could see).
+    chain = owner.transaction()
+    await chain.start()
+    await owner.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"portal-audit:{merchant_id}")
     for i in range(2):
         workers.append(Worker(tmp_path / f"worker-{i}.log"))
         await workers[-1].start(env)
@@ -197,16 +203,17 @@ async def test_two_workers_renew_a_thousand_subscriptions_once(
     def output() -> str:
         return "\n".join(f"--- {worker.log.name}\n{worker.output()[-3000:]}" for worker in workers)
 
-    # Killed early in the run: two workers renew the thousand in a few seconds, and on a loaded
-    # machine this loop may see the count late.
-    while (await progress(owner, merchant_id, end))["sales"] < 10:
+    claimed = "SELECT count(*) FROM portal_task WHERE merchant_id = $1 AND claimed_by IS NOT NULL"
+    while await owner.fetchval(claimed, merchant_id) < 100:
         assert time.monotonic() - began < BOUND, output()
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # both workers' lanes reach the held chain with their claims
     victim = workers[0].process
     assert victim is not None
     victim.send_signal(signal.SIGKILL)
     assert await asyncio.wait_for(victim.wait(), 10) == -signal.SIGKILL
     at_kill = await progress(owner, merchant_id, end)
+    await chain.commit()
     assert at_kill["sales"] < SUBSCRIPTIONS, "the kill fell in the middle of the run"
     workers.append(Worker(tmp_path / "worker-2.log"))
     await workers[-1].start(env)
