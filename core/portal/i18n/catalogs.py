@@ -83,5 +83,6 @@ class Catalogs:
         for folder in folders:
             found = read_translations(po_path(folder, language))
             if found is not None:
-                merged.merge(found)
+                merged.merge(found)  # the messages only: the language's plural rule is taken below
+                merged.plural = found.plural
         return merged

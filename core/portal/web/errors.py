@@ -15,6 +15,7 @@ from portal.db.engine import database_unavailable
 from portal.i18n import DEFAULT_LANGUAGE, N_, choose_locale, gettext
 from portal.i18n.current import use_translations
 from portal.tenancy.models import Tenant
+from portal.web.middleware import header_of
 from portal.web.render import render_page
 from portal.web.state import TENANT_KEY, platform_of
 
@@ -69,7 +70,7 @@ def error_page(request: Request[Any, Any, Any], status_code: int, detail: str | 
     """
     tenant = request.scope.get(TENANT_KEY)
     if not isinstance(tenant, Tenant):  # no merchant (an unknown host): the browser's language, else English
-        locale, language = choose_locale(None, request.headers.get("accept-language"), DEFAULT_LANGUAGE)
+        locale, language = choose_locale(None, header_of(request.scope, b"accept-language"), DEFAULT_LANGUAGE)
         with use_translations(platform_of(request).catalogs.translations("base", language), locale, language):
             return _error_page(request, None, status_code, detail)
     return _error_page(request, tenant, status_code, detail)
