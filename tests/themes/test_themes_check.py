@@ -12,6 +12,7 @@ from portal.platform import Platform
 from portal.plugin import ThemeSpec
 from portal.theming.check import check_theme, contrast_ratio, palettes, print_report
 from portal.theming.engine import ThemeRegistry
+from portal.theming.filters import TEMPLATE_FILTERS
 from support.cli import ROOT, clean_env
 
 
@@ -23,7 +24,7 @@ def shipped() -> Platform:
 
 def _registry_with(shipped: Platform, spec: ThemeSpec) -> tuple[ThemeRegistry, Catalogs]:
     themes = {**shipped.registry.themes, spec.key: spec}
-    registry = ThemeRegistry(themes, shipped.themes.plugin_templates)
+    registry = ThemeRegistry(themes, shipped.themes.plugin_templates, filters=TEMPLATE_FILTERS)
     chains = {key: [theme_locale(s) for s in registry.chain(key)] for key in themes}
     return registry, Catalogs([], chains)
 

@@ -53,8 +53,8 @@ def gettext(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    """``singular`` or ``plural`` for ``n``, in the current language."""
-    return _CURRENT.get().translations.ngettext(singular, plural, n)
+    """``singular`` or ``plural`` for ``n`` (a whole number), in the current language."""
+    return _CURRENT.get().translations.ngettext(singular, plural, int(n))
 
 
 def pgettext(context: str, message: str) -> str:
@@ -64,7 +64,7 @@ def pgettext(context: str, message: str) -> str:
 
 def npgettext(context: str, singular: str, plural: str, n: int) -> str:
     """``ngettext`` with a context."""
-    return _CURRENT.get().translations.npgettext(context, singular, plural, n)
+    return _CURRENT.get().translations.npgettext(context, singular, plural, int(n))
 
 
 def N_(message: str) -> str:  # noqa: N802 - the conventional name extractors look for
