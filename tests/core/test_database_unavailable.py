@@ -93,3 +93,14 @@ async def test_our_own_mistakes_are_not(portal_settings: Settings) -> None:
     assert not database_unavailable(TimeoutError("our own deadline"))
     assert not database_unavailable(ConnectionRefusedError("a webhook receiver"))
     assert not database_unavailable(RuntimeError("a bug"))
+
+
+def test_a_connection_left_mid_operation_by_a_restart_is_unavailable() -> None:
+    """asyncpg's words when a connection the server dropped mid-operation is used again (seen after
+    a PostgreSQL restart in the fault test); other internal errors are not the database's absence."""
+    left = asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress")
+    assert database_unavailable(left)
+    wrapped = RuntimeError("a lane's round")
+    wrapped.__cause__ = left
+    assert database_unavailable(wrapped)
+    assert not database_unavailable(asyncpg.InternalClientError("unexpected codec state"))

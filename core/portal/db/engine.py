@@ -127,6 +127,15 @@ def _raised_in_asyncpg(exc: BaseException) -> bool:
     return False
 
 
+def broken_connection(exc: BaseException) -> bool:
+    """True for asyncpg's "cannot switch to state …; another operation is in progress".
+
+    asyncpg raises it when a connection is used while an operation it started never finished:
+    the server went away in the middle of it (a restart). The connection cannot be used again.
+    """
+    return isinstance(exc, asyncpg.InternalClientError) and str(exc).startswith("cannot switch to state")
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` (or its cause) says the database is down, unreachable or out of time.
 
@@ -143,6 +152,8 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(current, UNAVAILABLE_ERRORS):
             return True
         if isinstance(current, asyncpg.InterfaceError) and _CLOSED.search(str(current)):
+            return True
+        if broken_connection(current):
             return True
         if isinstance(current, (OSError, TimeoutError)) and _raised_in_asyncpg(current):
             return True
@@ -249,6 +260,9 @@ async def plain_transaction() -> AsyncIterator[PostgresTransaction]:
                 await transaction.commit()  # type: ignore[no-untyped-call]
             committed = transaction._committed
     except Exception as exc:
+        connection = getattr(transaction, "connection", None)  # set once a connection was acquired
+        if broken_connection(exc) and connection is not None:
+            connection.terminate()  # never handed out again: the pool opens a fresh one
         if not committed:
             raise
         log.warning("a connection could not go back to the pool after its commit, it was closed: %r", exc)
