@@ -10,7 +10,8 @@ from portal.config import load_settings
 from portal.i18n.catalogs import Catalogs, theme_locale
 from portal.platform import Platform
 from portal.plugin import ThemeSpec
-from portal.theming.check import check_theme, contrast_ratio, palettes, print_report
+from portal.tenancy.colours import contrast as contrast_ratio
+from portal.theming.check import check_theme, palettes, print_report
 from portal.theming.engine import ThemeRegistry
 from portal.theming.filters import TEMPLATE_FILTERS
 from support.cli import ROOT, clean_env

@@ -33,6 +33,7 @@ from portal.i18n.catalogs import Catalogs, theme_locale
 from portal.i18n.current import use_translations
 from portal.i18n.extract import check as check_catalogs
 from portal.plugin import NavItem
+from portal.tenancy.colours import contrast
 from portal.tenancy.models import Brand, CustomerView, MerchantView
 from portal.theming.engine import CORE_TEMPLATES, ThemeRegistry
 
@@ -280,20 +281,6 @@ def _resolve(palette: Mapping[str, str], name: str, depth: int = 0) -> str | Non
     return "#" + ("".join(c * 2 for c in digits) if len(digits) == 3 else digits).lower()
 
 
-def contrast_ratio(foreground: str, background: str) -> float:
-    """WCAG 2 contrast ratio of two ``#rrggbb`` colours."""
-
-    def luminance(color: str) -> float:
-        def channel(value: float) -> float:
-            return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
-
-        red, green, blue = (channel(int(color[i : i + 2], 16) / 255) for i in (1, 3, 5))
-        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
-
-    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
-    return (lighter + 0.05) / (darker + 0.05)
-
-
 def check_contrast(themes: ThemeRegistry, report: Report) -> None:
     """Check the chain's palette pairs in light and dark mode."""
     stylesheets: list[Path] = []
@@ -305,7 +292,7 @@ def check_contrast(themes: ThemeRegistry, report: Report) -> None:
             fg, bg = _resolve(palette, foreground), _resolve(palette, background)
             if fg is None or bg is None:
                 continue
-            ratio = contrast_ratio(fg, bg)
+            ratio = contrast(fg, bg)
             line = f"{scheme}: {foreground} {fg} on {background} {bg}: {ratio:.2f}:1 (needs {needed}:1)"
             report.contrast.append(line)
             if ratio < needed:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import msgspec
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 
@@ -55,19 +55,9 @@ class Formats(msgspec.Struct, frozen=True, kw_only=True):
         return datetime(now.astimezone(zone).year, 1, 1, tzinfo=zone).astimezone(UTC)
 
 
-@lru_cache(maxsize=256)
-def known_locale(locale: str) -> bool:
-    """Whether Babel can write dates and money in ``locale``."""
-    try:
-        Locale.parse(locale.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return False
-    return True
-
-
-def formats_for(timezone: str, preferred: str | None, fallback: str) -> Formats:
-    """The page's formats: the customer's locale when Babel knows it, else the merchant's."""
-    return Formats(timezone=timezone, locale=preferred if preferred and known_locale(preferred) else fallback)
+def formats_for(timezone: str, locale: str) -> Formats:
+    """The page's formats: the merchant's time zone, ``locale`` (the request's, already one Babel knows)."""
+    return Formats(timezone=timezone, locale=locale)
 
 
 @lru_cache(maxsize=4096)

@@ -49,7 +49,7 @@ def invoice_id(value: str) -> str:
 
 def formats(request: Request[Any, Any, Any], tenant: Tenant) -> Formats:
     """The merchant's time zone and the request's locale (the link's or the switch's, the browser's, the merchant's)."""
-    return formats_for(tenant.merchant.timezone, current_locale(), tenant.merchant.locale)
+    return formats_for(tenant.merchant.timezone, current_locale())
 
 
 def now() -> datetime:

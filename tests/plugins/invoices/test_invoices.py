@@ -249,7 +249,7 @@ async def test_a_theme_overrides_the_pdf_templates(shopper: ShopperFactory) -> N
     # The test theme "harbor" overrides both templates.
     merchant = msgspec.structs.replace(jane.tenant.merchant, theme_key="harbor")
     themed = msgspec.structs.replace(jane.tenant, merchant=merchant)
-    fmt = formats_for(merchant.timezone, None, merchant.locale)
+    fmt = formats_for(merchant.timezone, merchant.locale)
     context = pdf.context_for(themed, invoice, fmt, {"name": "Jane Cooper", "email": "j@example.com"}, [])
     platform = jane.world.platform
     assert "harbor" in platform.themes.themes, sorted(platform.themes.themes)
