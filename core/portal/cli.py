@@ -18,6 +18,7 @@ from portal.config import ConfigError, Settings, load_settings
 from portal.db.migrate import MigrationError
 from portal.i18n.cli import register as register_i18n_commands
 from portal.logs import configure_logging
+from portal.plugin_kit.cli import register as register_plugin_kit_commands
 from portal.plugins.manager import PluginLoadError, discover
 from portal.theming.engine import ThemeError
 
@@ -848,6 +849,14 @@ def i18n() -> None:
 
 
 register_i18n_commands(i18n)
+
+
+@main.group("plugin")
+def plugin() -> None:
+    """Plugin authors' tools: a new plugin package, and a plugin's next migration."""
+
+
+register_plugin_kit_commands(plugin)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

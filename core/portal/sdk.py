@@ -40,6 +40,7 @@ from portal.db.engine import (
     transaction_lock,
 )
 from portal.db.security import tenant_table_sql
+from portal.db.tenant_migration import TenantMigrationManager
 from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit, record_events_at_commit
 from portal.i18n import LANGUAGES, N_, current_language, current_locale, gettext, ngettext, pgettext
 from portal.ids import has_prefix, new_id
@@ -167,6 +168,7 @@ __all__ = [
     "SubscriptionStatus",
     "TaskRun",
     "Tenant",
+    "TenantMigrationManager",
     "ThemeSpec",
     "VaultCustomer",
     "VaultEntry",
