@@ -42,6 +42,7 @@ from portal.db.engine import (
 from portal.db.security import tenant_table_sql
 from portal.db.tenant_migration import TenantMigrationManager
 from portal.events.bus import SYSTEM, Actor, EmittedEvent, emit, record_events_at_commit
+from portal.events.customer import emit_as_customer
 from portal.i18n import LANGUAGES, N_, current_language, current_locale, gettext, ngettext, pgettext
 from portal.ids import has_prefix, new_id
 from portal.mail.send import send_email
@@ -97,6 +98,7 @@ from portal.tasks.system import iso_ids
 from portal.tenancy.context import PageContext
 from portal.tenancy.models import Brand, CustomerView, MerchantView, Tenant, normalize_email
 from portal.tenancy.tables import Customer, Iso, Merchant
+from portal.web.forms import Form
 from portal.web.headers import allow_form_targets, allow_origins
 from portal.web.render import render_page
 from portal.web.sessions import COOKIE_NAME as SESSION_COOKIE
@@ -130,6 +132,7 @@ __all__ = [
     "EmittedEvent",
     "EventHandler",
     "EventType",
+    "Form",
     "GatewayDeclinedError",
     "GatewayNotConfiguredError",
     "GatewayResponse",
@@ -192,6 +195,7 @@ __all__ = [
     "durable_batch_task",
     "durable_task",
     "emit",
+    "emit_as_customer",
     "end_session",
     "expires_on",
     "fetch",
