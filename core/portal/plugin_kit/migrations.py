@@ -15,6 +15,7 @@ import importlib
 import io
 import re
 import string
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -62,6 +63,9 @@ def plugin_module(key: str) -> ModuleType:
             if not isinstance(loaded, ModuleType):
                 raise MigrationKitError(f"plugin {key!r} ({entry_point.value}) is not a module")
             return loaded
+    here = str(Path.cwd())
+    if here not in sys.path:
+        sys.path.insert(0, here)
     try:
         return importlib.import_module(f"portal_{key}")
     except ModuleNotFoundError as exc:

@@ -75,7 +75,7 @@ def _files(values: dict[str, str]) -> Iterator[tuple[Path, str]]:
 
 
 @contextmanager
-def _importable(folder: Path, module: str) -> Iterator[None]:
+def importable(folder: Path, module: str) -> Iterator[None]:
     """Import from ``folder`` for the block; forget ``module`` and its submodules afterwards."""
     sys.path.insert(0, str(folder))
     try:
@@ -99,7 +99,7 @@ def scaffold(key: str, directory: Path, *, now: dt.datetime | None = None) -> Pa
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     module = f"portal_{key}"
-    with _importable(folder, module):
+    with importable(folder, module):
         config = getattr(importlib.import_module(f"{module}.piccolo_app"), "APP_CONFIG")  # noqa: B009
         first = asyncio.run(migrations.next_migration(config, description=f"create {key}_entry", now=now))
     migrations.write(first)
