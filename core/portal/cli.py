@@ -739,7 +739,11 @@ def clock_advance(ctx: click.Context, merchant_slug: str, duration: str) -> None
 @click.pass_context
 @_fail_cleanly
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the web server (stateless; run several behind a proxy to scale)."""
+    """Run the web server (stateless; run several behind a proxy to scale).
+
+    uvicorn picks uvloop and httptools, which the platform installs: of the servers measured
+    (``bench/README.md``, "HTTP server") they serve a page with the least CPU.
+    """
     import uvicorn
 
     settings = _settings(ctx, host=host, port=port, web_workers=workers)
