@@ -135,10 +135,18 @@ class TestCustomer:
     async def request(
         self, method: str, path: str, data: Mapping[str, Any] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """Send ``method`` to ``path``; unsafe methods carry the CSRF token in the form field."""
+        """Send ``method`` to ``path``; unsafe methods carry the CSRF token.
+
+        The token goes in the form's ``csrf_token`` field, or in the ``X-CSRF-Token`` header when
+        the body is not a form (``json=``, ``content=``). Pass ``csrf_token`` in ``data``
+        yourself to send another (a wrong one, say).
+        """
         form = dict(data or {})
         if method.upper() not in ("GET", "HEAD", "OPTIONS"):
-            form.setdefault("csrf_token", csrf_token(self.client))
+            if {"json", "content"} & kwargs.keys():
+                kwargs["headers"] = {"x-csrf-token": csrf_token(self.client), **dict(kwargs.get("headers") or {})}
+            else:
+                form.setdefault("csrf_token", csrf_token(self.client))
         return await self.client.request(method, path, data=form or None, **kwargs)
 
     async def page(self, path: str) -> str:
