@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from meta.test_plugin_imports import ALLOWED, core_imports
 
 from portal.cli import main
 from portal.plugin_kit import migrations
@@ -110,3 +111,11 @@ async def test_the_notes_examples_migrations_create_what_its_tables_declare() ->
 
         with pytest.raises(migrations.NoChangesError):
             await migrations.next_migration(APP_CONFIG)
+
+
+def test_the_new_package_and_the_example_import_core_only_through_the_sdk(tmp_path: Path) -> None:
+    folders = [scaffold("sdkonly", tmp_path), EXAMPLE]
+    sources = [source for folder in folders for source in sorted(folder.rglob("*.py"))]
+    found = [f"{source}:{line} {module}" for source in sources for line, module in core_imports(source)]
+    assert [item for item in found if item.rsplit(" ", 1)[1] not in ALLOWED] == []
+    assert any(item.endswith(" portal.testing") for item in found)
