@@ -49,7 +49,7 @@ def portal_piccolo_apps() -> PiccoloApp:
     return PiccoloApp(module="portal_memokit.piccolo_app")
 '''
 
-APP = '''
+APP = """
 from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
@@ -62,7 +62,7 @@ APP_CONFIG = AppConfig(
     table_classes=[Memo],
     migration_dependencies=["portal.db.piccolo_app"],
 )
-'''
+"""
 
 
 def write_plugin(site: Path) -> Path:
