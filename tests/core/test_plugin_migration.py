@@ -145,3 +145,17 @@ def test_a_table_created_in_hand_written_sql_is_not_created_twice(tmp_path: Path
     result = portal(env, "plugin", "migration", "memokit")
     assert result.returncode == 1
     assert "hand-written migration creates memokit_memo" in result.stderr
+
+
+def test_the_next_id_comes_after_every_existing_one(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from portal.plugin_kit.migrations import file_name, next_id
+
+    now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    assert next_id(tmp_path / "none", now) == "2026-12-05T10:00:00:000000"
+    (tmp_path / "memo_a.py").write_text("ID = '2030-01-01T00:00:00:000000'\n")  # piccolo's own quoting
+    (tmp_path / "memo_b.py").write_text('ID = "2029-01-01T00:00:00:000000"\n')
+    assert next_id(tmp_path, now) == "2030-01-01T00:00:01:000000"
+    assert next_id(tmp_path, datetime(2031, 1, 1, tzinfo=UTC)) == "2031-01-01T00:00:00:000000"
+    assert file_name("memo-kit", "2030-01-01T00:00:01:000000") == "memo_kit_2030_01_01t00_00_01_000000.py"

@@ -130,7 +130,7 @@ def next_id(folder: Path, now: dt.datetime) -> str:
     """An id after every existing one: ``now``, or a second after the latest when that is later."""
     latest = None
     for path in folder.glob("*.py") if folder.is_dir() else []:
-        found = re.search(r'^ID = "([^"]+)"', path.read_text(encoding="utf-8"), re.MULTILINE)
+        found = re.search(r"""^ID = ["']([^"']+)["']""", path.read_text(encoding="utf-8"), re.MULTILINE)
         if found and (latest is None or found.group(1) > latest):
             latest = found.group(1)
     chosen = now.strftime(ID_FORMAT)
@@ -167,7 +167,8 @@ def render(
     """The migration module's text, formatted."""
     body = "\n    ".join(statements)
     classes = "".join(f"{definition!r}\n\n" for definition in definitions)
-    text = f'''"""{description[:1].upper() + description[1:]}."""
+    summary = description.replace("\\", "").replace('"', "'").rstrip(".")
+    text = f'''"""{summary[:1].upper() + summary[1:]}."""
 
 {imports}
 
