@@ -29,17 +29,12 @@ from portal.testing.app import (
     resolve_loopback_only,
 )
 from portal.testing.asyncio_settings import declare_defaults
+from portal.testing.audit import AuditRecord, audit_records
+from portal.testing.clock import TestClock
+from portal.testing.customers import TestCustomer
 from portal.testing.database import add_options, portal_database, portal_server_dsn, scratch_database
 from portal.testing.leaks import ID, Foreign, ForeignIds, assert_no_cross_tenant_leak, assert_not_found, csrf_token
-from portal.testing.merchants import (
-    TEST_CARD,
-    AuditRecord,
-    MerchantFactory,
-    TestClock,
-    TestCustomer,
-    TestMerchant,
-    portal_merchant,
-)
+from portal.testing.merchants import TEST_CARD, MerchantFactory, TestMerchant, portal_merchant
 from portal.testing.tables import assert_tenant_table
 from portal.testing.tenants import apply_tenants, customer_id, locate_merchant, portal_sign_in, sign_in
 from portal.testing.webhooks import Delivery, SignatureError, WebhookReceiver, verify_signature, webhook_receiver
@@ -76,6 +71,7 @@ __all__ = [
     "assert_no_cross_tenant_leak",
     "assert_not_found",
     "assert_tenant_table",
+    "audit_records",
     "csrf_token",
     "customer_id",
     "locate_merchant",

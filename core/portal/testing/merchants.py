@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,147 +20,23 @@ import pytest
 import pytest_asyncio
 
 from portal.api.keys import create_api_key
-from portal.db.engine import fetch, json_value, tenant_transaction
+from portal.db.engine import fetch, tenant_transaction
 from portal.events.signing import new_secret
 from portal.ids import new_id
 from portal.payments import methods
 from portal.payments.sandbox import SandboxAdapter
 from portal.platform import Platform
-from portal.tenancy.models import CustomerView, Tenant
+from portal.tenancy.models import Tenant
 from portal.testing.app import ClientFactory
-from portal.testing.leaks import assert_not_found, csrf_token
+from portal.testing.audit import AuditRecord, audit_records
+from portal.testing.clock import TestClock
+from portal.testing.customers import TestCustomer
 from portal.testing.tenants import apply_tenants, locate_merchant
 from portal.testing.toml import merchant_file
 from portal.testing.webhooks import WebhookReceiver
 
 TEST_CARD = "4111111111111111"
 """The sandbox's Visa test card that approves every charge (``docs/payments.md`` lists the others)."""
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """One audit record of a merchant: what happened (``action``), by whom, to what, with which data."""
-
-    id: str
-    seq: int
-    action: str
-    actor: tuple[str, str | None]
-    """``(type, id)``: ``("customer", "cus_…")``, ``("merchant_api_key", "key_…")``, ``("system", None)``."""
-    target: tuple[str | None, str | None]
-    customer_id: str | None
-    payload: dict[str, Any]
-    occurred_at: datetime
-
-
-class TestClock:
-    """A sandbox merchant's test clock, moved through the API as a merchant's own tests would."""
-
-    __test__ = False
-
-    def __init__(self, merchant: TestMerchant) -> None:
-        self._merchant = merchant
-
-    async def now(self) -> datetime:
-        """The time the merchant's renewals and charges see (the real time until the clock moves)."""
-        client = await self._merchant.api_client()
-        response = await client.get("/test-clock")
-        assert response.status_code == 200, response.text
-        return datetime.fromisoformat(response.json()["now"])
-
-    async def advance(self, by: timedelta | str | None = None, *, to: datetime | None = None) -> dict[str, Any]:
-        """Move the clock ``by`` a duration (``timedelta`` or ``"31d"``, ``"36h"``, ``"90m"``) or ``to`` a time.
-
-        Every renewal, cancellation and charge that falls due on the way runs before it returns.
-
-        Returns the API's report (``previous``, ``now``, ``renewed``, ``invoices``, ...). It only moves forward.
-        """
-        if (by is None) == (to is None):
-            raise ValueError("give exactly one of by and to")
-        body: dict[str, str] = {}
-        if to is not None:
-            body["to"] = to.astimezone(UTC).isoformat()
-        elif isinstance(by, timedelta):
-            body["by"] = _duration(by)
-        else:
-            body["by"] = str(by)
-        client = await self._merchant.api_client()
-        response = await client.post("/test-clock/advance", json=body)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-
-def _duration(by: timedelta) -> str:
-    """``by`` as the API spells a duration: whole days, hours or minutes (``31d``, ``36h``, ``90m``)."""
-    minutes, rest = divmod(by, timedelta(minutes=1))
-    if rest or minutes <= 0:
-        raise ValueError(f"the clock moves by whole minutes, not {by}")
-    for unit, size in (("d", 1440), ("h", 60), ("m", 1)):
-        if minutes % size == 0 and minutes // size < 1000:
-            return f"{minutes // size}{unit}"
-    raise ValueError(f"{by} is too far for one move; advance to= a time instead")
-
-
-class TestCustomer:
-    """A customer of a test merchant with a client signed in on the merchant's host.
-
-    :meth:`post` (and :meth:`request` for other unsafe methods) adds the session's CSRF token to
-    the form, as the portal's own forms do.
-    """
-
-    __test__ = False
-
-    def __init__(self, merchant: TestMerchant, customer_id: str, email: str, name: str, client: httpx.AsyncClient):
-        self.merchant = merchant
-        self.customer_id = customer_id
-        self.email = email
-        self.name = name
-        self.client = client
-
-    @property
-    def view(self) -> CustomerView:
-        """The customer as core's functions take it."""
-        return CustomerView(
-            id=self.customer_id, merchant_id=self.merchant.merchant_id, email=self.email, name=self.name
-        )
-
-    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        """GET ``path`` on the merchant's host as the customer."""
-        return await self.client.get(path, **kwargs)
-
-    async def post(self, path: str, data: Mapping[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
-        """POST the form ``data`` (plus the CSRF token) to ``path``; redirects are not followed."""
-        return await self.request("POST", path, data=data, **kwargs)
-
-    async def request(
-        self, method: str, path: str, data: Mapping[str, Any] | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        """Send ``method`` to ``path``; unsafe methods carry the CSRF token.
-
-        The token goes in the form's ``csrf_token`` field, or in the ``X-CSRF-Token`` header when
-        the body is not a form (``json=``, ``content=``). Pass ``csrf_token`` in ``data``
-        yourself to send another (a wrong one, say).
-        """
-        form = dict(data or {})
-        if method.upper() not in ("GET", "HEAD", "OPTIONS"):
-            if {"json", "content"} & kwargs.keys():
-                kwargs["headers"] = {"x-csrf-token": csrf_token(self.client), **dict(kwargs.get("headers") or {})}
-            else:
-                form.setdefault("csrf_token", csrf_token(self.client))
-        return await self.client.request(method, path, data=form or None, **kwargs)
-
-    async def page(self, path: str) -> str:
-        """The text of the page at ``path``, asserting it answers 200."""
-        response = await self.client.get(path)
-        assert response.status_code == 200, f"GET {path}: {response.status_code}\n{response.text[:2000]}"
-        return response.text
-
-    def anonymous(self) -> httpx.AsyncClient:
-        """A client on the same host with no session."""
-        return self.merchant.client()
-
-    async def assert_not_found(self, path: str, *ids: str, method: str = "GET") -> None:
-        """Assert ``path`` (with ``{id}``) answers 404 to this customer for each of ``ids``."""
-        await assert_not_found(self.client, path, *ids, method=method)
 
 
 class TestMerchant:
@@ -287,26 +162,7 @@ class TestMerchant:
 
     async def audit(self, action: str | None = None) -> list[AuditRecord]:
         """The merchant's audit records (of ``action``), oldest first."""
-        async with tenant_transaction(self.iso_id):
-            rows = await fetch(
-                "SELECT id, seq, type, actor_type, actor_id, target_type, target_id, customer_id, data, occurred_at "
-                "FROM portal_audit_event WHERE merchant_id = $1 AND ($2::text IS NULL OR type = $2) ORDER BY seq",
-                self.merchant_id,
-                action,
-            )
-        return [
-            AuditRecord(
-                id=row["id"],
-                seq=row["seq"],
-                action=row["type"],
-                actor=(row["actor_type"], row["actor_id"]),
-                target=(row["target_type"], row["target_id"]),
-                customer_id=row["customer_id"],
-                payload=dict(json_value(row["data"]) or {}),
-                occurred_at=row["occurred_at"],
-            )
-            for row in rows
-        ]
+        return await audit_records(self.iso_id, self.merchant_id, action)
 
     async def card_on_file(self, customer: TestCustomer, number: str = TEST_CARD) -> methods.PaymentMethod:
         """A sandbox test card tokenized and vaulted as the customer's default payment method."""
