@@ -5,13 +5,13 @@ recovery on, sandbox gateway), made by applying a tenant file; each merchant's p
 prices made with the catalog; then ``--customers`` customers spread unevenly over the merchants
 (the largest has about 4% of them), each with a card on file (a sandbox vault record), 1.2
 subscriptions and 5 invoices on average (issued over two years: mostly paid, some open, past due,
-void or uncollectible), a payment attempt and a sandbox sale for every paid invoice and a declined
-one for every past due invoice, and the audit records production writes for all that (about 20 per
-customer), chained per merchant with production's own ``chain_hash``. The volume goes in with
-``COPY``; a few customers per merchant are then made through the services (card vaulted at the
-sandbox, a subscription created and its invoice paid, a one-off invoice), after the bulk history,
-so their events continue each merchant's chain. About 3% of the customers use one email at up to
-five merchants of their ISO.
+void or uncollectible), past sign-ins (sessions, ended or expired), a payment attempt and a
+sandbox sale for every paid invoice and a declined one for every past due invoice, and the audit
+records production writes for all that (about 20 per customer), chained per merchant with
+production's own ``chain_hash``. The volume goes in with ``COPY``; a few customers per merchant
+are then made through the services (card vaulted at the sandbox, a subscription created and its
+invoice paid, a one-off invoice), after the bulk history, so their events continue each
+merchant's chain. About 3% of the customers use one email at up to five merchants of their ISO.
 
 Probe customers at the largest merchant, recorded in the table ``bench_probe`` and printed: with
 1, 12 and 500 invoices, and one whose email is at five merchants (for the switch page).
@@ -93,7 +93,7 @@ _SHIFTS = range(120, -1, -10)
 BULK_TABLES = (
     "portal_customer", "portal_payment_method", "portal_sandbox_vault", "portal_sandbox_billing",
     "portal_billing_subscription", "portal_billing_invoice", "portal_billing_invoice_line",
-    "portal_billing_payment_attempt", "portal_sandbox_transaction", "portal_audit_event",
+    "portal_billing_payment_attempt", "portal_sandbox_transaction", "portal_session", "portal_audit_event",
 )  # fmt: skip
 COLUMNS: dict[str, tuple[str, ...]] = {
     "portal_customer": (
@@ -132,6 +132,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "portal_sandbox_transaction": (
         "id", "iso_id", "merchant_id", "order_id", "vault_id", "billing_id", "amount_minor", "currency", "outcome",
         "response_code", "response_text", "authorization_code", "created_at",
+    ),
+    "portal_session": (
+        "id", "iso_id", "merchant_id", "customer_id", "created_at", "last_seen_at", "expires_at", "ended_at", "flow",
+        "link_id", "locale", "return_url",
     ),
     "portal_audit_event": (
         "id", "iso_id", "merchant_id", "seq", "prev_hash", "hash", "type", "actor_type", "actor_id", "target_type",
@@ -320,13 +324,22 @@ class Generator:
         made += len(chunk.events) - events_before
         for at in sorted(since + (now - since) * rng.random() for _ in range(spec.invoices)):
             made += self.invoice(chunk, cid, pm, vault, at, rng.choice(subs) if subs and rng.random() < 0.6 else None)
-        for _ in range(max(0, ACTIVITY_TARGET - made)):
-            at = since + (now - since) * rng.random()
-            chunk.events.append(
-                (at, "portal_session.started", "customer", cid, cid,
-                 SessionPayload(customer=cid, link=ids("lnk", at), purpose="portal", flow=None), None, None)
-            )  # fmt: skip
+        for _ in range(max(1, ACTIVITY_TARGET - made)):
+            self.sign_in(chunk, cid, since + (now - since) * rng.random())
         return cid
+
+    def sign_in(self, chunk: Chunk, cid: str, at: datetime) -> None:
+        """A sign-in with a link at ``at``: its session (ended or expired by now) and its event."""
+        rng, m = self.rng, self.m
+        link = self.ids("lnk", at)
+        seen = at + timedelta(minutes=rng.randint(1, 40))
+        ended = seen if rng.random() < 0.3 else None
+        chunk.rows["portal_session"].append(
+            (f"{rng.getrandbits(256):064x}", m.iso_id, m.merchant_id, cid, at, seen, at + timedelta(hours=8), ended,
+             None, link, None, None)
+        )  # fmt: skip
+        payload = SessionPayload(customer=cid, link=link, purpose="portal", flow=None)
+        chunk.events.append((at, "portal_session.started", "customer", cid, cid, payload, None, None))
 
     def subscription(self, chunk: Chunk, cid: str, since: datetime) -> Subscription:
         """A subscription started after ``since``, in a status of a realistic mix."""
