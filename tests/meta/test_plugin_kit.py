@@ -16,6 +16,7 @@ from portal.plugin_kit import migrations
 from portal.plugin_kit.scaffold import ScaffoldError, check_key, importable, scaffold
 
 RUFF = Path(sys.executable).parent / "ruff"
+MYPY = Path(sys.executable).parent / "mypy"
 EXAMPLE = Path(__file__).parents[2] / "examples" / "notes"
 
 
@@ -119,3 +120,12 @@ def test_the_new_package_and_the_example_import_core_only_through_the_sdk(tmp_pa
     found = [f"{source}:{line} {module}" for source in sources for line, module in core_imports(source)]
     assert [item for item in found if item.rsplit(" ", 1)[1] not in ALLOWED] == []
     assert any(item.endswith(" portal.testing") for item in found)
+
+
+def test_the_new_package_and_the_example_type_check_strictly(tmp_path: Path) -> None:
+    """Core is typed (``py.typed``), so a plugin's mypy sees the SDK's types, not ``Any``."""
+    folder = scaffold("typed", tmp_path)
+    for project in (folder, EXAMPLE):
+        command = [str(MYPY), "--strict", "--cache-dir", str(tmp_path / "mypy"), "--config-file", "", "."]
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
