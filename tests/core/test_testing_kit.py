@@ -25,6 +25,7 @@ from portal.db.engine import fetch, tenant_transaction
 from portal.events.signing import new_secret
 from portal.ids import new_id
 from portal.platform import Platform
+from portal.tenancy.files import TenantFileError
 from portal.testing import (
     MerchantFactory,
     SignatureError,
@@ -48,6 +49,17 @@ async def test_a_merchant_switches_its_plugin_and_settings(portal_merchant: Merc
     await merchant.enable("example")
     assert "Bonjour" in await customer.page("/example")
     assert (await merchant.tenant()).enabled_plugins == {"example"}
+
+
+async def test_settings_reach_the_plugin_exactly_as_given(portal_merchant: MerchantFactory) -> None:
+    greeting = 'Grüße, "du" \\ 😀\n'
+    merchant = await portal_merchant(plugins=("example",), settings={"example": {"greeting": greeting, "max_items": 7}})
+    settings = (await merchant.tenant()).plugin_settings["example"]
+    assert (settings.greeting, settings.max_items, settings.broken_widget) == (greeting, 7, False)
+    with pytest.raises(TenantFileError, match="max_items"):
+        await merchant.configure("example", max_items="seven")
+    with pytest.raises(AssertionError, match="not turned on"):
+        await portal_merchant(settings={"example": {}})
 
 
 async def test_a_customer_is_signed_in_and_posts_forms_with_their_csrf_token(
@@ -95,6 +107,9 @@ async def test_the_receiver_gets_signed_events_and_refuses_forged_ones(
     assert event["data"]["object"]["id"] == customer.customer_id
     assert event["data"]["object"]["email"] == "hooked@example.com" and event["merchant"] == merchant.merchant_id
     assert all(delivery.verified for delivery in webhook_receiver.deliveries)
+    [secret] = webhook_receiver.secrets
+    for delivery in webhook_receiver.deliveries:  # the reference implementation agrees
+        Webhook(secret).verify(delivery.body, delivery.headers)
     body = b'{"type":"customer.created","data":{}}'
     forged = {
         "webhook-id": "msg_forged",
@@ -106,6 +121,23 @@ async def test_the_receiver_gets_signed_events_and_refuses_forged_ones(
     assert answer.status_code == 400
     assert webhook_receiver.failures == ["no signature of msg_forged matches the endpoint's secret"]
     assert len(webhook_receiver.events("customer.created")) == 1
+
+
+async def test_a_stopped_receivers_endpoints_are_retired(
+    portal_merchant: MerchantFactory, portal_platform: Platform
+) -> None:
+    merchant = await portal_merchant()
+    receiver = WebhookReceiver(portal_platform)
+    await receiver.start()
+    endpoint = await merchant.webhook_endpoint(receiver)
+    await merchant.customer()
+    await receiver.stop()
+    async with tenant_transaction(merchant.iso_id):
+        [row] = await fetch("SELECT enabled FROM portal_webhook_endpoint WHERE id = $1", endpoint)
+        pending = await fetch(
+            "SELECT id FROM portal_webhook_delivery WHERE endpoint_id = $1 AND status = 'pending'", endpoint
+        )
+    assert row["enabled"] is False and pending == []
 
 
 def test_signatures_are_checked_as_the_reference_package_signs_them() -> None:
