@@ -6,7 +6,9 @@ runs what a worker runs, in this process: the renewals job (``portal.billing.ren
 queues one renew task per subscription) and the durable-task loop (``run_due_tasks``, the
 worker's task lane: renew = next invoice created and finalized, charge = sandbox sale recorded,
 invoice paid) until every subscription is renewed and every invoice paid. Prints renewals per
-second, counted from the job's start to the last payment.
+second, counted from the job's start to the last payment. With ``--workers 2`` the task loop
+runs in two worker processes side by side instead (the job first, in this process; the rate then
+counts from the workers' start).
 
     uv run python bench/renewals.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
 """
@@ -26,11 +28,13 @@ from pathlib import Path
 
 from cards_pages import log_statements, statements_into
 from harness import bench_platform, no_worker_kick, say
+from workers import report, run_workers, wait_for_start, worker_platform
 
 from portal.billing import catalog, engine
 from portal.billing.calendar import add_periods
 from portal.db.engine import fetch, system_transaction, tenant_transaction
 from portal.events.bus import SYSTEM
+from portal.platform import Platform
 from portal.tasks.durable import run_due_tasks
 from portal.tasks.worker import Worker
 from portal.testing import apply_tenants
@@ -99,14 +103,38 @@ async def seed(tenant: object, count: int, started: datetime) -> None:
         )  # fmt: skip
 
 
-async def run(database_url: str, count: int, merchants: int, statements: bool = False) -> None:
+SETTINGS = {"task_lease_seconds": 120.0}
+
+
+async def renew_all(platform: Platform, iso_id: str, worker_id: str) -> int:
+    """Run one worker's task lane until no task is left (due or claimed by another); how many it ran."""
+    done = 0
+    while True:
+        ran = await run_due_tasks(platform, iso_id, worker_id)
+        done += ran
+        if ran:
+            continue
+        async with tenant_transaction(iso_id):
+            left = await fetch("SELECT EXISTS (SELECT FROM portal_task WHERE status = 'pending') AS left")
+        if not left[0]["left"]:
+            return done
+        await asyncio.sleep(0.05)  # another worker still holds claims: its charges may follow
+
+
+async def worker(dsn: str, iso_id: str, start_at: float) -> None:
+    """One worker process of ``--workers N``: run the task lane from the common start until no task is left."""
+    async with worker_platform(dsn, **SETTINGS) as platform:
+        began = await wait_for_start(start_at)
+        report(await renew_all(platform, iso_id, Worker(platform).id), began)
+
+
+async def run(database_url: str, count: int, merchants: int, statements: bool = False, workers: int = 1) -> None:
     """Seed ``count`` due subscriptions, renew and charge them with one worker's loops, report the rate.
 
     With ``statements``, also count the SQL statements the worker's loops send (an instrumented
     asyncpg, which costs time: read the rate from a run without it).
     """
-    settings = {"task_lease_seconds": 120.0}
-    async with bench_platform(database_url, **settings) as (platform, bench):
+    async with bench_platform(database_url, **SETTINGS) as (platform, bench):
         with tempfile.TemporaryDirectory() as folder:
             await apply_tenants(platform, tenants(merchants), Path(folder))
         shops = []
@@ -116,7 +144,10 @@ async def run(database_url: str, count: int, merchants: int, statements: bool = 
             tenant = await platform.tenants.load_merchant(found[0]["iso_id"], found[0]["merchant_id"])
             assert tenant is not None
             shops.append(tenant)
+            seeding = time.perf_counter()
             await seed(tenant, count // merchants, datetime.now(UTC) - timedelta(days=31, hours=1))
+            took = time.perf_counter() - seeding
+            say(f"set-up: {count // merchants} subscriptions of merchant {i + 1} in {took:.1f} s")
         count = count // merchants * merchants
         iso_id = bench.iso_id
         worker = Worker(platform)
@@ -127,9 +158,12 @@ async def run(database_url: str, count: int, merchants: int, statements: bool = 
             began, cpu_began = time.perf_counter(), time.process_time()
             queued = await engine.renewals(platform)
             job_done = time.perf_counter()
-            while await run_due_tasks(platform, iso_id, worker.id) > 0:
-                pass
-            elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+            if workers == 1:
+                await renew_all(platform, iso_id, worker.id)
+                elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+            else:
+                done = await run_workers(__file__, workers, platform.settings.database_url, ["--iso", iso_id])
+                elapsed, cpu = done.elapsed, sum(one.cpu for one in done.reports)
         async with tenant_transaction(iso_id):
             rows = await fetch(
                 "SELECT (SELECT count(*) FROM portal_billing_invoice WHERE status = 'paid') AS paid, "
@@ -139,10 +173,15 @@ async def run(database_url: str, count: int, merchants: int, statements: bool = 
         assert paid == sales == count, (paid, sales, count)
         assert queued == count, queued
         say(f"renewals: {count} subscriptions of {merchants} merchant(s) renewed, invoiced and charged "
-            f"in {elapsed:.2f} s")  # fmt: skip
-        say(f"  renewals job (queue {count} renew tasks): {job_done - began:.2f} s")
-        say(f"  worker process CPU: {cpu:.2f} s ({cpu / count * 1000:.2f} ms per renewal, {cpu / elapsed:.0%} busy)")
-        say(f"  renewals per second (one worker): {count / elapsed:.0f}")
+            f"in {elapsed:.2f} s by {workers} worker(s)")  # fmt: skip
+        say(f"  renewals job (queue {count} renew tasks): {job_done - began:.2f} s" +
+            ("" if workers == 1 else " (before the workers' start, not counted)"))  # fmt: skip
+        say(f"  worker CPU: {cpu:.2f} s ({cpu / count * 1000:.2f} ms per renewal, "
+            f"{cpu / elapsed / workers:.0%} busy per worker)")  # fmt: skip
+        if workers > 1:
+            for n, one in enumerate(done.reports, 1):
+                say(f"  worker {n}: {one.done} tasks, ended {one.ended - one.began:.2f} s after its start")
+        say(f"  renewals per second: {count / elapsed:.0f}, per worker: {count / elapsed / workers:.0f}")
         if statements:
             say(f"  statements: {len(sent)} ({len(sent) / count:.1f} per renewal), the most frequent per renewal:")
             kinds = Counter(re.sub(r"\s+", " ", sql)[:100] for sql in sent)
@@ -153,12 +192,23 @@ async def run(database_url: str, count: int, merchants: int, statements: bool = 
 def main() -> None:
     """Parse arguments and run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", required=True, help="Owner DSN of any database of the server.")
+    parser.add_argument(
+        "--database-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="Owner DSN of any database of the server.",
+    )
     parser.add_argument("--subscriptions", type=int, default=2000)
     parser.add_argument("--merchants", type=int, default=1, help="Merchants of one ISO sharing the subscriptions.")
     parser.add_argument("--statements", action="store_true", help="Also count the SQL statements sent (slower).")
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes side by side (1: in this process).")
+    parser.add_argument("--worker-of", help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--iso", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(run(args.database_url, args.subscriptions, args.merchants, args.statements))
+    if args.worker_of:
+        asyncio.run(worker(args.worker_of, args.iso, args.start_at))
+    else:
+        asyncio.run(run(args.database_url, args.subscriptions, args.merchants, args.statements, args.workers))
 
 
 if __name__ == "__main__":
