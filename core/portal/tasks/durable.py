@@ -389,6 +389,10 @@ async def persist(write: Callable[[], Awaitable[None]], what: str) -> None:
 
 
 async def _apply_outcomes(iso_id: str, outcomes: list[Outcome]) -> None:
+    # The rows are found by primary key. "Still pending" reads ``next_attempt_at IS NOT NULL``
+    # (the same thing, by the table's check): written as ``status = 'pending'``, it let a planner
+    # whose statistics predate a burst of tasks read every pending row of the ISO through the
+    # partial due indexes, for each batch of outcomes.
     async with tenant_transaction(iso_id):
         owned = await fetch(
             """
@@ -398,7 +402,8 @@ async def _apply_outcomes(iso_id: str, outcomes: list[Outcome]) -> None:
                    done_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END
               FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::interval[])
                    AS o(id, attempts, status, error, retry)
-             WHERE t.id = o.id AND t.attempts = o.attempts AND t.status = 'pending'
+             WHERE t.id = ANY($1::text[]) AND t.id = o.id AND t.attempts = o.attempts
+               AND t.next_attempt_at IS NOT NULL
             RETURNING t.id
             """,
             [outcome.run.id for outcome in outcomes], [outcome.run.attempt for outcome in outcomes],
