@@ -1,7 +1,8 @@
 """``portal plugin new``: write a plugin package to start from, with its first migration.
 
 The package's files are the ``.tmpl`` files of ``plugin_kit/package``, with ``__key__``,
-``__title__`` and ``__prefix__`` replaced (in names too). Its first migration is written by
+``__title__`` and ``__prefix__`` replaced (in names too); ``__tests__`` becomes ``tests`` (core's
+wheel carries no folder named ``tests``). Its first migration is written by
 :mod:`portal.plugin_kit.migrations` from the package's own ``tables.py``, as later ones will be.
 """
 
@@ -55,6 +56,7 @@ def _values(key: str) -> dict[str, str]:
         "__key__": key,
         "__title__": key.replace("_", " ").capitalize(),
         "__prefix__": re.sub("[^a-z]", "", key)[:8],
+        "__tests__": "tests",
     }
 
 
