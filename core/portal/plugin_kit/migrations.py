@@ -97,8 +97,15 @@ def _quiet() -> Iterator[None]:
 async def _snapshot(app: AppConfig, folder: Path) -> list[DiffableTable]:
     if not folder.is_dir():  # noqa: ASYNC240 - a local folder, read once by a command
         return []
-    with _quiet():
-        managers = await BaseMigrationManager().get_migration_managers(app_config=app)
+    path = list(sys.path)
+    try:
+        with _quiet():  # piccolo imports each migration by its bare name, from the folder put on sys.path
+            managers = await BaseMigrationManager().get_migration_managers(app_config=app)
+    finally:
+        sys.path[:] = path
+        for name, module in list(sys.modules.items()):
+            if Path(getattr(module, "__file__", None) or "/").parent == folder:
+                del sys.modules[name]
     return list(SchemaSnapshot(managers).get_snapshot())
 
 
