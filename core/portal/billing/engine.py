@@ -3,7 +3,8 @@
 Three pieces, all PostgreSQL records run by ``portal worker`` (see ``docs/billing.md``):
 
 - The scheduled job ``portal.billing.renewals`` (every 30 s, one worker at a time) goes ISO by
-  ISO. In one tenant transaction per ISO it claims the subscriptions that are due in their
+  ISO. In tenant transactions of up to 5,000 subscriptions each (pages, one after another
+  until the ISO has no more due, for up to 30 s a run) it claims the subscriptions that are due in their
   merchant's time (:func:`portal.billing.clock.merchant_now`: the test clock, if the merchant
   has one) with ``FOR UPDATE SKIP LOCKED`` (a row another transaction is changing is left for
   the next run) and queues one ``portal.billing.renew`` task per subscription and due time
@@ -31,6 +32,7 @@ clocks (:mod:`portal.billing.advance`) run exactly this code.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,27 +58,29 @@ RENEW = "portal.billing.renew"
 CHARGE = "portal.billing.charge"
 EVERY = timedelta(seconds=30)
 CLAIM_LIMIT = 5000
+"""Subscriptions (and invoices) one transaction of the job claims per ISO: a page."""
 TENANT_MAX_AGE = 5.0
 """Seconds a worker reuses a merchant it loaded for a task (tenant changes heard clear it sooner)."""
-"""Subscriptions (and invoices) one run claims per ISO; the rest wait for the next run."""
 
 Action = Literal["renewed", "canceled", "resumed", "skipped"]
 RENEWABLE = frozenset({"trialing", "active", "past_due", "paused"})
 """Statuses whose period end renews the subscription (a paused one rolls on without an invoice)."""
 
-DUE_SUBSCRIPTIONS = f"""
+DUE_SUBSCRIPTIONS = """
 SELECT s.id, s.merchant_id, s.status, s.current_period_end, s.resumes_at, coalesce($2, c.now, now()) AS now
   FROM portal_billing_subscription s
   LEFT JOIN portal_billing_clock c ON c.merchant_id = s.merchant_id AND c.active
  WHERE ($1::text IS NULL OR s.merchant_id = $1)
+   AND ($3::timestamptz IS NULL OR (s.current_period_end, s.id) > ($3, $4::text))
    AND s.status IN ('trialing', 'active', 'past_due', 'paused')
    AND (s.current_period_end <= coalesce($2, c.now, now())
         OR (s.status = 'paused' AND s.resumes_at <= coalesce($2, c.now, now())))
  ORDER BY s.current_period_end, s.id
- LIMIT {CLAIM_LIMIT}
+ LIMIT $5
    FOR UPDATE OF s SKIP LOCKED
 """
-"""Subscriptions due in their merchant's time (``$2`` overrides it), of one merchant (``$1``) or all."""
+"""Up to ``$5`` subscriptions due in their merchant's time (``$2`` overrides it), of one merchant
+(``$1``) or all, after the page that ended at (period end ``$3``, id ``$4``) when given."""
 
 UNCHARGED_INVOICES = f"""
 SELECT i.id, i.merchant_id
@@ -110,18 +114,37 @@ def charge_key(invoice_id: str, attempt: int) -> str:
     return f"{invoice_id}:{attempt}"
 
 
+Page = tuple[datetime, str]
+"""Where a page of due subscriptions ended: the last one's (period end, id)."""
+
+
 async def queue_due(*, merchant_id: str | None = None, now: datetime | None = None) -> int:
     """Queue the renew and charge tasks of what is due, in the current ISO's transaction; return how many.
 
-    Claims due subscriptions and uncharged invoices with ``FOR UPDATE SKIP LOCKED`` (until the
-    transaction ends). ``merchant_id`` limits it to one merchant and ``now`` replaces the
-    merchants' times (test clocks pass both). Tasks already queued (same dedupe key) are not
-    queued again.
+    Claims due subscriptions (up to :data:`CLAIM_LIMIT`) and uncharged invoices with ``FOR
+    UPDATE SKIP LOCKED`` (until the transaction ends). ``merchant_id`` limits it to one merchant
+    and ``now`` replaces the merchants' times (test clocks pass both). Tasks already queued (same
+    dedupe key) are not queued again.
     """
+    queued, _ = await queue_due_page(merchant_id=merchant_id, now=now)
+    return queued
+
+
+async def queue_due_page(
+    *, merchant_id: str | None = None, now: datetime | None = None, after: Page | None = None, limit: int = 0
+) -> tuple[int, Page | None]:
+    """:func:`queue_due` for ``limit`` due subscriptions after ``after``; how many tasks, and where a full page ended.
+
+    ``limit`` defaults to :data:`CLAIM_LIMIT`. The first page (no ``after``) also queues the first
+    charges of uncharged invoices. The page is ``None`` when fewer than ``limit`` subscriptions
+    were due after ``after``.
+    """
+    limit = limit or CLAIM_LIMIT
     if current_iso() is None:
         raise RuntimeError("queue_due runs inside tenant_transaction(iso_id)")
     renewals = []
-    for row in await fetch(DUE_SUBSCRIPTIONS, merchant_id, now):
+    rows = await fetch(DUE_SUBSCRIPTIONS, merchant_id, now, *(after or (None, None)), limit)
+    for row in rows:
         at = due_time(row, row["now"])
         renewals.append(
             TaskToQueue(
@@ -130,9 +153,12 @@ async def queue_due(*, merchant_id: str | None = None, now: datetime | None = No
                 dedupe_key=renew_key(row["id"], at),
             )
         )
-    queued = await queue_tasks(RENEW_TASK, renewals)
-    uncharged = [(row["id"], row["merchant_id"]) for row in await fetch(UNCHARGED_INVOICES, merchant_id)]
-    return sum(1 for task_id in queued if task_id) + await queue_charges(uncharged, attempt=1)
+    queued = sum(1 for task_id in await queue_tasks(RENEW_TASK, renewals) if task_id)
+    if after is None:
+        uncharged = [(row["id"], row["merchant_id"]) for row in await fetch(UNCHARGED_INVOICES, merchant_id)]
+        queued += await queue_charges(uncharged, attempt=1)
+    page = (rows[-1]["current_period_end"], rows[-1]["id"]) if len(rows) >= limit else None
+    return queued, page
 
 
 async def queue_charges(invoices: list[tuple[str, str]], *, attempt: int) -> int:
@@ -155,11 +181,23 @@ async def queue_charge(invoice_id: str, merchant_id: str, *, attempt: int) -> bo
 
 @scheduled(JOB, every=EVERY)
 async def renewals(platform: Platform) -> int:
-    """Queue what fell due in every active ISO, one tenant transaction per ISO; return how many tasks."""
+    """Queue what fell due in every active ISO, a page of :data:`CLAIM_LIMIT` per transaction; return how many tasks.
+
+    An ISO's pages follow one another until none is full, so that workers start on the first
+    page's tasks while the next is queued and a burst (the first of the month) is queued in one
+    run rather than :data:`CLAIM_LIMIT` per :data:`EVERY`; a run stops paging after
+    :data:`EVERY` and the next run goes on.
+    """
     queued = 0
+    deadline = time.monotonic() + EVERY.total_seconds()
     for iso_id in await iso_ids():
-        async with tenant_transaction(iso_id):
-            queued += await queue_due()
+        page: Page | None = None
+        while True:
+            async with tenant_transaction(iso_id):
+                count, page = await queue_due_page(after=page)
+            queued += count
+            if page is None or time.monotonic() > deadline:
+                break
     if queued:
         log.info("billing: queued %s renewal and charge tasks", queued)
     return queued

@@ -168,6 +168,35 @@ async def test_the_scheduled_job_queues_renewals_in_every_iso(portal_platform: P
     assert (await state(shop, sub.id))[0].current_period_end > datetime.now(UTC)
 
 
+async def test_the_job_queues_a_burst_page_after_page_in_one_run(
+    portal_platform: Platform, shop: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first of the month: more subscriptions due than one page holds are all queued in one run.
+    customer = await customer_with_card(portal_platform, shop)
+    subs = [await subscribe(shop, customer, started=month_and_an_hour_ago()) for _ in range(5)]
+    merchant = shop.merchant
+    async with tenant_transaction(merchant.iso_id):
+        first, page = await engine.queue_due_page(merchant_id=merchant.id, limit=2)
+        assert page is not None and first >= 2
+        second, page = await engine.queue_due_page(merchant_id=merchant.id, after=page, limit=2)
+        assert page is not None and second == 2, "the next two, after the first page's last"
+        third, page = await engine.queue_due_page(merchant_id=merchant.id, after=page, limit=2)
+        assert page is None and third == 1, "the last page is not full"
+    await work(portal_platform, shop)
+    more = [await subscribe(shop, customer, started=month_and_an_hour_ago()) for _ in range(5)]
+    monkeypatch.setattr(engine, "CLAIM_LIMIT", 2)
+    assert await engine.renewals(portal_platform) >= 5
+    async with tenant_transaction(merchant.iso_id):
+        keys = await fetch(
+            "SELECT dedupe_key FROM portal_task WHERE name = $1 AND merchant_id = $2", engine.RENEW, merchant.id
+        )
+    queued = {row["dedupe_key"].split(":", 1)[0] for row in keys}
+    assert {sub.id for sub in subs + more} <= queued, "every due subscription queued, five of them in one run"
+    await work(portal_platform, shop)
+    for sub in subs + more:
+        assert (await state(shop, sub.id))[0].current_period_end > datetime.now(UTC)
+
+
 async def test_a_scheduled_cancellation_takes_effect_at_period_end(portal_platform: Platform, shop: Tenant) -> None:
     customer = await customer_with_card(portal_platform, shop)
     started = month_and_an_hour_ago()
