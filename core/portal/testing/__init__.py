@@ -33,6 +33,7 @@ from portal.testing.audit import AuditRecord, audit_records
 from portal.testing.clock import TestClock
 from portal.testing.customers import TestCustomer
 from portal.testing.database import add_options, portal_database, portal_server_dsn, scratch_database
+from portal.testing.imports import assert_imports_only_sdk
 from portal.testing.leaks import ID, Foreign, ForeignIds, assert_no_cross_tenant_leak, assert_not_found, csrf_token
 from portal.testing.merchants import TEST_CARD, MerchantFactory, TestMerchant, portal_merchant
 from portal.testing.tables import assert_tenant_table
@@ -68,6 +69,7 @@ __all__ = [
     "TestMerchant",
     "WebhookReceiver",
     "apply_tenants",
+    "assert_imports_only_sdk",
     "assert_no_cross_tenant_leak",
     "assert_not_found",
     "assert_tenant_table",
