@@ -133,3 +133,21 @@ def test_the_check_sees_a_wrong_signature() -> None:
     names_match("Widget(*, key, title, template, load=None, order=100)", sdk.Widget)
     with pytest.raises(AssertionError):
         names_match("Widget(*, key, title, template, order=100)", sdk.Widget)
+
+
+AUTHOR_DOCS = ("sdk.md", "plugin_hooks.md", "testing_plugins.md")
+CORE_PATH = re.compile(r"\bportal\.(?!sdk\b|testing\b|localhost\b|css\b|js\b)[a-z_]+(?:\.[a-z_]+)*")
+PICCOLO_APP_NAME = "portal.db.piccolo_app"  # a plugin's APP_CONFIG names core's piccolo app; nothing imports it
+
+
+@pytest.mark.parametrize("page", AUTHOR_DOCS)
+def test_plugin_authors_docs_name_only_sdk_and_kit_modules(page: str) -> None:
+    text = (DOC.parent / page).read_text(encoding="utf-8")
+    lines = [
+        f"{page}:{number}: {match.group(0)}"
+        for number, line in enumerate(text.splitlines(), 1)
+        for match in CORE_PATH.finditer(line)
+        if match.group(0) != PICCOLO_APP_NAME
+    ]
+    assert not lines, "name the portal.sdk (or portal.testing) name instead:\n" + "\n".join(lines)
+    assert "core/portal/" not in text
