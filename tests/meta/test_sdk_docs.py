@@ -147,7 +147,7 @@ def test_plugin_authors_docs_name_only_sdk_and_kit_modules(page: str) -> None:
         f"{page}:{number}: {match.group(0)}"
         for number, line in enumerate(text.splitlines(), 1)
         for match in CORE_PATH.finditer(line)
-        if match.group(0) != PICCOLO_APP_NAME
+        if match.group(0) != PICCOLO_APP_NAME and not line[: match.start()].endswith(" imports ")  # a failure quoted
     ]
     assert not lines, "name the portal.sdk (or portal.testing) name instead:\n" + "\n".join(lines)
     assert "core/portal/" not in text
