@@ -1,9 +1,11 @@
 """The plugin authors' docs say what the code does.
 
 ``docs/writing_plugins.md`` quotes ``examples/notes`` (which ``test_plugin_kit_install.py`` runs)
-word for word and gives ``render_page``'s real signature; ``docs/themes.md`` lists classes that
-the base theme's stylesheet has, every class the plugin templates use, and the navigation and
-widget orders of the first-party plugins as their code sets them.
+word for word (its ``pyproject.toml`` whole), gives ``render_page``'s real signature, the base
+theme's text for a failed widget, and the theme engine's lenient undefined values;
+``docs/themes.md`` lists classes that the base theme's stylesheet has, every class the plugin
+templates use, and the navigation and widget orders of the first-party plugins as their code
+sets them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.sdk import render_page
+from portal.platform import Platform
+from portal.sdk import load_settings, render_page
 
 ROOT = Path(__file__).parents[2]
 WRITING = (ROOT / "docs" / "writing_plugins.md").read_text(encoding="utf-8")
@@ -37,6 +40,26 @@ def test_the_quoted_example_is_the_example() -> None:
     for quote in quotes:
         source = (ROOT / quote["path"]).read_text(encoding="utf-8")
         assert quote["code"] in source, f"docs/writing_plugins.md quotes {quote['path']} as it is not:\n{quote['code']}"
+
+
+def test_the_pyproject_is_quoted_whole() -> None:
+    [quote] = [quote for quote in QUOTE.finditer(WRITING) if quote["path"] == "examples/notes/pyproject.toml"]
+    assert quote["code"] == (ROOT / quote["path"]).read_text(encoding="utf-8")
+
+
+def test_the_failing_widgets_text_is_the_base_themes() -> None:
+    overview = (ROOT / "themes" / "base" / "portal_theme_base" / "templates" / "overview.html").read_text()
+    shown = re.search(
+        r'<p class="notice[^"]*"><strong[^>]*>\{\{ _\("(.+?)"\) \}\}</strong> \{\{ _\("(.+?)"\) \}\}', overview
+    )
+    assert shown is not None, "overview.html no longer shows a failed widget's notice as the test expects"
+    assert f"**{shown[1]}** {shown[2]}" in " ".join(_section(WRITING, "## An Overview widget").split())
+
+
+def test_undefined_values_render_empty_as_documented() -> None:
+    environment = Platform(load_settings()).themes.environment("base")
+    assert environment.from_string("[{{ missing }}][{{ data.nope }}]").render(data={}) == "[][]"
+    assert "Undefined values are not strict" in _section(WRITING, "## Templates")
 
 
 def test_every_file_of_the_example_is_quoted() -> None:
