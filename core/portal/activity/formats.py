@@ -8,21 +8,11 @@ from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.dates import format_skeleton
 from babel.numbers import format_currency
 
 from portal.billing.money import exponent, format_money
-
-
-@lru_cache(maxsize=64)
-def known_locale(locale: str) -> bool:
-    """Whether Babel can write dates and money in ``locale`` (``en-US``, ``de``)."""
-    try:
-        Locale.parse(locale.replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return False
-    return True
 
 
 @lru_cache(maxsize=64)
@@ -67,7 +57,6 @@ class ActivityFormat:
         return _day(local.year, local.month, local.day, self.locale)
 
 
-def formats_for(timezone: str, preferred: str | None, fallback: str) -> ActivityFormat:
-    """The customer's locale when Babel knows it, else the merchant's."""
-    locale = preferred if preferred and known_locale(preferred) else fallback
-    return ActivityFormat(timezone, locale if known_locale(locale) else "en")
+def formats_for(timezone: str, locale: str) -> ActivityFormat:
+    """Activity lines in the merchant's time zone and ``locale`` (the request's, which Babel always knows)."""
+    return ActivityFormat(timezone, locale)

@@ -79,7 +79,7 @@ async def overview(request: Request[Any, Any, Any]) -> Response[str] | Redirect:
     platform = platform_of(request)
     context = PageContext(request, tenant, customer)
     merchant = tenant.merchant
-    fmt = formats_for(merchant.timezone, current_locale(), merchant.locale)
+    fmt = formats_for(merchant.timezone, current_locale())
     widgets = platform.registry.widgets(context, tenant.enabled_plugins)
     described = platform.registry.activity_descriptions(tenant.enabled_plugins)
 

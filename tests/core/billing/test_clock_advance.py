@@ -96,7 +96,7 @@ async def janes_page(platform: Platform) -> Page:
             customer,
         )
         described = platform.registry.activity_descriptions(tenant.enabled_plugins)
-        fmt = formats_for(tenant.merchant.timezone, None, tenant.merchant.locale)
+        fmt = formats_for(tenant.merchant.timezone, tenant.merchant.locale)
         feed = await recent_activity(tenant, customer, described, fmt)
     return Page(today=today, subs=subs, bills=bills, products=products, cards=cards, feed=feed)
 
