@@ -1,29 +1,29 @@
-"""The docs' plugin, registered as a plugin under development is (docs/testing_plugins.md)."""
+"""The docs' plugin, registered as a plugin under development is (docs/testing_plugins.md).
+
+The notes example of ``docs/writing_plugins.md`` is registered too: ``docs/sdk.md``'s fragments
+read its table.
+"""
 
 from __future__ import annotations
 
-import re
+import importlib
+import sys
 from pathlib import Path
 
+import bonus_plugin
 import portal_loyalty
 import pytest
 from portal_loyalty import before_page
 
-DOCS = Path(__file__).parents[3] / "docs"
+sys.path.insert(0, str(Path(__file__).parents[3] / "examples" / "notes"))
 
 
 @pytest.fixture(scope="session")
 def portal_plugins() -> list[tuple[str, object]]:
     # before_page declares no PluginInfo: like a theme's hooks, it is called for every merchant.
-    return [("loyalty", portal_loyalty), ("loyalty_state", before_page)]
-
-
-def docs_block(page: str, name: str) -> str:
-    """The code block of ``docs/<page>`` marked ``<!-- docs-run: <this file>::<name> -->``."""
-    found = re.findall(
-        rf"<!-- docs-run: tests/support/docs_plugin/\w+\.py::{name} -->\n```python\n(.*?)```",
-        (DOCS / page).read_text(encoding="utf-8"),
-        flags=re.DOTALL,
-    )
-    assert len(found) == 1, f"docs/{page} marks {len(found)} blocks for {name}"
-    return found[0]
+    return [
+        ("loyalty", portal_loyalty),
+        ("loyalty_state", before_page),
+        ("loyalty_bonus", bonus_plugin),
+        ("notes", importlib.import_module("portal_notes")),
+    ]

@@ -1,0 +1,129 @@
+"""The plugin authors' docs run their examples.
+
+Every ``python`` block of ``docs/writing_plugins.md``, ``docs/sdk.md``, ``docs/plugin_hooks.md``
+and ``docs/testing_plugins.md`` is one of:
+
+- a signature (one line, ``name(...)``), checked against the code by ``test_sdk_docs.py`` (sdk.md)
+  or below (plugin_hooks.md, against the hook specifications);
+- a quote of ``examples/notes`` (``<!-- example: PATH -->``), checked by ``test_plugin_docs.py``,
+  whose own tests ``test_plugin_kit_install.py`` runs;
+- a module of the docs' plugin (``<!-- docs-example: PATH -->``), found verbatim in ``PATH`` under
+  ``tests/support/docs_plugin``, whose tests run here in a pytest process of their own;
+- a fragment (``<!-- docs-run: FILE::TEST -->``) that the test ``TEST`` of ``FILE`` runs with the
+  surrounding context it needs;
+- a block of ``docs/testing_plugins.md``, each of which ``tests/core/test_testing_kit_docs.py`` runs;
+- one of ``EXCEPTIONS`` below, each with the reason it cannot run.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal import hookspecs
+
+ROOT = Path(__file__).parents[2]
+PAGES = ("writing_plugins.md", "sdk.md", "plugin_hooks.md", "testing_plugins.md")
+PLUGIN = ROOT / "tests" / "support" / "docs_plugin"
+BLOCK = re.compile(
+    r"(?:<!-- (?P<kind>example|docs-example|docs-run): (?P<where>\S+) -->\n)?```python\n(?P<code>.*?)```", re.DOTALL
+)
+SIGNATURE = re.compile(r"^(?:async )?[A-Za-z_]\w*\(.*\)(?: -> .+)?$")
+
+ELIDED = "elides its SQL or arguments with `...` to show one call's place in a transaction"
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("sdk.md", 'await transaction_lock("notes", tenant.merchant.id, customer.id)'): ELIDED,
+    ("sdk.md", "async with savepoint():"): ELIDED,
+    ("sdk.md", 'await emit_as_customer(request, "notes.note_added"'): ELIDED,
+    ("sdk.md", '"notes.note_archived",'): "emits an event type the notes example does not declare",
+}
+"""``(page, a line of the block)``: why the block is not run."""
+
+
+def python_blocks(page: str) -> list[re.Match[str]]:
+    return list(BLOCK.finditer((ROOT / "docs" / page).read_text(encoding="utf-8")))
+
+
+def is_signature(code: str) -> bool:
+    return "\n" not in code.strip() and bool(SIGNATURE.match(code.strip()))
+
+
+def first_line(code: str) -> str:
+    return code.strip().splitlines()[0]
+
+
+def excepted(page: str, code: str) -> bool:
+    return any(page == where and line in code for where, line in EXCEPTIONS)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_python_block_is_checked_quoted_or_run(page: str) -> None:
+    unchecked = [
+        first_line(block["code"])
+        for block in python_blocks(page)
+        if not (block["kind"] or is_signature(block["code"]) or page == "testing_plugins.md")
+        and not excepted(page, block["code"])
+    ]
+    assert not unchecked, f"docs/{page}: blocks neither checked, quoted nor run (mark them):\n" + "\n".join(unchecked)
+
+
+def test_the_exceptions_are_still_in_the_docs() -> None:
+    for page, line in EXCEPTIONS:
+        [block] = [block for block in python_blocks(page) if line in block["code"]]
+        assert not block["kind"], f"docs/{page}: a block listed as an exception is marked: {line}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_docs_example_is_the_plugins_code_verbatim(page: str) -> None:
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    for found in re.finditer(r"<!-- docs-example: (\S+) -->\n```[a-z+]*\n(.*?)```", text, flags=re.DOTALL):
+        path = ROOT / found[1]
+        assert path.is_relative_to(PLUGIN) and path.is_file(), found[1]
+        assert found[2] in path.read_text(encoding="utf-8"), f"docs/{page} shows {found[1]} as it is not:\n{found[2]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_docs_run_names_a_test_that_reads_it(page: str) -> None:
+    for block in python_blocks(page):
+        if block["kind"] != "docs-run":
+            continue
+        path, _, name = block["where"].partition("::")
+        source = (ROOT / path).read_text(encoding="utf-8")
+        assert (ROOT / path).is_relative_to(PLUGIN) and re.search(rf"def {name}\(", source), block["where"]
+        assert f'docs_block("{page}", "{name}")' in source, f"{block['where']} does not run its block"
+
+
+def test_the_hooks_signatures_are_the_specifications() -> None:
+    text = (ROOT / "docs" / "plugin_hooks.md").read_text(encoding="utf-8")
+    shown = {m[0]: m[1] for m in re.findall(r"^## (portal_\w+)\s*\n+```python\n(\1\(.*?\).*)\n```", text, re.MULTILINE)}
+    assert len(shown) >= 20
+    for name, signature in shown.items():
+        function = ast.parse(f"def {signature}: ...").body[0]
+        assert isinstance(function, ast.FunctionDef)
+        assert [a.arg for a in function.args.args] == list(inspect.signature(getattr(hookspecs, name)).parameters), name
+
+
+def test_the_docs_plugin_passes_its_tests(portal_server_dsn: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PORTAL_"))}
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-c", str(PLUGIN / "pytest.ini"), "-p", "no:randomly",
+            "-p", "no:cacheprovider", "-p", "no:xdist", f"--portal-db-url={portal_server_dsn}", "-rA", str(PLUGIN),
+        ],
+        cwd=PLUGIN, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    names = {
+        name
+        for path in PLUGIN.glob("test_*.py")
+        for name in re.findall(r"^(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
+    assert set(re.findall(r"^PASSED \S+::(test_\w+)", output, flags=re.MULTILINE)) == names, output
