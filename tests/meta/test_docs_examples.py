@@ -9,8 +9,8 @@ and ``docs/testing_plugins.md`` is one of:
   whose own tests ``test_plugin_kit_install.py`` runs;
 - a module of the docs' plugin (``<!-- docs-example: PATH -->``), found verbatim in ``PATH`` under
   ``tests/support/docs_plugin``, whose tests run here in a pytest process of their own;
-- a fragment (``<!-- docs-run: FILE::TEST -->``) that the test ``TEST`` of ``FILE`` runs with the
-  surrounding context it needs;
+- a fragment (``<!-- docs-run: FILE::NAME -->``, on a block of any language) that the test or
+  handler ``NAME`` of ``FILE`` under ``tests/support/docs_plugin`` runs with the context it needs;
 - a block of ``docs/testing_plugins.md``, each of which ``tests/core/test_testing_kit_docs.py`` runs;
 - one of ``EXCEPTIONS`` below, each with the reason it cannot run.
 """
@@ -91,13 +91,12 @@ def test_each_docs_example_is_the_plugins_code_verbatim(page: str) -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_each_docs_run_names_a_test_that_reads_it(page: str) -> None:
-    for block in python_blocks(page):
-        if block["kind"] != "docs-run":
-            continue
-        path, _, name = block["where"].partition("::")
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    for where in re.findall(r"<!-- docs-run: (\S+) -->\n```", text):  # any language: toml and json too
+        path, _, name = where.partition("::")
         source = (ROOT / path).read_text(encoding="utf-8")
-        assert (ROOT / path).is_relative_to(PLUGIN) and re.search(rf"def {name}\(", source), block["where"]
-        assert f'docs_block("{page}", "{name}")' in source, f"{block['where']} does not run its block"
+        assert (ROOT / path).is_relative_to(PLUGIN) and re.search(rf"def {name}\(", source), where
+        assert f'docs_block("{page}", "{name}")' in source, f"{where} does not run its block"
 
 
 def test_the_hooks_signatures_are_the_specifications() -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from portal_loyalty import counts, gateway, minimal, purposes, summary, themes
+from portal_loyalty import cli, counts, gateway, minimal, purposes, summary, themes
 from portal_loyalty.events import PointsEarned
 from portal_loyalty.handlers import award_points
 from portal_loyalty.piccolo_app import APP_CONFIG
@@ -157,3 +162,16 @@ def test_the_link_flow_and_the_task_module_are_registered(portal_platform) -> No
     registry = portal_platform.registry
     assert registry.link_flows["loyalty_redeem"][1].path == "/loyalty/redeem"
     assert "portal_loyalty.tasks" in registry.task_modules
+
+
+async def test_the_cli_command_prints_a_merchants_points(portal_merchant: MerchantFactory, portal_settings) -> None:
+    merchant, _ = await loyal(portal_merchant)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_DATABASE_URL"] = portal_settings.database_url
+    command = [sys.executable, "-c", "from portal_loyalty.cli import loyalty_total; loyalty_total()", merchant.slug]
+    result = await asyncio.to_thread(
+        subprocess.run, command, cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert (result.returncode, result.stdout) == (0, "120\n"), result.stderr
+    [command_of] = cli.portal_cli_commands()
+    assert command_of.command.name == "loyalty-total"
