@@ -26,7 +26,8 @@ from portal.sdk import (
     tenant_transaction,
 )
 from portal.tasks.schedules import ensure_schedules, run_due_schedules
-from portal.testing import MerchantFactory, TestCustomer, TestMerchant, assert_tenant_table
+from portal.testing import BASE_DOMAIN, MerchantFactory, TestCustomer, TestMerchant, apply_tenants, assert_tenant_table
+from portal.theming.engine import ThemeRegistry
 
 SETTINGS = {"loyalty": {"program_name": "Bread Club", "points_per_dollar": 2}}
 
@@ -146,16 +147,38 @@ async def test_the_summary_and_the_counts_read_the_given_merchant(portal_merchan
     assert await counts.portal_other_merchants_counts(tenant, [customer.email]) == {customer.email: 1}
 
 
-def test_the_gateway_theme_and_purpose_are_what_the_hooks_return(portal_platform) -> None:
-    [acme] = gateway.portal_payment_gateways()
-    assert portal_platform.registry.payment_gateways["acme"].title == "Acme Payments"
-    adapter = acme.factory(gateway.AcmeSettings(api_key="sk", public_key="pk_test"), None)
+ACME_MERCHANT = """
+[[isos]]
+slug = "acme-iso"
+name = "Acme ISO"
+
+[[isos.merchants]]
+slug = "acme-shop"
+name = "Acme Shop"
+[isos.merchants.gateway]
+key = "acme"
+settings = { api_key = "sk_test", public_key = "pk_test" }
+"""
+
+
+async def test_a_merchant_takes_cards_through_the_gateway(portal_platform, tmp_path: Path) -> None:
+    await apply_tenants(portal_platform, ACME_MERCHANT, tmp_path)
+    tenant = await portal_platform.tenants.resolve(f"acme-shop.{BASE_DOMAIN}")
+    assert tenant is not None
+    adapter = portal_platform.gateways.for_tenant(tenant)
+    assert isinstance(adapter, gateway.AcmeGateway) and adapter.settings.api_key == "sk_test"
     assert adapter.hosted_fields("#2f5bea").script_attributes == {"data-tokenization-key": "pk_test"}
-    [harbor] = themes.portal_themes()
-    assert harbor.parent == "base" and harbor.templates.is_dir() and harbor.static and harbor.static.is_dir()
+
+
+def test_the_theme_and_purpose_are_what_the_hooks_return(portal_platform) -> None:
+    [harbor] = themes.portal_themes()  # the installed Harbor theme has the key: on its own, beside base
+    assert harbor.static is not None and harbor.static.is_dir()
+    registry = ThemeRegistry({"base": portal_platform.registry.themes["base"], "harbor": harbor}, {})
+    assert registry.chain("harbor") == (harbor, portal_platform.registry.themes["base"])
+    assert registry.environment("harbor").get_template("widget.html").filename == str(harbor.templates / "widget.html")
     [purpose] = purposes.portal_link_purposes()
     assert purpose.default_ttl <= purpose.max_ttl and purpose.default_flow == "payment_method_update"
-    assert portal_platform.registry.link_purposes["update_payment"].title == purpose.title  # the cards plugin's
+    assert portal_platform.registry.link_purposes["update_payment"] == purpose  # the cards plugin's own
 
 
 def test_the_link_flow_and_the_task_module_are_registered(portal_platform) -> None:
