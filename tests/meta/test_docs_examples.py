@@ -21,14 +21,20 @@ import ast
 import inspect
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from portal import hookspecs
+from portal import hookspecs, sdk
+from portal.cli import main
+from portal.plugin_kit.scaffold import importable
+from support.docs_plugin.docs_blocks import docs_block
 
 ROOT = Path(__file__).parents[2]
 PAGES = ("writing_plugins.md", "sdk.md", "plugin_hooks.md", "testing_plugins.md")
@@ -51,8 +57,12 @@ def python_blocks(page: str) -> list[re.Match[str]]:
     return list(BLOCK.finditer((ROOT / "docs" / page).read_text(encoding="utf-8")))
 
 
-def is_signature(code: str) -> bool:
-    return "\n" not in code.strip() and bool(SIGNATURE.match(code.strip()))
+def is_signature(page: str, code: str) -> bool:
+    """One line ``name(...)`` where a check compares it with the code: an SDK name, or a hook."""
+    if "\n" in code.strip() or not SIGNATURE.match(code.strip()):
+        return False
+    name = code.strip().removeprefix("async ").split("(")[0]
+    return (page == "sdk.md" and name in sdk.__all__) or (page == "plugin_hooks.md" and hasattr(hookspecs, name))
 
 
 def first_line(code: str) -> str:
@@ -68,7 +78,7 @@ def test_every_python_block_is_checked_quoted_or_run(page: str) -> None:
     unchecked = [
         first_line(block["code"])
         for block in python_blocks(page)
-        if not (block["kind"] or is_signature(block["code"]) or page == "testing_plugins.md")
+        if not (block["kind"] or is_signature(page, block["code"]) or page == "testing_plugins.md")
         and not excepted(page, block["code"])
     ]
     assert not unchecked, f"docs/{page}: blocks neither checked, quoted nor run (mark them):\n" + "\n".join(unchecked)
@@ -105,8 +115,9 @@ def test_each_docs_run_names_a_test_that_reads_it(page: str) -> None:
     for where in re.findall(r"<!-- docs-run: (\S+) -->\n```", text):  # any language: toml and json too
         path, _, name = where.partition("::")
         source = (ROOT / path).read_text(encoding="utf-8")
-        assert (ROOT / path).is_relative_to(PLUGIN) and re.search(rf"def {name}\(", source), where
-        assert f'docs_block("{page}", "{name}")' in source, f"{where} does not run its block"
+        assert (ROOT / path).is_relative_to(PLUGIN) or path == "tests/meta/test_docs_examples.py", where
+        assert re.search(rf"def {name}\(", source), where
+        assert re.search(rf'\b(docs_block|console)\("{page}", "{name}"\)', source), f"{where} does not run its block"
 
 
 def test_the_hooks_signatures_are_the_specifications() -> None:
@@ -136,3 +147,47 @@ def test_the_docs_plugin_passes_its_tests(portal_server_dsn: str) -> None:
         for name in re.findall(r"^(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)
     }
     assert set(re.findall(r"^PASSED \S+::(test_\w+)", output, flags=re.MULTILINE)) == names, output
+
+
+def console(page: str, name: str) -> dict[str, str]:
+    """Each command (``$ ...``) of a console block and the output shown under it."""
+    shown: dict[str, str] = {}
+    command = ""
+    for line in docs_block(page, name).splitlines():
+        if line.startswith("$ "):
+            command = line.removeprefix("$ ").split("  #")[0].strip()
+            shown[command] = ""
+        else:
+            shown[command] += line + "\n"
+    return shown
+
+
+def test_portal_plugin_new_says_what_the_docs_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = console("writing_plugins.md", "test_portal_plugin_new_says_what_the_docs_show")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, shlex.split("portal plugin new notes")[1:])
+    assert result.exit_code == 0, result.output
+    assert result.output == shown["portal plugin new notes"]
+    assert "uv pip install -e portal-notes" in shown and "cd portal-notes && pytest" in shown
+
+
+def test_rewriting_the_migrations_gives_one_that_creates_the_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = console("writing_plugins.md", "test_rewriting_the_migrations_gives_one_that_creates_the_tables")
+    project = tmp_path / "portal-notes"
+    shutil.copytree(ROOT / "examples" / "notes", project, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    monkeypatch.chdir(project)
+    [remove, write, test] = shown
+    assert remove == "rm portal_notes/migrations/notes_2*.py" and test == "pytest"
+    for old in project.glob(remove.split()[1]):
+        old.unlink()
+    with importable(project, "portal_notes"):  # the command imports portal_notes from the current folder
+        result = CliRunner().invoke(main, shlex.split(write)[1:])
+    assert result.exit_code == 0, result.output
+    [written] = (project / "portal_notes" / "migrations").glob("notes_2*.py")
+    expected = shown[write].replace("/home/you/portal-notes", str(project))
+    assert re.sub(r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", result.output) == re.sub(
+        r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", expected
+    ), result.output
+    assert written.name in result.output

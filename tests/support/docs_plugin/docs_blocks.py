@@ -1,4 +1,4 @@
-"""The docs' fragments: a block marked ``<!-- docs-run: tests/support/docs_plugin/FILE::NAME -->``."""
+"""The docs' fragments: a block marked ``<!-- docs-run: tests/.../FILE::NAME -->``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ DOCS = Path(__file__).parents[3] / "docs"
 def docs_block(page: str, name: str) -> str:
     """The code of the one block of ``docs/<page>`` that ``NAME`` (a test or a handler here) runs."""
     found = re.findall(
-        rf"<!-- docs-run: tests/support/docs_plugin/\w+\.py::{name} -->\n```[\w+]*\n(.*?)```",
+        rf"<!-- docs-run: tests/[\w/]+\.py::{name} -->\n```[\w+]*\n(.*?)```",
         (DOCS / page).read_text(encoding="utf-8"),
         flags=re.DOTALL,
     )
