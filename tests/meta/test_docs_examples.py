@@ -33,7 +33,7 @@ from click.testing import CliRunner
 
 from portal import hookspecs, sdk
 from portal.cli import main
-from portal.plugin_kit.scaffold import importable
+from portal.plugin_kit.scaffold import importable, scaffold
 from support.docs_plugin.docs_blocks import docs_block
 
 ROOT = Path(__file__).parents[2]
@@ -191,3 +191,25 @@ def test_rewriting_the_migrations_gives_one_that_creates_the_tables(
         r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", expected
     ), result.output
     assert written.name in result.output
+
+
+def test_the_tree_of_a_new_package_is_what_it_writes(tmp_path: Path) -> None:
+    """Every entry the tree shows exists, and every file written is shown (a folder's files by name)."""
+    shown: set[str] = set()
+    parents: list[str] = []
+    for line in docs_block("writing_plugins.md", "test_the_tree_of_a_new_package_is_what_it_writes").splitlines():
+        found = re.match(r"^([│ ]*)[├└]── (\S+)\s*(.*)$", line)
+        if not found:
+            if not parents:
+                parents = [line.strip().rstrip("/")]
+            continue
+        depth = len(found[1]) // 4 + 1
+        parents[depth:] = [found[2].rstrip("/")]
+        shown.add("/".join(parents))
+        if found[2].endswith("/"):
+            shown.update("/".join([*parents, name]) for name in re.findall(r"\b([a-z_]+\.html)\b", found[3]))
+    folder = scaffold("notes", tmp_path)
+    written = {
+        path.relative_to(tmp_path).as_posix() for path in folder.rglob("*") if "migrations" not in path.parts[-2:-1]
+    }
+    assert shown == written, (sorted(shown - written), sorted(written - shown))
