@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import subprocess
 import sys
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -207,3 +209,10 @@ async def test_the_cli_command_prints_a_merchants_points(portal_merchant: Mercha
     assert (result.returncode, result.stdout) == (0, printed + "\n"), result.stderr
     assert loyalty_total.name == name
     assert cli.portal_cli_commands()[0].command is loyalty_total
+
+
+def test_the_entry_point_names_the_package_by_its_key() -> None:
+    table = tomllib.loads(docs_block("plugin_hooks.md", "test_the_entry_point_names_the_package_by_its_key"))
+    [(key, module)] = table["project"]["entry-points"]["portal"].items()
+    info = importlib.import_module(module).portal_plugin_info()
+    assert info.key == key == "loyalty"
