@@ -3,14 +3,16 @@
 Every ``python`` block of ``docs/writing_plugins.md``, ``docs/sdk.md``, ``docs/plugin_hooks.md``
 and ``docs/testing_plugins.md`` is one of:
 
-- a signature (one line, ``name(...)``), checked against the code by ``test_sdk_docs.py`` (sdk.md)
-  or below (plugin_hooks.md, against the hook specifications);
-- a quote of ``examples/notes`` (``<!-- example: PATH -->``), checked by ``test_plugin_docs.py``,
-  whose own tests ``test_plugin_kit_install.py`` runs;
+- a signature (one line ``name(...)`` naming an SDK name or a hook), checked against the code by
+  ``test_sdk_docs.py`` (sdk.md) or below (plugin_hooks.md, against the hook specifications);
+- a quote of ``examples/notes`` (``<!-- example: PATH -->``), checked by ``test_plugin_docs.py``
+  (writing_plugins.md) or below (elsewhere, where a function's body may be shown dedented); the
+  example's own tests run in ``test_plugin_kit_install.py``;
 - a module of the docs' plugin (``<!-- docs-example: PATH -->``), found verbatim in ``PATH`` under
   ``tests/support/docs_plugin``, whose tests run here in a pytest process of their own;
-- a fragment (``<!-- docs-run: FILE::NAME -->``, on a block of any language) that the test or
-  handler ``NAME`` of ``FILE`` under ``tests/support/docs_plugin`` runs with the context it needs;
+- a fragment (``<!-- docs-run: FILE::NAME -->``) that the test or handler ``NAME`` of ``FILE``
+  (under ``tests/support/docs_plugin``, or this file) runs with the context it needs; blocks of
+  other languages (toml, json, console, a folder tree) are marked and run the same way;
 - a block of ``docs/testing_plugins.md``, each of which ``tests/core/test_testing_kit_docs.py`` runs;
 - one of ``EXCEPTIONS`` below, each with the reason it cannot run.
 """
