@@ -98,9 +98,11 @@ async def run(database_url: str, messages: int, workers: int) -> None:
                 dsn = platform.settings.database_url
                 done = await run_workers(__file__, workers, dsn, ["--iso", merchant.iso_id])
                 elapsed = done.elapsed
+                first = min(one.began for one in done.reports)
                 for n, one in enumerate(done.reports, 1):
-                    say(f"worker {n}: {one.done} messages claimed, ended {one.ended - one.began:.2f} s after the "
-                        f"start, CPU {one.cpu:.2f} s ({one.cpu / (one.ended - one.began):.0%} busy)")  # fmt: skip
+                    say(f"worker {n}: {one.done} messages claimed, started at +{one.began - first:.2f} s, ended "
+                        f"at +{one.ended - first:.2f} s, CPU {one.cpu:.2f} s "
+                        f"({one.cpu / (one.ended - one.began):.0%} busy)")  # fmt: skip
             async with tenant_transaction(merchant.iso_id):
                 rows = await fetch(
                     "SELECT status, count(*) AS n FROM portal_webhook_delivery GROUP BY status ORDER BY status"

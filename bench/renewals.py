@@ -179,8 +179,10 @@ async def run(database_url: str, count: int, merchants: int, statements: bool = 
         say(f"  worker CPU: {cpu:.2f} s ({cpu / count * 1000:.2f} ms per renewal, "
             f"{cpu / elapsed / workers:.0%} busy per worker)")  # fmt: skip
         if workers > 1:
+            first = min(one.began for one in done.reports)
             for n, one in enumerate(done.reports, 1):
-                say(f"  worker {n}: {one.done} tasks, ended {one.ended - one.began:.2f} s after its start")
+                say(f"  worker {n}: {one.done} tasks, started at +{one.began - first:.2f} s, "
+                    f"ended at +{one.ended - first:.2f} s")  # fmt: skip
         say(f"  renewals per second: {count / elapsed:.0f}, per worker: {count / elapsed / workers:.0f}")
         if statements:
             say(f"  statements: {len(sent)} ({len(sent) / count:.1f} per renewal), the most frequent per renewal:")
