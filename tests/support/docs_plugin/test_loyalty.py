@@ -30,6 +30,7 @@ from portal.sdk import (
     tenant_transaction,
 )
 from portal.tasks.schedules import ensure_schedules, run_due_schedules
+from portal.tenancy.files import TenantFileError
 from portal.testing import BASE_DOMAIN, MerchantFactory, TestCustomer, TestMerchant, apply_tenants, assert_tenant_table
 from portal.theming.engine import ThemeRegistry
 
@@ -57,7 +58,7 @@ async def test_the_settings_are_validated_and_reach_the_page(portal_merchant: Me
     merchant, customer = await loyal(portal_merchant)
     settings = (await merchant.tenant()).plugin_settings["loyalty"]
     assert (settings.program_name, settings.points_per_dollar) == ("Bread Club", 2)
-    with pytest.raises(Exception, match="points_per_dollar"):
+    with pytest.raises(TenantFileError, match=r"Expected `int`, got `str` - at `\$.points_per_dollar`"):
         await merchant.configure("loyalty", points_per_dollar="2")
     page = await customer.page("/loyalty")
     assert "Bread Club" in page and '<p id="loyalty-points">120 points</p>' in page
