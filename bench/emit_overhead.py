@@ -13,6 +13,11 @@ Prints median and p95 of each and the overhead of ``emit`` over ``baseline``.
 
 The URL is an owner connection to any database of the server; the script creates its own database,
 migrates it with ``Platform.migrate()``, and drops it afterwards.
+
+``--audit-records N`` first fills the merchant's audit chain with N records by ``COPY`` (a valid
+chain: each hash made by production's ``chain_hash``; customer, invoice and subscription events
+spread over the past year), then lets PostgreSQL analyze the table as autovacuum would, so that
+``emit`` reads the head of a long chain the way it does in production.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import msgspec
 from harness import bench_platform, no_worker_kick, say
 
 from portal.db.engine import fetch, tenant_transaction
 from portal.events import bus
+from portal.events.chain import GENESIS, chain_hash
 from portal.events.core_types import CustomerPayload
 from portal.ids import new_id
 from portal.tenancy.models import MerchantView, normalize_email
@@ -77,6 +86,55 @@ async def with_emit(merchant: MerchantView) -> None:
         )
 
 
+AUDIT_COLUMNS = (
+    "id", "iso_id", "merchant_id", "seq", "prev_hash", "hash", "type", "actor_type", "actor_id", "target_type",
+    "target_id", "customer_id", "data", "before", "after", "ip", "user_agent", "request_id", "occurred_at",
+)  # fmt: skip
+FILL_KINDS = ("customer.created", "invoice.created", "invoice.finalized", "invoice.paid", "subscription.renewed")
+
+
+async def fill_audit_chain(owner_dsn: str, merchant: MerchantView, records: int, chunk: int = 50_000) -> None:
+    """Append ``records`` valid chained audit records to the merchant's chain by COPY, then ANALYZE the table."""
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    step = timedelta(days=365) / max(records, 1)
+    connection = await asyncpg.connect(owner_dsn)
+    try:
+        head = await connection.fetchrow(
+            "SELECT seq, hash FROM portal_audit_event WHERE merchant_id = $1 ORDER BY seq DESC LIMIT 1", merchant.id
+        )
+        seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
+        written = 0
+        while written < records:
+            rows = []
+            for n in range(written, min(written + chunk, records)):
+                seq += 1
+                kind = FILL_KINDS[n % len(FILL_KINDS)]
+                customer = f"cus_{n // 5:026d}"
+                at = now - timedelta(days=366) + step * n
+                data = {"id": customer, "merchant": merchant.id, "email": f"c{n // 5}@example.com"}
+                record = {
+                    "id": f"evt_{n:026d}", "iso_id": merchant.iso_id, "merchant_id": merchant.id, "seq": seq,
+                    "type": kind, "actor_type": "system", "actor_id": None, "target_type": "customer",
+                    "target_id": customer, "customer_id": customer, "data": data, "before": None, "after": None,
+                    "ip": None, "user_agent": None, "request_id": None, "occurred_at": at,
+                }  # fmt: skip
+                digest = chain_hash(prev, record)
+                rows.append(
+                    (record["id"], merchant.iso_id, merchant.id, seq, prev, digest, kind, "system", None, "customer",
+                     customer, customer, msgspec.json.encode(data).decode(), None, None, None, None, None, at)
+                )  # fmt: skip
+                prev = digest
+            await connection.copy_records_to_table("portal_audit_event", records=rows, columns=list(AUDIT_COLUMNS))
+            written += len(rows)
+            elapsed = time.perf_counter() - started
+            say(f"  audit records: {written:,} of {records:,} ({written / elapsed:,.0f} rows/s)")
+        await connection.execute("ANALYZE portal_audit_event")
+    finally:
+        await connection.close()
+    say(f"audit chain filled: {records:,} records in {time.perf_counter() - started:.1f} s, head seq {seq}")
+
+
 def summary(name: str, samples: list[float]) -> str:
     """Median, p95 and mean of one series, in milliseconds."""
     ordered = sorted(samples)
@@ -85,9 +143,11 @@ def summary(name: str, samples: list[float]) -> str:
     return f"{name:<10} median {median:7.3f} ms   p95 {p95:7.3f} ms   mean {mean:7.3f} ms"
 
 
-async def run(database_url: str, iterations: int, warmup: int) -> None:
+async def run(database_url: str, iterations: int, warmup: int, audit_records: int = 0) -> None:
     """Create the database, measure, report, drop the database."""
-    async with bench_platform(database_url) as (_platform, merchant):
+    async with bench_platform(database_url) as (platform, merchant):
+        if audit_records:
+            await fill_audit_chain(platform.settings.database_url, merchant, audit_records)
         async with tenant_transaction(merchant.iso_id):
             for n in range(2):
                 await fetch(
@@ -137,8 +197,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--audit-records", type=int, default=0, help="Records in the merchant's chain beforehand.")
     args = parser.parse_args()
-    asyncio.run(run(args.database_url, args.iterations, args.warmup))
+    asyncio.run(run(args.database_url, args.iterations, args.warmup, args.audit_records))
 
 
 if __name__ == "__main__":
