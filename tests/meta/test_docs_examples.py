@@ -31,11 +31,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from portal import hookspecs, sdk
-from portal.cli import main
-from portal.plugin_kit.scaffold import importable, scaffold
 from support.docs_plugin.docs_blocks import docs_block
 
 ROOT = Path(__file__).parents[2]
@@ -164,35 +161,37 @@ def console(page: str, name: str) -> dict[str, str]:
     return shown
 
 
-def test_portal_plugin_new_says_what_the_docs_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def portal(args: list[str], *, cwd: Path) -> str:
+    """Run the ``portal`` command line in a process of its own (its commands run event loops of their own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    command = [str(Path(sys.executable).parent / "portal"), *args]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_portal_plugin_new_says_what_the_docs_show(tmp_path: Path) -> None:
     shown = console("writing_plugins.md", "test_portal_plugin_new_says_what_the_docs_show")
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, shlex.split("portal plugin new notes")[1:])
-    assert result.exit_code == 0, result.output
-    assert result.output == shown["portal plugin new notes"]
+    output = portal(shlex.split("portal plugin new notes")[1:], cwd=tmp_path)
+    assert output == shown["portal plugin new notes"]
     assert "uv pip install -e portal-notes" in shown and "cd portal-notes && pytest" in shown
 
 
-def test_rewriting_the_migrations_gives_one_that_creates_the_tables(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rewriting_the_migrations_gives_one_that_creates_the_tables(tmp_path: Path) -> None:
     shown = console("writing_plugins.md", "test_rewriting_the_migrations_gives_one_that_creates_the_tables")
     project = tmp_path / "portal-notes"
     shutil.copytree(ROOT / "examples" / "notes", project, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    monkeypatch.chdir(project)
     [remove, write, test] = shown
     assert remove == "rm portal_notes/migrations/notes_2*.py" and test == "pytest"
     for old in project.glob(remove.split()[1]):
         old.unlink()
-    with importable(project, "portal_notes"):  # the command imports portal_notes from the current folder
-        result = CliRunner().invoke(main, shlex.split(write)[1:])
-    assert result.exit_code == 0, result.output
+    output = portal(shlex.split(write)[1:], cwd=project)  # it imports portal_notes from the current folder
     [written] = (project / "portal_notes" / "migrations").glob("notes_2*.py")
     expected = shown[write].replace("/home/you/portal-notes", str(project))
-    assert re.sub(r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", result.output) == re.sub(
+    assert re.sub(r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", output) == re.sub(
         r"notes_\d{4}(_\d\d){2}t(\d\d_){3}\d{6}", "notes_ID", expected
-    ), result.output
-    assert written.name in result.output
+    ), output
+    assert written.name in output
 
 
 def test_the_tree_of_a_new_package_is_what_it_writes(tmp_path: Path) -> None:
@@ -210,7 +209,8 @@ def test_the_tree_of_a_new_package_is_what_it_writes(tmp_path: Path) -> None:
         shown.add("/".join(parents))
         if found[2].endswith("/"):
             shown.update("/".join([*parents, name]) for name in re.findall(r"\b([a-z_]+\.html)\b", found[3]))
-    folder = scaffold("notes", tmp_path)
+    portal(["plugin", "new", "notes"], cwd=tmp_path)
+    folder = tmp_path / "portal-notes"
     written = {
         path.relative_to(tmp_path).as_posix() for path in folder.rglob("*") if "migrations" not in path.parts[-2:-1]
     }
