@@ -136,7 +136,8 @@ async def test_the_docs_plugin_passes_its_tests(portal_server_dsn: str) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-c", str(PLUGIN / "pytest.ini"), "-p", "no:randomly",
         "-p", "no:cacheprovider", "-p", "no:xdist", f"--portal-db-url={portal_server_dsn}", "-rA", str(PLUGIN),
-        cwd=PLUGIN, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=PLUGIN, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
         out, _ = await asyncio.wait_for(process.communicate(), timeout=600)
@@ -171,7 +172,9 @@ def portal(args: list[str], *, cwd: Path) -> str:
     """Run the ``portal`` command line in a process of its own (its commands run event loops of their own)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     command = [str(Path(sys.executable).parent / "portal"), *args]
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
