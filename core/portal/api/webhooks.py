@@ -140,6 +140,36 @@ async def find_delivery(request: Request[Any, Any, Any], principal: ApiPrincipal
     return rows[0]
 
 
+async def insert_endpoint(
+    iso_id: str,
+    merchant_id: str,
+    url: str,
+    description: str | None,
+    event_types: list[str],
+    secret: str,
+    *,
+    enabled: bool = True,
+) -> dict[str, Any]:
+    """Save a webhook endpoint of a merchant (its URL and event types already checked); its row."""
+    async with tenant_transaction(iso_id):
+        rows = await fetch(
+            f"""
+            INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, description, event_types, enabled,
+                secret)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING {ENDPOINT_COLUMNS}
+            """,
+            new_id("we"),
+            iso_id,
+            merchant_id,
+            url,
+            description,
+            json.dumps(event_types),
+            enabled,
+            secret,
+        )
+    return rows[0]
+
+
 class WebhookEndpointController(Controller):
     """A merchant's webhook endpoints."""
 
@@ -161,23 +191,10 @@ class WebhookEndpointController(Controller):
         tenant = await merchant_tenant(request, principal, data.merchant)
         merchant = tenant.merchant
         secret = new_secret()
-        async with tenant_transaction(merchant.iso_id):
-            rows = await fetch(
-                f"""
-                INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, description, event_types, enabled,
-                    secret)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING {ENDPOINT_COLUMNS}
-                """,
-                new_id("we"),
-                merchant.iso_id,
-                merchant.id,
-                url,
-                data.description,
-                json.dumps(event_types),
-                data.enabled,
-                secret,
-            )
-        return with_secret(rows[0], secret)
+        row = await insert_endpoint(
+            merchant.iso_id, merchant.id, url, data.description, event_types, secret, enabled=data.enabled
+        )
+        return with_secret(row, secret)
 
     @get("/", summary="List webhook endpoints")
     async def list_endpoints(

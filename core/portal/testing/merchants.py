@@ -8,7 +8,6 @@ reads the merchant's audit records and moves its test clock.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -20,9 +19,9 @@ import pytest
 import pytest_asyncio
 
 from portal.api.keys import create_api_key
-from portal.db.engine import fetch, tenant_transaction
+from portal.api.webhooks import insert_endpoint
+from portal.db.engine import tenant_transaction
 from portal.events.signing import new_secret
-from portal.ids import new_id
 from portal.payments import methods
 from portal.payments.sandbox import SandboxAdapter
 from portal.platform import Platform
@@ -142,19 +141,16 @@ class TestMerchant:
     async def webhook_endpoint(self, receiver: WebhookReceiver, events: Iterable[str] | None = None) -> str:
         """Subscribe ``receiver`` to the merchant's events (every type unless ``events``); its id.
 
-        Written as ``POST /api/v1/webhook-endpoints`` writes it; the API itself refuses loopback
-        URLs unless ``webhook_allow_private`` is set, which test settings do not set.
+        Saved as ``POST /api/v1/webhook-endpoints`` saves it (``insert_endpoint``), without the API's
+        URL check, which refuses loopback URLs unless ``webhook_allow_private`` is set (test
+        settings do not set it).
         """
         event_types = list(dict.fromkeys(events or ()))
         unknown = sorted(set(event_types) - set(self.platform.registry.event_types))
         assert not unknown, f"unknown event types {unknown}"
-        secret, endpoint_id = new_secret(), new_id("we")
-        async with tenant_transaction(self.iso_id):
-            await fetch(
-                "INSERT INTO portal_webhook_endpoint (id, iso_id, merchant_id, url, description, event_types, secret) "
-                "VALUES ($1, $2, $3, $4, 'test receiver', $5::jsonb, $6)",
-                endpoint_id, self.iso_id, self.merchant_id, receiver.url, json.dumps(event_types), secret,
-            )  # fmt: skip
+        secret = new_secret()
+        row = await insert_endpoint(self.iso_id, self.merchant_id, receiver.url, "test receiver", event_types, secret)
+        endpoint_id = str(row["id"])
         receiver.secrets.append(secret)
         receiver.iso_ids.add(self.iso_id)
         receiver.endpoint_ids.append(endpoint_id)
