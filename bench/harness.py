@@ -32,8 +32,9 @@ name = "Bench Merchant"
 
 
 def say(line: str) -> None:
-    """Write one line of the report."""
+    """Write one line of the report (at once: progress lines of long runs show as they come)."""
     sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 def free_port() -> int:

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import logging
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,6 +42,8 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from cards_pages import host_of
+from harness import BASE_DOMAIN, say
 
 from portal.billing import catalog, charges, invoices, subscriptions
 from portal.billing.events import InvoiceEvent, InvoicePaymentFailed, PaymentEvent, SubscriptionEvent
@@ -62,8 +63,6 @@ from portal.tenancy.files import apply_tenant_file, load_tenant_file
 from portal.tenancy.models import CustomerView, Tenant
 from portal_cards.events import PaymentMethodPayload
 
-BASE_DOMAIN = "bench.localhost"
-"""The benchmarks' base domain (``bench/harness.py``): merchant hosts are ``<slug>.bench.localhost``."""
 ISOS = ("harbor-scale", "summit-scale")
 MERCHANTS_PER_ISO = 100
 PLUGINS = ("cards", "subscriptions", "invoices", "merchant_switch", "payment_recovery")
@@ -149,17 +148,6 @@ CREATE TABLE IF NOT EXISTS bench_probe (
     customer_id text NOT NULL, invoices integer NOT NULL, merchants integer NOT NULL
 )
 """
-
-
-def say(line: str) -> None:
-    """Write one line of the report."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def host_of(slug: str) -> str:
-    """The merchant's host under the benchmarks' base domain."""
-    return f"{slug}.{BASE_DOMAIN}"
 
 
 def merchant_slug(iso: int, n: int) -> str:
